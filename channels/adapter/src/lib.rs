@@ -1,0 +1,25 @@
+//! The contract between aduan's channel adapters and the gateway that hosts them.
+//!
+//! - [`complaint`]: the `aduan.complaint.v1` document every adapter produces.
+//! - [`adapter`]: the push interface, `verify` then `parse`, with no I/O.
+//! - [`poll`]: what polling channels (IMAP, Telegram long polling) are offered.
+//! - [`secret`]: configuration secrets given as `env:`/`file:` references.
+//! - [`verify`]: constant-time comparison and the HMAC primitives providers use.
+//! - [`phone`]: phone numbers to E.164.
+
+pub mod adapter;
+pub mod complaint;
+pub mod phone;
+pub mod poll;
+pub mod secret;
+pub mod verify;
+
+pub use adapter::{
+    Adapter, Context, FieldError, Fragment, Ignored, Outcome, Receipt, Rejection, Reply, Request,
+};
+pub use complaint::{
+    Attachment, AttachmentKind, Call, Channel, Complaint, Location, Raw, SCHEMA, Segment, Sender,
+    Thread, Timestamp, content_id,
+};
+pub use poll::{Host, HostError, Poller, Shutdown};
+pub use secret::{Secret, SecretError};
