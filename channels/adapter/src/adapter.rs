@@ -104,6 +104,13 @@ pub enum Outcome {
         complaints: Vec<Complaint>,
         ignored: Vec<Ignored>,
     },
+    /// Complaints whose attachment bytes the gateway stores itself (email):
+    /// the blobs are written before the complaints are appended.
+    AcceptWithBlobs {
+        complaints: Vec<Complaint>,
+        ignored: Vec<Ignored>,
+        blobs: Vec<Blob>,
+    },
     /// Answer the request directly and write nothing (handshakes: Meta
     /// `hub.challenge`, X CRC).
     Reply(Reply),
@@ -111,6 +118,14 @@ pub enum Outcome {
     /// holds parts durably and appends one complaint per group once all parts
     /// have arrived, or once the group's window passes.
     Fragments(Vec<Fragment>),
+}
+
+/// Attachment bytes for the gateway's content-addressed blob store.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    /// The attachment's `storage_key` (`sha256/<hex>`).
+    pub key: String,
+    pub bytes: Vec<u8>,
 }
 
 /// One part of a split message.

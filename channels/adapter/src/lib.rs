@@ -15,7 +15,8 @@ pub mod secret;
 pub mod verify;
 
 pub use adapter::{
-    Adapter, Context, FieldError, Fragment, Ignored, Outcome, Receipt, Rejection, Reply, Request,
+    Adapter, Blob, Context, FieldError, Fragment, Ignored, Outcome, Receipt, Rejection, Reply,
+    Request,
 };
 pub use complaint::{
     Attachment, AttachmentKind, Call, Channel, Complaint, Location, Raw, SCHEMA, Segment, Sender,
