@@ -1,0 +1,131 @@
+//! What every SMS instance shares: the default region for phone numbers, the
+//! keyword list, and the steps that turn a sender and a text into a Complaint.
+
+use aduan_adapter::{Channel, Complaint, Context, FieldError, Raw, Rejection};
+
+use crate::keyword::Keywords;
+use crate::number::{self, Number};
+
+/// Settings resolved from the keys every SMS kind accepts (`region`, `keywords`).
+#[derive(Clone, Debug)]
+pub struct Common {
+    /// ISO 3166 alpha-2, upper case.
+    pub region: String,
+    pub keywords: Keywords,
+}
+
+impl Common {
+    /// Validates the shared keys.
+    pub fn new(region: &str, keywords: &[String]) -> Result<Self, String> {
+        Ok(Common {
+            region: number::check_region(region)?,
+            keywords: Keywords::new(keywords)?,
+        })
+    }
+
+    /// The sender's identity, or `None` when blank.
+    pub fn sender(&self, raw: &str) -> Option<Number> {
+        number::sender(raw, &self.region)
+    }
+
+    /// The contacted number as `recipient`.
+    pub fn recipient(&self, raw: Option<&str>) -> Option<String> {
+        raw.and_then(|r| number::recipient(r, &self.region))
+    }
+
+    /// A Complaint on the `sms` channel from `sender`, with `text` split into
+    /// keyword (`subject`) and message.
+    pub fn complaint(
+        &self,
+        ctx: &Context<'_>,
+        provider: &str,
+        external_id: impl Into<String>,
+        sender: Number,
+        text: &str,
+    ) -> Complaint {
+        let mut c = Complaint::new(ctx, Channel::Sms, provider, external_id, sender.urn);
+        c.sender.phone = sender.e164;
+        self.set_text(&mut c, text);
+        c
+    }
+
+    /// Puts `text` into the complaint, its leading keyword into `subject`.
+    pub fn set_text(&self, complaint: &mut Complaint, text: &str) {
+        let stripped = self.keywords.strip(text);
+        complaint.subject = stripped.keyword;
+        complaint.text = stripped.text;
+    }
+}
+
+/// Decoded request parameters (query or form), in order received.
+#[derive(Clone, Debug, Default)]
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first value of `name`, unless it is blank.
+    pub fn non_blank(&self, name: &str) -> Option<&str> {
+        self.get(name).filter(|v| !v.trim().is_empty())
+    }
+}
+
+/// Collects every field problem of a request so that all are reported at once.
+#[derive(Default)]
+pub struct Problems(Vec<FieldError>);
+
+impl Problems {
+    /// Records that `field` is wrong.
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    /// `Err(Invalid)` when anything was recorded.
+    pub fn finish(self) -> Result<(), Rejection> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejection::Invalid(self.0))
+        }
+    }
+}
+
+/// The exact bytes received, or `None` when the instance turns `raw` off.
+/// For `GET` the query string is what the provider sent, so that is kept.
+pub fn raw(ctx: &Context<'_>, req: &aduan_adapter::Request<'_>) -> Option<Raw> {
+    if !ctx.keep_raw {
+        return None;
+    }
+    if req.method == http::Method::GET {
+        Some(Raw::from_bytes(
+            "application/x-www-form-urlencoded",
+            req.uri.query().unwrap_or("").as_bytes(),
+        ))
+    } else {
+        Some(Raw::from_bytes(req.content_type(), req.body))
+    }
+}
+
+/// Whether the body is JSON, by media type or, for platforms that send none,
+/// by its first byte.
+pub fn is_json(req: &aduan_adapter::Request<'_>) -> bool {
+    let media = req.media_type();
+    if media == "application/json" || media.ends_with("+json") {
+        return true;
+    }
+    media.is_empty()
+        && req
+            .body
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'{')
+}

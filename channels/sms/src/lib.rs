@@ -1,0 +1,12 @@
+//! aduan's SMS adapters.
+//!
+//! - [`twilio`]: Twilio SMS, MMS and WhatsApp-via-Twilio (`X-Twilio-Signature`, TwiML answers).
+//! - [`common`], [`keyword`], [`number`]: what every SMS kind shares: the
+//!   region for phone numbers, leading-keyword stripping, sender identities.
+
+pub mod common;
+pub mod keyword;
+pub mod number;
+pub mod twilio;
+
+pub use twilio::{Twilio, TwilioConfig};
