@@ -1,1 +1,110 @@
-fn main() {}
+//! The `aduan` command: `serve`, `check-config`, `import-transcripts`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aduan::config::Config;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "aduan",
+    version,
+    about = "Multi-channel ingestion gateway for public complaint systems"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway until SIGTERM or SIGINT.
+    Serve {
+        /// Configuration file (default: $ADUAN_CONFIG, else config/aduan.toml).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a configuration file and report every problem with its location.
+    CheckConfig {
+        /// Configuration file (default: $ADUAN_CONFIG, else config/aduan.toml).
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => check_config(Config::path_from(file)),
+        Command::Serve { config } => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("aduan: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(Config::path_from(config))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("aduan: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn check_config(path: PathBuf) -> ExitCode {
+    match Config::load(&path) {
+        Ok(cfg) => {
+            println!(
+                "{}: ok ({} instance{})",
+                path.display(),
+                cfg.instances.len(),
+                if cfg.instances.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            eprintln!("{}: {} problem(s)", path.display(), errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
+    aduan::telemetry::init_logging(&config.log);
+    let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
+    let running = aduan::server::start(config, listener).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new requests, finishing in-flight work");
+    running.stop().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,68 @@
+//! Channel instances: one explicit `match` from a configured `kind` to the
+//! adapter (and poller) that serves it.
+//!
+//! Each arm deserializes the instance's own keys into the adapter's config
+//! struct (which denies unknown keys) and builds the adapter. Nothing is
+//! registered anywhere else.
+
+use std::sync::Arc;
+
+use aduan_adapter::{Adapter, Poller};
+use serde::de::DeserializeOwned;
+
+/// What a configured instance runs.
+pub struct Built {
+    /// The route segment under `/webhooks/` (or `transcripts` for `/v1/transcripts`).
+    pub route: Option<&'static str>,
+    pub adapter: Option<Arc<dyn Adapter>>,
+    pub poller: Option<Box<dyn Poller>>,
+}
+
+impl Built {
+    /// An adapter that providers push to at `/webhooks/<route>/{instance}`.
+    pub fn push(route: &'static str, adapter: impl Adapter) -> Result<Built, String> {
+        Ok(Built {
+            route: Some(route),
+            adapter: Some(Arc::new(adapter)),
+            poller: None,
+        })
+    }
+
+    /// A channel that fetches its own messages.
+    pub fn poll(poller: Box<dyn Poller>) -> Result<Built, String> {
+        Ok(Built {
+            route: None,
+            adapter: None,
+            poller: Some(poller),
+        })
+    }
+
+    /// Both: a webhook route and a poller (e.g. a bot that can be switched between the two).
+    pub fn push_and_poll(
+        route: &'static str,
+        adapter: impl Adapter,
+        poller: Option<Box<dyn Poller>>,
+    ) -> Result<Built, String> {
+        Ok(Built {
+            route: Some(route),
+            adapter: Some(Arc::new(adapter)),
+            poller,
+        })
+    }
+}
+
+/// Deserializes an instance's own keys (everything but `name`, `kind`, `keep_raw`).
+pub fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, String> {
+    T::deserialize(table).map_err(|e| e.message().to_string())
+}
+
+/// Builds the instance of `kind` from its settings.
+pub fn build(kind: &str, table: toml::Table) -> Result<Built, String> {
+    match kind {
+        "transcript" => Built::push(
+            "transcripts",
+            aduan_transcript::Transcripts::new(settings(table)?)?,
+        ),
+        other => Err(format!("unknown kind `{other}`")),
+    }
+}

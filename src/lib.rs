@@ -1,0 +1,21 @@
+//! aduan: a multi-channel ingestion gateway for public complaint systems.
+//!
+//! Each provider's request is verified and normalized by an adapter (under
+//! `channels/`, see the `aduan-adapter` crate for the contract); this crate
+//! hosts them and appends each complaint exactly once to a Redis stream.
+//!
+//! - [`config`]: typed settings from TOML and the environment; `check-config`.
+//! - [`instances`]: the one `match` from a configured kind to its adapter.
+//! - [`server`]: the HTTP routes, pollers and graceful shutdown.
+//! - [`pipeline`]: ids, language detection, the append, counting.
+//! - [`sink`]: the atomic dedup-and-append in Redis.
+//! - [`host`]: leases and cursors for polling channels.
+//! - [`telemetry`]: metrics, logging and the masking of personal data.
+
+pub mod config;
+pub mod host;
+pub mod instances;
+pub mod pipeline;
+pub mod server;
+pub mod sink;
+pub mod telemetry;

@@ -1,0 +1,399 @@
+//! The HTTP server: webhook routes for every push adapter, the transcript API,
+//! health, readiness and metrics; pollers started beside it; graceful shutdown.
+//!
+//! The shared code here does everything but understand a payload: it finds the
+//! instance, bounds the body, asks the adapter to verify and parse, appends
+//! through the pipeline and answers the way the adapter says its provider expects.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aduan_adapter::{Adapter, Context, Outcome, Rejection, Reply, Request, Timestamp};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, Instance};
+use crate::host::RedisHost;
+use crate::pipeline::Pipeline;
+use crate::sink::RedisSink;
+use crate::telemetry;
+
+/// Seconds a provider is asked to wait before retrying when storage is unavailable.
+const RETRY_AFTER_SECONDS: &str = "10";
+
+/// Everything a request handler needs.
+pub struct AppState {
+    pub pipeline: Arc<Pipeline>,
+    /// Push instances by (route, name).
+    routes: HashMap<(&'static str, String), Arc<Instance>>,
+    /// Instances of the transcript API, tried in order by bearer token.
+    transcripts: Vec<Arc<Instance>>,
+    body_limit: usize,
+    request_timeout: Duration,
+    metrics: PrometheusHandle,
+}
+
+impl AppState {
+    /// Indexes the configured instances; fails when no Redis URL can be parsed.
+    pub fn new(
+        config: &Config,
+        instances: &[Arc<Instance>],
+    ) -> Result<Self, crate::sink::SinkError> {
+        let pipeline = Arc::new(Pipeline::new(RedisSink::new(&config.redis)?));
+        let mut routes = HashMap::new();
+        let mut transcripts = Vec::new();
+        for inst in instances {
+            match inst.route {
+                Some("transcripts") => transcripts.push(inst.clone()),
+                Some(route) => {
+                    routes.insert((route, inst.name.clone()), inst.clone());
+                }
+                None => {}
+            }
+        }
+        Ok(AppState {
+            pipeline,
+            routes,
+            transcripts,
+            body_limit: config.server.body_limit_bytes,
+            request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
+            metrics: telemetry::metrics_handle(),
+        })
+    }
+}
+
+/// The router, apart from any listener, so tests can serve it on port 0.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/transcripts", post(transcripts))
+        .route("/webhooks/{route}/{instance}", any(webhook))
+        .fallback(|| async { error_reply(404, "not_found") })
+        .with_state(state)
+}
+
+/// A started gateway.
+pub struct Running {
+    /// The HTTP listener's address.
+    pub addr: SocketAddr,
+    /// Cancel to shut down; then await `done`.
+    pub shutdown: CancellationToken,
+    pub done: tokio::task::JoinHandle<()>,
+    pub state: Arc<AppState>,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests and pollers finish, returns when drained.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.done.await;
+    }
+}
+
+/// Starts the HTTP server on `listener` and every configured poller.
+pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let instances: Vec<Arc<Instance>> = config.instances.into_iter().map(Arc::new).collect();
+    let restored = Config {
+        server: config.server.clone(),
+        redis: config.redis.clone(),
+        log: config.log.clone(),
+        instances: Vec::new(),
+    };
+    let state = Arc::new(AppState::new(&restored, &instances)?);
+    let shutdown = CancellationToken::new();
+    let grace = Duration::from_secs(restored.server.shutdown_grace_seconds);
+
+    let host: Arc<dyn aduan_adapter::Host> = Arc::new(RedisHost::new(state.pipeline.clone()));
+    let mut pollers = tokio::task::JoinSet::new();
+    for inst in &instances {
+        let poller = inst.poller.lock().ok().and_then(|mut p| p.take());
+        if let Some(poller) = poller {
+            tracing::info!(instance = %inst.name, kind = %inst.kind, "starting poller");
+            pollers.spawn(poller.run(host.clone(), shutdown.child_token()));
+        }
+    }
+
+    let router = app(state.clone());
+    let token = shutdown.clone();
+    let done = tokio::spawn(async move {
+        let serve = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(token.clone().cancelled_owned());
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "http server failed");
+        }
+        // Pollers got the same cancellation; give them the grace period to finish a batch.
+        let drained = tokio::time::timeout(grace, async {
+            while pollers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("pollers did not stop within the grace period");
+        }
+    });
+    tracing::info!(%addr, instances = instances.len(), "gateway listening");
+    Ok(Running {
+        addr,
+        shutdown,
+        done,
+        state,
+    })
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.pipeline.sink().ping().await {
+        (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"redis": "ok"})),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"redis": "unreachable"})),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn webhook(
+    State(state): State<Arc<AppState>>,
+    Path((route, name)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some((route, inst)) = state
+        .routes
+        .get_key_value(&(route_key(&route), name))
+        .map(|((r, _), i)| (*r, i.clone()))
+    else {
+        metrics::counter!(telemetry::REJECTED, "route" => "unknown", "instance" => "unknown", "reason" => "unknown_instance").increment(1);
+        return error_reply(404, "unknown_instance");
+    };
+    let started = Instant::now();
+    let response = match tokio::time::timeout(
+        state.request_timeout,
+        handle(&state, route, &inst, method, uri, headers, body),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            count_rejected(route, &inst.name, "timeout");
+            error_reply(408, "timeout")
+        }
+    };
+    metrics::histogram!(telemetry::LATENCY, "route" => route).record(started.elapsed());
+    response
+}
+
+/// Interns a path segment as one of the configured routes' static names.
+fn route_key(segment: &str) -> &'static str {
+    const ROUTES: &[&str] = &[
+        "whatsapp",
+        "messenger",
+        "instagram",
+        "telegram",
+        "twilio",
+        "vonage",
+        "infobip",
+        "sms",
+        "x",
+        "email",
+    ];
+    ROUTES
+        .iter()
+        .find(|r| **r == segment)
+        .copied()
+        .unwrap_or("unknown")
+}
+
+async fn transcripts(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    // The bearer token picks the call center: the first instance whose adapter
+    // accepts the credentials serves the request.
+    let probe = Request {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &[],
+    };
+    let inst = state
+        .transcripts
+        .iter()
+        .find(|i| i.adapter.as_ref().is_some_and(|a| a.verify(&probe).is_ok()))
+        .cloned();
+    let response = match inst {
+        None => {
+            count_rejected("transcripts", "unknown", "unauthorized");
+            let mut r = error_reply(401, "unauthorized");
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r
+        }
+        Some(inst) => match tokio::time::timeout(
+            state.request_timeout,
+            handle(&state, "transcripts", &inst, method, uri, headers, body),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => {
+                count_rejected("transcripts", &inst.name, "timeout");
+                error_reply(408, "timeout")
+            }
+        },
+    };
+    metrics::histogram!(telemetry::LATENCY, "route" => "transcripts").record(started.elapsed());
+    response
+}
+
+/// The shared path of every push request.
+async fn handle(
+    state: &AppState,
+    route: &'static str,
+    inst: &Instance,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(adapter) = inst.adapter.as_ref() else {
+        return error_reply(404, "unknown_instance");
+    };
+    let limit = adapter.max_body_bytes().unwrap_or(state.body_limit);
+    let bytes = match read_body(body, &headers, limit).await {
+        Ok(b) => b,
+        Err(rejection) => return reject(route, inst, adapter.as_ref(), rejection),
+    };
+    let req = Request {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &bytes,
+    };
+    if let Err(rejection) = adapter.verify(&req) {
+        return reject(route, inst, adapter.as_ref(), rejection);
+    }
+    let ctx = Context {
+        instance: &inst.name,
+        received_at: Timestamp(chrono::Utc::now()),
+        keep_raw: inst.keep_raw,
+    };
+    let outcome = match adapter.parse(&req, &ctx) {
+        Ok(o) => o,
+        Err(rejection) => return reject(route, inst, adapter.as_ref(), rejection),
+    };
+    let (complaints, ignored) = match outcome {
+        Outcome::Reply(reply) => return to_response(reply),
+        Outcome::Accept {
+            complaints,
+            ignored,
+        } => (complaints, ignored),
+        Outcome::AcceptWithBlobs { .. } | Outcome::Fragments(_) => {
+            tracing::error!(instance = %inst.name, "adapter output not supported by this gateway build");
+            return error_reply(500, "unsupported");
+        }
+    };
+    for event in &ignored {
+        metrics::counter!(telemetry::IGNORED, "route" => route, "instance" => inst.name.clone(), "reason" => event.reason).increment(1);
+    }
+    if complaints.is_empty() {
+        return to_response(adapter.accepted(&[]));
+    }
+    match state.pipeline.publish(complaints).await {
+        Ok(receipts) => to_response(adapter.accepted(&receipts)),
+        Err(e) => {
+            tracing::warn!(instance = %inst.name, error = %e, "complaints not accepted");
+            count_rejected(route, &inst.name, "unavailable");
+            let mut r = error_reply(503, "unavailable");
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+            r
+        }
+    }
+}
+
+/// Reads the whole body, refusing more than `limit` bytes (by `Content-Length`
+/// before reading, and while reading for chunked bodies).
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<axum::body::Bytes, Rejection> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(Rejection::TooLarge("body"));
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let inner = e.into_inner();
+        if inner
+            .downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
+            Rejection::TooLarge("body")
+        } else {
+            Rejection::malformed("body could not be read")
+        }
+    })
+}
+
+fn reject(
+    route: &'static str,
+    inst: &Instance,
+    adapter: &dyn Adapter,
+    rejection: Rejection,
+) -> Response {
+    count_rejected(route, &inst.name, rejection.reason());
+    tracing::info!(instance = %inst.name, route, reason = rejection.reason(), "request refused");
+    to_response(adapter.rejected(&rejection))
+}
+
+fn count_rejected(route: &'static str, instance: &str, reason: &'static str) {
+    metrics::counter!(telemetry::REJECTED, "route" => route, "instance" => instance.to_string(), "reason" => reason).increment(1);
+}
+
+fn to_response(reply: Reply) -> Response {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = HeaderValue::from_str(&reply.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    (status, [(header::CONTENT_TYPE, content_type)], reply.body).into_response()
+}
+
+fn error_reply(status: u16, reason: &'static str) -> Response {
+    to_response(Reply::json(status, &serde_json::json!({"error": reason})))
+}

@@ -1,0 +1,123 @@
+//! Metrics (Prometheus text at `/metrics`) and logging (`tracing`, human or
+//! JSON), with personal data masked.
+//!
+//! Metric labels carry only configured names (channel, instance, route) and
+//! fixed reason labels, never anything a caller sent.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Complaints appended to the stream, by `channel` and `instance`.
+pub const ACCEPTED: &str = "aduan_complaints_accepted_total";
+/// Deliveries recognized as duplicates (nothing written), by `channel` and `instance`.
+pub const DUPLICATES: &str = "aduan_complaints_duplicate_total";
+/// Requests refused, by `route`, `instance` and `reason`.
+pub const REJECTED: &str = "aduan_requests_rejected_total";
+/// Non-complaint events acknowledged and not written, by `route`, `instance` and `reason`.
+pub const IGNORED: &str = "aduan_events_ignored_total";
+/// Request latency in seconds, by `route`.
+pub const LATENCY: &str = "aduan_request_duration_seconds";
+/// Failed Redis operations, by `op`.
+pub const REDIS_ERRORS: &str = "aduan_redis_errors_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once and returns its handle.
+pub fn metrics_handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(LATENCY.to_string()),
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0, 10.0,
+                    ],
+                )
+                .map(|b| b.build_recorder())
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            // A second install (another gateway in the same test process) keeps the first recorder.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Starts logging. Safe to call more than once (later calls are no-ops).
+pub fn init_logging(cfg: &LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cfg.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match cfg.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Human => builder.try_init(),
+    };
+}
+
+/// Masks a phone number for logs: `+6281234567890` → `+62812****7890`.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() <= 8 {
+        return "****".into();
+    }
+    let head: String = chars[..6].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+/// Masks an email address for logs: `budi@example.id` → `b***@example.id`.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+/// Masks a sender URN for logs, keeping its scheme: `tel:+62812****7890`,
+/// `mailto:b***@example.id`, `telegram:12****89`.
+pub fn mask_sender(urn: &str) -> String {
+    match urn.split_once(':') {
+        Some(("tel", rest)) => format!("tel:{}", mask_phone(rest)),
+        Some(("mailto", rest)) => format!("mailto:{}", mask_email(rest)),
+        Some((scheme, rest)) => {
+            let chars: Vec<char> = rest.chars().collect();
+            if chars.len() <= 4 {
+                format!("{scheme}:****")
+            } else {
+                let head: String = chars[..2].iter().collect();
+                let tail: String = chars[chars.len() - 2..].iter().collect();
+                format!("{scheme}:{head}****{tail}")
+            }
+        }
+        None => "****".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_keep_only_what_identifies_nobody() {
+        assert_eq!(mask_phone("+6281234567890"), "+62812****7890");
+        assert_eq!(mask_email("budi@example.id"), "b***@example.id");
+        assert_eq!(mask_sender("tel:+6281234567890"), "tel:+62812****7890");
+        assert_eq!(
+            mask_sender("mailto:siti@example.id"),
+            "mailto:s***@example.id"
+        );
+        assert_eq!(mask_sender("whatsapp:6281234567890"), "whatsapp:62****90");
+        assert_eq!(mask_sender("x:12"), "x:****");
+    }
+}

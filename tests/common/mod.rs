@@ -1,0 +1,223 @@
+//! Test harness: a real gateway on 127.0.0.1:0 in front of the real Redis
+//! named by `REDIS_URL` (default `redis://127.0.0.1:6379`), with keys unique
+//! to each test so tests never collide.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use aduan::config::Config;
+use aduan::server::Running;
+use redis::AsyncCommands;
+use serde_json::Value;
+
+/// The Redis the tests use.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A gateway under test.
+pub struct TestApp {
+    pub running: Option<Running>,
+    pub base_url: String,
+    /// This test's complaints stream.
+    pub stream: String,
+    /// This test's key prefix (dedup keys, leases, cursors).
+    pub prefix: String,
+    pub redis: redis::aio::MultiplexedConnection,
+    pub client: reqwest::Client,
+}
+
+/// A unique suffix for keys: process id, time and a counter.
+pub fn unique(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{tag}-{}-{t}-{n}", std::process::id())
+}
+
+/// Starts a gateway whose configuration is `config_toml` (instances and any
+/// sections) plus a `[redis]` section pointing at this test's own keys.
+/// `config_toml` must not contain `[redis]` or `[server]`.
+pub async fn spawn_app(config_toml: &str) -> TestApp {
+    spawn_app_with(config_toml, &redis_url(), &unique("t")).await
+}
+
+/// Like [`spawn_app`], with an explicit Redis URL and key namespace (to restart
+/// a gateway on the same keys).
+pub async fn spawn_app_with(config_toml: &str, redis_url: &str, namespace: &str) -> TestApp {
+    let stream = format!("test:{namespace}:complaints");
+    let prefix = format!("test:{namespace}");
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_seconds = 10\nshutdown_grace_seconds = 5\n\n\
+         [redis]\nurl = \"{redis_url}\"\nstream = \"{stream}\"\nkey_prefix = \"{prefix}\"\ncommand_timeout_ms = 1000\n\n{config_toml}"
+    );
+    let config = match Config::from_toml(&text, &[], "test.toml") {
+        Ok(c) => c,
+        Err(e) => panic!("test configuration is invalid:\n{e}"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let running = aduan::server::start(config, listener)
+        .await
+        .expect("gateway starts");
+    let base_url = format!("http://{}", running.addr);
+    let redis = redis::Client::open(redis_url)
+        .expect("redis url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("test redis reachable");
+    TestApp {
+        running: Some(running),
+        base_url,
+        stream,
+        prefix,
+        redis,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// One stream entry's fields.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub entry_id: String,
+    pub fields: HashMap<String, String>,
+}
+
+impl TestApp {
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Every entry of this test's stream, oldest first.
+    pub async fn entries(&self) -> Vec<Entry> {
+        let mut conn = self.redis.clone();
+        let reply: redis::streams::StreamRangeReply =
+            conn.xrange_all(&self.stream).await.expect("XRANGE");
+        reply
+            .ids
+            .into_iter()
+            .map(|id| Entry {
+                entry_id: id.id.clone(),
+                fields: id
+                    .map
+                    .iter()
+                    .map(|(k, v)| {
+                        let s: String = redis::from_redis_value(v.clone()).expect("string field");
+                        (k.clone(), s)
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Number of entries in this test's stream.
+    pub async fn stream_len(&self) -> usize {
+        let mut conn = self.redis.clone();
+        conn.xlen(&self.stream).await.expect("XLEN")
+    }
+
+    /// Every complaint in the stream, each validated against the JSON Schema
+    /// and checked against its entry's fields.
+    pub async fn complaints(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for entry in self.entries().await {
+            let json = entry.fields.get("complaint").expect("complaint field");
+            let doc: Value = serde_json::from_str(json).expect("complaint is JSON");
+            assert_valid_complaint(&doc);
+            for field in ["id", "channel", "instance", "schema"] {
+                assert_eq!(
+                    entry.fields.get(field).map(String::as_str),
+                    doc[field].as_str(),
+                    "entry field `{field}` matches the document"
+                );
+            }
+            out.push(doc);
+        }
+        out
+    }
+
+    /// Stops the gateway gracefully.
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+    }
+}
+
+/// Panics unless `doc` validates against `schema/complaint.v1.json`.
+pub fn assert_valid_complaint(doc: &Value) {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    let validator = VALIDATOR.get_or_init(|| {
+        let schema: Value =
+            serde_json::from_slice(&fixture("schema/complaint.v1.json")).expect("schema is JSON");
+        jsonschema::validator_for(&schema).expect("schema compiles")
+    });
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "complaint does not validate:\n{}\n{doc:#}",
+        errors.join("\n")
+    );
+}
+
+/// Exact equality, except that `"*"` in `expected` matches any non-null value.
+pub fn assert_json_matches(actual: &Value, expected: &Value) {
+    if let Err(path) = matches_at(actual, expected, "$") {
+        panic!("documents differ at {path}\nactual:   {actual:#}\nexpected: {expected:#}");
+    }
+}
+
+fn matches_at(actual: &Value, expected: &Value, path: &str) -> Result<(), String> {
+    match (actual, expected) {
+        (a, Value::String(s)) if s == "*" => {
+            if a.is_null() {
+                Err(format!("{path} (expected a value, got null)"))
+            } else {
+                Ok(())
+            }
+        }
+        (Value::Object(a), Value::Object(e)) => {
+            for key in a.keys().chain(e.keys()) {
+                let (Some(av), Some(ev)) = (a.get(key), e.get(key)) else {
+                    return Err(format!("{path}.{key} (present on one side only)"));
+                };
+                matches_at(av, ev, &format!("{path}.{key}"))?;
+            }
+            Ok(())
+        }
+        (Value::Array(a), Value::Array(e)) => {
+            if a.len() != e.len() {
+                return Err(format!("{path} (length {} vs {})", a.len(), e.len()));
+            }
+            for (i, (av, ev)) in a.iter().zip(e).enumerate() {
+                matches_at(av, ev, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        (Value::Number(a), Value::Number(e)) => {
+            if a.as_f64() == e.as_f64() {
+                Ok(())
+            } else {
+                Err(format!("{path} ({a} vs {e})"))
+            }
+        }
+        (a, e) if a == e => Ok(()),
+        (a, e) => Err(format!("{path} ({a} vs {e})")),
+    }
+}
+
+/// A file's bytes, by path from the repository root.
+pub fn fixture(rel: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+}
