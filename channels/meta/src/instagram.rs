@@ -1,0 +1,64 @@
+//! Instagram direct messages and comments (`object: instagram`).
+//!
+//! Direct messages use the Messenger Platform's `messaging` events (echoes
+//! of the account's own messages arrive here too, flagged `is_echo`);
+//! comments on the account's media arrive as `comments` changes.
+
+use aduan_adapter::{Adapter, Channel, Context, Outcome, Rejection, Request};
+
+use crate::comments;
+use crate::hub::{self, Batch, Hub, MetaConfig};
+use crate::messaging::{self, Entry, Flavor};
+
+/// The `provider` of Instagram complaints, messages and comments alike.
+pub const PROVIDER: &str = "instagram";
+
+const FLAVOR: Flavor = Flavor {
+    channel: Channel::Instagram,
+    provider: PROVIDER,
+    scheme: "instagram",
+};
+
+/// An Instagram professional account instance.
+#[derive(Debug)]
+pub struct Instagram {
+    hub: Hub,
+}
+
+impl Instagram {
+    /// Validates the settings and builds the adapter.
+    pub fn new(cfg: MetaConfig) -> Result<Self, String> {
+        cfg.validate()?;
+        Ok(Instagram { hub: Hub::new(&cfg) })
+    }
+}
+
+impl Adapter for Instagram {
+    fn verify(&self, req: &Request<'_>) -> Result<(), Rejection> {
+        self.hub.verify(req)
+    }
+
+    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+        if req.method == http::Method::GET {
+            return self.hub.challenge(req);
+        }
+        let entries: Vec<Entry> = hub::decode_envelope(req.body, "instagram")?;
+        let mut batch = Batch::default();
+        for (e, entry) in entries.iter().enumerate() {
+            let at = format!("entry[{e}]");
+            messaging::read(&entry.messaging, &at, FLAVOR, req, ctx, &mut batch)?;
+            for _ in &entry.standby {
+                batch.ignore("standby");
+            }
+            for (c, change) in entry.changes.iter().enumerate() {
+                if change.field == "comments" {
+                    let at = format!("{at}.changes[{c}].value");
+                    comments::instagram(entry, &change.value, &at, req, ctx, &mut batch)?;
+                } else {
+                    batch.ignore("field");
+                }
+            }
+        }
+        Ok(batch.into_outcome())
+    }
+}

@@ -1,0 +1,231 @@
+//! Messenger Platform events (`entry[].messaging[]`), as Facebook Messenger
+//! and Instagram direct messages both deliver them.
+//!
+//! Each event is one of a message, a delivery or read receipt, a reaction, a
+//! postback, an edit…; only messages a citizen sent are complaints. Media
+//! arrive as URLs (Meta's CDN), so attachments carry `url` and no
+//! `provider_ref`.
+
+use aduan_adapter::{
+    Attachment, AttachmentKind, Channel, Complaint, Context, Location, Rejection, Request,
+    Timestamp,
+};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::hub::{self, Batch};
+
+/// The entry of `page` and `instagram` notifications: messaging events,
+/// standby events (another app holds the conversation), or field changes.
+#[derive(Debug, Deserialize)]
+pub struct Entry {
+    /// The page or Instagram account the notification is about.
+    pub id: String,
+    /// Seconds for `changes` entries, milliseconds for `messaging` entries.
+    pub time: Option<i64>,
+    #[serde(default)]
+    pub messaging: Vec<Event>,
+    #[serde(default)]
+    pub standby: Vec<IgnoredAny>,
+    #[serde(default)]
+    pub changes: Vec<Change>,
+}
+
+/// A field change (`feed`, `comments`, …): the value's shape depends on the field.
+#[derive(Debug, Deserialize)]
+pub struct Change {
+    pub field: String,
+    pub value: serde_json::Value,
+}
+
+/// Which channel a messaging event came through.
+#[derive(Clone, Copy, Debug)]
+pub struct Flavor {
+    pub channel: Channel,
+    pub provider: &'static str,
+    /// The sender URN scheme: `facebook` or `instagram`.
+    pub scheme: &'static str,
+}
+
+/// One messaging event.
+#[derive(Debug, Deserialize)]
+pub struct Event {
+    sender: Option<Party>,
+    recipient: Option<Party>,
+    timestamp: Option<i64>,
+    message: Option<Message>,
+    delivery: Option<IgnoredAny>,
+    read: Option<IgnoredAny>,
+    reaction: Option<IgnoredAny>,
+    postback: Option<IgnoredAny>,
+    message_edit: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Party {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Message {
+    mid: String,
+    text: Option<String>,
+    #[serde(default)]
+    is_echo: bool,
+    #[serde(default)]
+    is_deleted: bool,
+    #[serde(default)]
+    is_unsupported: bool,
+    reply_to: Option<ReplyTo>,
+    #[serde(default)]
+    attachments: Vec<MessageAttachment>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplyTo {
+    mid: Option<String>,
+    story: Option<Story>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Story {
+    id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MessageAttachment {
+    #[serde(rename = "type")]
+    kind: String,
+    title: Option<String>,
+    payload: Option<Payload>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Payload {
+    url: Option<String>,
+    sticker_id: Option<IgnoredAny>,
+    coordinates: Option<Coordinates>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Coordinates {
+    lat: f64,
+    long: f64,
+}
+
+/// Turns the events of one entry into complaints and acknowledged events.
+pub fn read(
+    events: &[Event],
+    at: &str,
+    flavor: Flavor,
+    req: &Request<'_>,
+    ctx: &Context<'_>,
+    batch: &mut Batch,
+) -> Result<(), Rejection> {
+    for (i, event) in events.iter().enumerate() {
+        let at = format!("{at}.messaging[{i}]");
+        let Some(message) = &event.message else {
+            batch.ignore(other_event(event));
+            continue;
+        };
+        if message.is_echo {
+            batch.ignore("echo");
+            continue;
+        }
+        if message.is_deleted {
+            batch.ignore("deleted");
+            continue;
+        }
+        if message.is_unsupported {
+            batch.ignore("unsupported");
+            continue;
+        }
+        let sender = event
+            .sender
+            .as_ref()
+            .ok_or_else(|| Rejection::malformed(format!("missing field `sender` at {at}")))?;
+        let mut complaint = Complaint::new(
+            ctx,
+            flavor.channel,
+            flavor.provider,
+            message.mid.clone(),
+            format!("{}:{}", flavor.scheme, sender.id),
+        );
+        complaint.sent_at = event.timestamp.and_then(Timestamp::from_unix_millis);
+        complaint.recipient = event.recipient.as_ref().map(|r| r.id.clone());
+        complaint.text = message.text.clone().unwrap_or_default();
+        complaint.thread.in_reply_to = message.reply_to.as_ref().and_then(|r| {
+            r.mid
+                .clone()
+                .or_else(|| r.story.as_ref().and_then(|s| s.id.clone()))
+        });
+        let mut hearts = 0;
+        for a in &message.attachments {
+            let url = a.payload.as_ref().and_then(|p| p.url.clone());
+            let kind = match a.kind.as_str() {
+                "location" => {
+                    let c = a
+                        .payload
+                        .as_ref()
+                        .and_then(|p| p.coordinates.as_ref())
+                        .ok_or_else(|| {
+                            Rejection::malformed(format!(
+                                "location attachment without coordinates at {at}"
+                            ))
+                        })?;
+                    complaint.location = Some(Location {
+                        latitude: c.lat,
+                        longitude: c.long,
+                        name: a.title.clone(),
+                        address: None,
+                    });
+                    continue;
+                }
+                // An Instagram heart is a reaction sent as a message.
+                "like_heart" => {
+                    hearts += 1;
+                    continue;
+                }
+                "image" if a.payload.as_ref().is_some_and(|p| p.sticker_id.is_some()) => {
+                    AttachmentKind::Sticker
+                }
+                "image" => AttachmentKind::Image,
+                "video" => AttachmentKind::Video,
+                "audio" => AttachmentKind::Audio,
+                "file" => AttachmentKind::Document,
+                // Story mentions, shared posts and reels, fallbacks: a link to look at.
+                _ => AttachmentKind::Other,
+            };
+            complaint.attachments.push(Attachment {
+                url,
+                ..Attachment::new(kind)
+            });
+        }
+        if complaint.text.is_empty()
+            && complaint.attachments.is_empty()
+            && complaint.location.is_none()
+        {
+            batch.ignore(if hearts > 0 { "reaction" } else { "empty" });
+            continue;
+        }
+        complaint.raw = hub::raw(req, ctx);
+        batch.complaints.push(complaint);
+    }
+    Ok(())
+}
+
+fn other_event(event: &Event) -> &'static str {
+    if event.delivery.is_some() {
+        "delivery"
+    } else if event.read.is_some() {
+        "read"
+    } else if event.reaction.is_some() {
+        "reaction"
+    } else if event.postback.is_some() {
+        "postback"
+    } else if event.message_edit.is_some() {
+        "edit"
+    } else {
+        "other"
+    }
+}
