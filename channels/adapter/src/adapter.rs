@@ -138,8 +138,9 @@ pub struct Fragment {
     /// How many parts the whole message has.
     pub total: u32,
     /// The part as a complaint: its `text` is the part's text. The assembled
-    /// complaint takes the first part's fields, the texts joined in part order,
-    /// and `external_id` = `group`.
+    /// complaint takes the fields of the first part held (including its
+    /// `external_id`, unique where `group` references are reused), the texts
+    /// joined in part order.
     pub complaint: Complaint,
 }
 
@@ -306,5 +307,12 @@ pub trait Adapter: Send + Sync + 'static {
     /// The largest body this adapter accepts, when it differs from the gateway's default.
     fn max_body_bytes(&self) -> Option<usize> {
         None
+    }
+
+    /// How long the gateway holds the parts of a split message
+    /// ([`Outcome::Fragments`]) before writing those received as one
+    /// complaint marked incomplete.
+    fn fragment_window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(600)
     }
 }

@@ -1,6 +1,7 @@
 //! aduan's SMS adapters.
 //!
 //! - [`twilio`]: Twilio SMS, MMS and WhatsApp-via-Twilio (`X-Twilio-Signature`, TwiML answers).
+//! - [`vonage`]: Vonage SMS API inbound (GET, form or JSON; `sig`; multi-part messages).
 //! - [`common`], [`keyword`], [`number`]: what every SMS kind shares: the
 //!   region for phone numbers, leading-keyword stripping, sender identities.
 
@@ -8,5 +9,7 @@ pub mod common;
 pub mod keyword;
 pub mod number;
 pub mod twilio;
+pub mod vonage;
 
 pub use twilio::{Twilio, TwilioConfig};
+pub use vonage::{SignatureMethod, Vonage, VonageConfig};
