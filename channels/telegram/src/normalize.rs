@@ -23,7 +23,8 @@ pub enum Normalized {
 /// The instance settings that shape normalization.
 #[derive(Clone, Debug)]
 pub struct Normalizer {
-    /// The bot's username without `@`, lower-cased, when known.
+    /// The bot's username without `@`, as written, when known. Telegram
+    /// usernames are case-insensitive, so every comparison ignores case.
     bot_username: Option<String>,
     allow_groups: bool,
     /// Region for national phone numbers in shared contacts.
@@ -34,7 +35,7 @@ impl Normalizer {
     pub fn new(bot_username: Option<&str>, allow_groups: bool, region: &str) -> Self {
         Normalizer {
             bot_username: bot_username
-                .map(|u| u.trim_start_matches('@').to_ascii_lowercase())
+                .map(|u| u.trim_start_matches('@').to_string())
                 .filter(|u| !u.is_empty()),
             allow_groups,
             region: region.to_string(),
@@ -44,7 +45,7 @@ impl Normalizer {
     /// The bot's username, once learned from `getMe` when the config named none.
     pub fn with_bot_username(mut self, username: &str) -> Self {
         if self.bot_username.is_none() {
-            self.bot_username = Some(username.to_ascii_lowercase());
+            self.bot_username = Some(username.to_string());
         }
         self
     }
