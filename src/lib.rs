@@ -10,10 +10,12 @@
 //! - [`pipeline`]: ids, language detection, the append, counting.
 //! - [`sink`]: the atomic dedup-and-append in Redis.
 //! - [`host`]: leases and cursors for polling channels.
+//! - [`import`]: bulk import of call-center transcript files.
 //! - [`telemetry`]: metrics, logging and the masking of personal data.
 
 pub mod config;
 pub mod host;
+pub mod import;
 pub mod instances;
 pub mod pipeline;
 pub mod server;

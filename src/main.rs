@@ -30,29 +30,62 @@ enum Command {
         /// Configuration file (default: $ADUAN_CONFIG, else config/aduan.toml).
         file: Option<PathBuf>,
     },
+    /// Import a call center's transcript export (JSON Lines, one transcript per
+    /// line). Bad lines are reported and skipped; re-running a file adds nothing.
+    /// Exits 0 when every line was accepted or a duplicate, 2 when some were rejected.
+    ImportTranscripts {
+        /// The JSON Lines file.
+        file: PathBuf,
+        /// The transcript instance (call center) the file comes from.
+        #[arg(long)]
+        instance: String,
+        /// Configuration file (default: $ADUAN_CONFIG, else config/aduan.toml).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => check_config(Config::path_from(file)),
-        Command::Serve { config } => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("aduan: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(serve(Config::path_from(config))) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("aduan: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+        Command::Serve { config } => run(serve(Config::path_from(config))),
+        Command::ImportTranscripts {
+            file,
+            instance,
+            config,
+        } => run(import(Config::path_from(config), file, instance)),
+    }
+}
+
+/// Runs a command's future on a fresh runtime and turns its result into an exit code.
+fn run(fut: impl std::future::Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("aduan: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(fut) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("aduan: {e:#}");
+            ExitCode::FAILURE
         }
     }
+}
+
+async fn import(path: PathBuf, file: PathBuf, instance: String) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let summary = aduan::import::import_transcripts(&config, &file, &instance, progress).await?;
+    print!("{summary}");
+    Ok(if summary.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn check_config(path: PathBuf) -> ExitCode {
@@ -76,7 +109,7 @@ fn check_config(path: PathBuf) -> ExitCode {
     }
 }
 
-async fn serve(path: PathBuf) -> anyhow::Result<()> {
+async fn serve(path: PathBuf) -> anyhow::Result<ExitCode> {
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
     aduan::telemetry::init_logging(&config.log);
     let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
@@ -85,7 +118,7 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
     tracing::info!("shutting down: no new requests, finishing in-flight work");
     running.stop().await;
     tracing::info!("stopped");
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {
