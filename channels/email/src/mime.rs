@@ -27,17 +27,21 @@ pub struct Envelope {
 }
 
 /// Bounds on what one message may cost. Anything over them is refused whole.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// In an instance's configuration: `limits = { max_message_bytes = 10485760 }`;
+/// keys left out keep their defaults.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MimeLimits {
-    /// The largest MIME source accepted, in bytes.
+    /// The largest MIME source accepted, in bytes. Default 25 MiB.
     pub max_message_bytes: usize,
-    /// The largest single attachment, in bytes (decoded).
+    /// The largest single attachment, in bytes (decoded). Default 10 MiB.
     pub max_attachment_bytes: usize,
-    /// The largest sum of all attachments of one message, in bytes (decoded).
+    /// The largest sum of all attachments of one message, in bytes (decoded). Default 20 MiB.
     pub max_total_attachment_bytes: usize,
-    /// The most attachments one message may carry.
+    /// The most attachments one message may carry. Default 20.
     pub max_attachments: usize,
-    /// The deepest nesting of multiparts and attached messages.
+    /// The deepest nesting of multiparts and attached messages. Default 8.
     pub max_depth: usize,
     /// The MIME source is kept in `raw` only up to this size; larger messages
     /// are accepted with `raw` null.
