@@ -129,3 +129,60 @@ pub fn is_json(req: &aduan_adapter::Request<'_>) -> bool {
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|b| *b == b'{')
 }
+
+/// The user and password of an `Authorization: Basic …` header.
+pub fn basic_credentials(req: &aduan_adapter::Request<'_>) -> Option<(String, String)> {
+    use base64::Engine as _;
+    let value = req.header("authorization")?.trim();
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+/// Checks Basic credentials against the configured user and secret, both in
+/// constant time. `Unauthorized` when missing or wrong.
+pub fn check_basic(
+    req: &aduan_adapter::Request<'_>,
+    username: &str,
+    secret: &aduan_adapter::Secret,
+) -> Result<(), Rejection> {
+    let (user, password) =
+        basic_credentials(req).ok_or(Rejection::Unauthorized("missing Basic credentials"))?;
+    let user_ok = aduan_adapter::verify::constant_time_eq(user.as_bytes(), username.as_bytes());
+    let password_ok = secret.matches(password.as_bytes());
+    if user_ok & password_ok {
+        Ok(())
+    } else {
+        Err(Rejection::Unauthorized("bad Basic credentials"))
+    }
+}
+
+/// Checks a shared secret carried in header `name`.
+pub fn check_header(
+    req: &aduan_adapter::Request<'_>,
+    name: &str,
+    secret: &aduan_adapter::Secret,
+) -> Result<(), Rejection> {
+    let given = req
+        .header(name)
+        .ok_or(Rejection::Unauthorized("missing secret header"))?;
+    if secret.matches(given.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Rejection::Unauthorized("bad secret"))
+    }
+}
+
+/// Checks that a configured header name is one HTTP accepts.
+pub fn check_header_name(key: &str, name: &str) -> Result<String, String> {
+    http::HeaderName::from_bytes(name.trim().as_bytes())
+        .map(|h| h.as_str().to_string())
+        .map_err(|_| format!("{key}: `{name}` is not a valid header name"))
+}

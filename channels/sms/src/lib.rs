@@ -2,14 +2,20 @@
 //!
 //! - [`twilio`]: Twilio SMS, MMS and WhatsApp-via-Twilio (`X-Twilio-Signature`, TwiML answers).
 //! - [`vonage`]: Vonage SMS API inbound (GET, form or JSON; `sig`; multi-part messages).
+//! - [`infobip`]: Infobip inbound SMS (`results[]`, shared-secret auth).
+//! - [`generic`]: any other SMS gateway, field names and auth set in config.
 //! - [`common`], [`keyword`], [`number`]: what every SMS kind shares: the
 //!   region for phone numbers, leading-keyword stripping, sender identities.
 
 pub mod common;
+pub mod generic;
+pub mod infobip;
 pub mod keyword;
 pub mod number;
 pub mod twilio;
 pub mod vonage;
 
+pub use generic::{GenericAuth, GenericSms, GenericSmsConfig};
+pub use infobip::{Infobip, InfobipAuth, InfobipConfig};
 pub use twilio::{Twilio, TwilioConfig};
 pub use vonage::{SignatureMethod, Vonage, VonageConfig};
