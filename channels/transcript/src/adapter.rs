@@ -10,7 +10,7 @@ use aduan_adapter::{
     Secret,
 };
 
-use crate::body::{Limits, Transcript, Words};
+use crate::body::{Rules, Transcript, Words};
 use crate::config::{DEFAULT_MAX_BODY_BYTES, TranscriptConfig};
 
 /// The `provider` of every complaint this channel produces.
@@ -24,7 +24,7 @@ const JSON: &str = "application/json";
 #[derive(Debug)]
 pub struct Transcripts {
     tokens: Vec<Secret>,
-    limits: Limits,
+    rules: Rules,
     max_body_bytes: usize,
 }
 
@@ -33,7 +33,7 @@ impl Transcripts {
     pub fn new(cfg: TranscriptConfig) -> Result<Self, String> {
         cfg.validate()?;
         Ok(Transcripts {
-            limits: Limits {
+            rules: Rules {
                 default_region: cfg.default_region.to_ascii_uppercase(),
                 max_segments: cfg.max_segments,
             },
@@ -43,7 +43,7 @@ impl Transcripts {
     }
 
     /// Parses one transcript given outside HTTP (a line of a bulk import),
-    /// with this instance's limits. A trailing line break is not part of it.
+    /// with this instance's settings. A trailing line break is not part of it.
     pub fn parse_line(&self, line: &[u8], ctx: &Context<'_>) -> Result<Complaint, Rejection> {
         let line = line
             .strip_suffix(b"\n")
@@ -61,7 +61,7 @@ impl Transcripts {
         content_type: &str,
         ctx: &Context<'_>,
     ) -> Result<Complaint, Rejection> {
-        let transcript = Transcript::from_json(body, &self.limits)?;
+        let transcript = Transcript::from_json(body, &self.rules)?;
         let raw = ctx.keep_raw.then(|| Raw::from_bytes(content_type, body));
         Ok(normalize(transcript, raw, ctx))
     }
@@ -72,7 +72,7 @@ impl Transcripts {
 pub fn parse_transcript(line: &[u8], ctx: &Context<'_>) -> Result<Complaint, Rejection> {
     let defaults = Transcripts {
         tokens: Vec::new(),
-        limits: Limits::default(),
+        rules: Rules::default(),
         max_body_bytes: DEFAULT_MAX_BODY_BYTES,
     };
     defaults.parse_line(line, ctx)

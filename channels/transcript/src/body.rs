@@ -35,16 +35,16 @@ const LOCATION_FIELDS: &[&str] = &["latitude", "longitude", "name", "address"];
 
 /// What a transcript is checked against, from the instance's settings.
 #[derive(Clone, Debug)]
-pub struct Limits {
+pub struct Rules {
     /// Region for caller numbers without a country code (ISO 3166 alpha-2).
     pub default_region: String,
     /// Most segments accepted; more is [`Rejection::TooLarge`].
     pub max_segments: usize,
 }
 
-impl Default for Limits {
+impl Default for Rules {
     fn default() -> Self {
-        Limits {
+        Rules {
             default_region: phone::DEFAULT_REGION.to_string(),
             max_segments: crate::config::DEFAULT_MAX_SEGMENTS,
         }
@@ -54,26 +54,35 @@ impl Default for Limits {
 /// The words of the call: one plain text, or turns by speaker.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Words {
+    /// The whole call as one plain text.
     Text(String),
+    /// Turns in the order given.
     Segments(Vec<Segment>),
 }
 
 /// A validated transcript.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Transcript {
+    /// The call center's id for the call; the complaint's `external_id`.
     pub call_id: String,
+    /// The agent who took or made the call.
     pub agent_id: String,
     pub agent_name: Option<String>,
     /// The caller's number in E.164.
     pub caller_phone: Option<String>,
     pub caller_name: Option<String>,
+    /// When the call started.
     pub started_at: Option<Timestamp>,
     pub duration_seconds: Option<f64>,
     /// `inbound` or `outbound`.
     pub direction: Option<String>,
+    /// The call center's category; the complaint's `subject`.
     pub category: Option<String>,
+    /// What was said.
     pub words: Words,
+    /// An absolute `http`/`https` URL of the recording.
     pub recording_url: Option<String>,
+    /// The place the complaint is about.
     pub location: Option<Location>,
     /// The language the call center reports for the call (BCP 47 tag).
     pub language: Option<String>,
@@ -83,7 +92,7 @@ impl Transcript {
     /// Validates `body`. Not JSON → [`Rejection::Malformed`]; too many segments
     /// → [`Rejection::TooLarge`]; any field problem → [`Rejection::Invalid`]
     /// listing every one of them.
-    pub fn from_json(body: &[u8], limits: &Limits) -> Result<Transcript, Rejection> {
+    pub fn from_json(body: &[u8], rules: &Rules) -> Result<Transcript, Rejection> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| Rejection::malformed(format!("body is not valid JSON: {e}")))?;
         let Value::Object(top) = &value else {
@@ -92,11 +101,11 @@ impl Transcript {
         // Refused before anything else so that an oversized transcript costs
         // no per-segment work.
         if let Some(Value::Array(segments)) = top.get("segments")
-            && segments.len() > limits.max_segments
+            && segments.len() > rules.max_segments
         {
             return Err(Rejection::TooLarge("too many segments"));
         }
-        Check::default().transcript(top, limits)
+        Check::default().transcript(top, rules)
     }
 
     /// The transcript as readable text: the plain text as given, or one line
@@ -160,7 +169,7 @@ impl Check {
             .collect();
         unknown.sort();
         for key in unknown {
-            self.fail(path(parent, key), "unknown field");
+            self.fail(path(parent, &shown_key(key)), "unknown field");
         }
     }
 
@@ -280,7 +289,7 @@ impl Check {
     fn transcript(
         mut self,
         top: &Map<String, Value>,
-        limits: &Limits,
+        rules: &Rules,
     ) -> Result<Transcript, Rejection> {
         self.unknown_fields(top, "", TOP_FIELDS);
 
@@ -299,7 +308,7 @@ impl Check {
         let caller = self.object(top, "", "caller", false, CALLER_FIELDS);
         let (caller_phone, caller_name) = match caller {
             Some(caller) => (
-                self.phone(caller, &limits.default_region),
+                self.phone(caller, &rules.default_region),
                 self.string(caller, "caller", "name", false)
                     .map(str::to_string),
             ),
@@ -483,6 +492,21 @@ impl Check {
             address,
         })
     }
+}
+
+/// An unknown key as it is named in an answer: keys are input, so a long one
+/// is cut and control characters are replaced.
+fn shown_key(key: &str) -> String {
+    const MAX: usize = 64;
+    let mut shown: String = key
+        .chars()
+        .take(MAX)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect();
+    if key.chars().count() > MAX {
+        shown.push('…');
+    }
+    shown
 }
 
 /// A BCP 47 tag in the shape call centers send: `id`, `jv`, `en-US`, `sr-Latn`.

@@ -16,7 +16,7 @@ pub mod body;
 pub mod config;
 
 pub use adapter::{PROVIDER, Transcripts, parse_transcript};
-pub use body::{Limits, Transcript, Words, render_segments};
+pub use body::{Rules, Transcript, Words, render_segments};
 pub use config::TranscriptConfig;
 
 #[cfg(test)]

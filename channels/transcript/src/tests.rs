@@ -323,6 +323,13 @@ fn other_shapes_are_field_errors() {
                 ("location.longitude", "must be between -180 and 180"),
             ],
         ),
+        (
+            json!({"call_id": "c1", "agent": {"id": "a"}, "text": "t", "k".repeat(100): 1, "a\nb": 2}),
+            &[
+                ("a\u{fffd}b", "unknown field"),
+                (&*format!("{}…", "k".repeat(64)), "unknown field"),
+            ],
+        ),
     ];
     for (body, expected) in cases {
         let body = serde_json::to_vec(body).expect("serializable");
