@@ -317,7 +317,7 @@ impl Config {
                     true
                 }
             };
-            match instances::build(&kind, table) {
+            match instances::build(&kind, &name, keep_raw, table) {
                 Ok(built) => instances.push(Instance {
                     name,
                     kind,

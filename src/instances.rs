@@ -56,9 +56,15 @@ pub fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, String> {
     T::deserialize(table).map_err(|e| e.message().to_string())
 }
 
-/// Builds the instance of `kind` from its settings.
-pub fn build(kind: &str, table: toml::Table) -> Result<Built, String> {
+/// Builds the instance of `kind` from its settings. `name` and `keep_raw`
+/// are for pollers, which build their complaints without a request context.
+pub fn build(kind: &str, name: &str, keep_raw: bool, table: toml::Table) -> Result<Built, String> {
     match kind {
+        "telegram" => match aduan_telegram::build(name, keep_raw, settings(table)?)? {
+            aduan_telegram::Intake::Webhook(bot) => Built::push("telegram", bot),
+            aduan_telegram::Intake::Polling(poller) => Built::poll(Box::new(poller)),
+        },
+        "x" => Built::push("x", aduan_x::X::new(settings(table)?)?),
         "transcript" => Built::push(
             "transcripts",
             aduan_transcript::Transcripts::new(settings(table)?)?,
