@@ -69,6 +69,10 @@ pub fn build(kind: &str, name: &str, keep_raw: bool, table: toml::Table) -> Resu
             "transcripts",
             aduan_transcript::Transcripts::new(settings(table)?)?,
         ),
+        "twilio" => Built::push("twilio", aduan_sms::Twilio::new(settings(table)?)?),
+        "vonage" => Built::push("vonage", aduan_sms::Vonage::new(settings(table)?)?),
+        "infobip" => Built::push("infobip", aduan_sms::Infobip::new(settings(table)?)?),
+        "sms" => Built::push("sms", aduan_sms::GenericSms::new(settings(table)?)?),
         other => Err(format!("unknown kind `{other}`")),
     }
 }

@@ -8,12 +8,14 @@
 //! - [`instances`]: the one `match` from a configured kind to its adapter.
 //! - [`server`]: the HTTP routes, pollers and graceful shutdown.
 //! - [`pipeline`]: ids, language detection, the append, counting.
+//! - [`fragments`]: parts of split messages held in Redis until whole.
 //! - [`sink`]: the atomic dedup-and-append in Redis.
 //! - [`host`]: leases and cursors for polling channels.
 //! - [`import`]: bulk import of call-center transcript files.
 //! - [`telemetry`]: metrics, logging and the masking of personal data.
 
 pub mod config;
+pub mod fragments;
 pub mod host;
 pub mod import;
 pub mod instances;

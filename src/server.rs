@@ -123,6 +123,11 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
             pollers.spawn(poller.run(host.clone(), shutdown.child_token()));
         }
     }
+    // Split messages whose window passed are written by whichever replica sweeps first.
+    pollers.spawn(crate::fragments::sweep(
+        state.pipeline.clone(),
+        shutdown.child_token(),
+    ));
 
     let router = app(state.clone());
     let token = shutdown.clone();
@@ -319,7 +324,23 @@ async fn handle(
             complaints,
             ignored,
         } => (complaints, ignored),
-        Outcome::AcceptWithBlobs { .. } | Outcome::Fragments(_) => {
+        Outcome::Fragments(fragments) => {
+            let window = adapter.fragment_window();
+            return match crate::fragments::accept(&state.pipeline, fragments, window).await {
+                Ok(receipts) => to_response(adapter.accepted(&receipts)),
+                Err(e) => {
+                    tracing::warn!(instance = %inst.name, error = %e, "message parts not held");
+                    count_rejected(route, &inst.name, "unavailable");
+                    let mut r = error_reply(503, "unavailable");
+                    r.headers_mut().insert(
+                        header::RETRY_AFTER,
+                        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+                    );
+                    r
+                }
+            };
+        }
+        Outcome::AcceptWithBlobs { .. } => {
             tracing::error!(instance = %inst.name, "adapter output not supported by this gateway build");
             return error_reply(500, "unsupported");
         }

@@ -1,0 +1,361 @@
+//! Split messages (concatenated SMS): holding their parts in Redis until the
+//! whole message has arrived, then appending it as one complaint.
+//!
+//! Each part is held by one Lua step that also remembers the part's own
+//! provider id, so a part redelivered after its message was written is
+//! recognised. A message whose parts are all held is assembled at once; a
+//! group whose window passes is assembled from what arrived, marked
+//! incomplete, by the sweeper ([`sweep`]) that every replica runs. Groups
+//! stay in Redis until their complaint is durably appended, so a crash
+//! between the two only delays the complaint to the window's end; appends
+//! are idempotent because the assembled `external_id` is the first held
+//! part's, so replicas sweeping the same group write it once.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use aduan_adapter::{Complaint, Fragment, Raw, Receipt};
+use redis::aio::ConnectionManager;
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::{Pipeline, PublishError};
+use crate::sink::SinkError;
+
+/// How long a part's provider id is remembered: longer than any SMS
+/// provider's retry horizon (Vonage retries for 24 hours).
+const PART_MEMORY: Duration = Duration::from_secs(8 * 24 * 3600);
+
+/// How often the sweeper looks for groups whose window has passed.
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+
+/// Groups assembled per sweep round, so one round stays short.
+const SWEEP_BATCH: isize = 100;
+
+/// Written where a part never arrived.
+pub const MISSING_PART: &str = "[…]";
+
+/// KEYS[1] group hash, KEYS[2] part-seen key, KEYS[3] deadline index.
+/// ARGV: part number, part JSON, total, deadline (ms), part memory (ms).
+/// Returns {'dup'} for a part whose message was already written, {'held'}
+/// while parts are missing, {'complete', total, field, value, …} when all are held.
+const ABSORB: &str = r#"
+local fresh = redis.call('SET', KEYS[2], '1', 'PX', ARGV[5], 'NX')
+if not fresh and redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'dup'}
+end
+redis.call('HSETNX', KEYS[1], 'p:' .. ARGV[1], ARGV[2])
+if redis.call('HSETNX', KEYS[1], 'total', ARGV[3]) == 1 then
+  redis.call('HSET', KEYS[1], 'deadline', ARGV[4])
+  redis.call('ZADD', KEYS[3], ARGV[4], KEYS[1])
+end
+local total = tonumber(redis.call('HGET', KEYS[1], 'total'))
+if redis.call('HLEN', KEYS[1]) - 2 >= total then
+  local out = {'complete'}
+  for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do
+    table.insert(out, v)
+  end
+  return out
+end
+return {'held'}
+"#;
+
+static ABSORB_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(ABSORB));
+
+/// Why parts could not be held or a group released. Nothing was acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum FragmentError {
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("redis: {0}")]
+    Redis(String),
+    #[error("held part unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// The Redis keys of the fragment store, all under the gateway's prefix.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (the gateway's `redis.key_prefix`).
+    pub fn new(prefix: &str) -> Self {
+        Keys {
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// The hash holding one group's parts. A digest keeps provider text out of key names.
+    fn group(&self, instance: &str, group: &str) -> String {
+        let digest = aduan_adapter::verify::sha256_hex(format!("{instance}\u{0}{group}").as_bytes());
+        format!("{}:frag:group:{digest}", self.prefix)
+    }
+
+    /// Remembers that a part (by its provider id) was received.
+    fn part(&self, instance: &str, external_id: &str) -> String {
+        let digest =
+            aduan_adapter::verify::sha256_hex(format!("{instance}\u{0}{external_id}").as_bytes());
+        format!("{}:frag:part:{digest}", self.prefix)
+    }
+
+    /// The sorted set of held groups by deadline (ms since the epoch).
+    fn due(&self) -> String {
+        format!("{}:frag:due", self.prefix)
+    }
+}
+
+/// What [`absorb`] made of a request's parts.
+#[derive(Debug, Default)]
+pub struct Absorbed {
+    /// Whole messages, ready to append.
+    pub complaints: Vec<Complaint>,
+    /// Their group hashes: pass to [`release`] once the complaints are durably appended.
+    pub groups: Vec<String>,
+}
+
+/// Holds each part durably; returns the messages it completed.
+///
+/// A group's window starts with its first part; when it passes, [`sweep`]
+/// writes whatever arrived.
+pub async fn absorb(
+    conn: &mut ConnectionManager,
+    keys: &Keys,
+    fragments: Vec<Fragment>,
+    window: Duration,
+) -> Result<Absorbed, FragmentError> {
+    let mut absorbed = Absorbed::default();
+    for fragment in fragments {
+        let c = &fragment.complaint;
+        let group_key = keys.group(&c.instance, &fragment.group);
+        let deadline = c.received_at.0.timestamp_millis()
+            + i64::try_from(window.as_millis()).unwrap_or(i64::MAX / 2);
+        let json =
+            serde_json::to_string(c).map_err(|e| FragmentError::Corrupt(e.to_string()))?;
+        let reply: redis::Value = ABSORB_SCRIPT
+            .key(&group_key)
+            .key(keys.part(&c.instance, &c.external_id))
+            .key(keys.due())
+            .arg(fragment.part)
+            .arg(json)
+            .arg(fragment.total)
+            .arg(deadline)
+            .arg(PART_MEMORY.as_millis() as u64)
+            .invoke_async(conn)
+            .await
+            .map_err(|e| FragmentError::Redis(e.to_string()))?;
+        let items = strings(&reply)?;
+        match items.first().map(String::as_str) {
+            Some("complete") => {
+                let (total, parts) = held_parts(&items[1..])?;
+                if let Some(whole) = assemble(parts, total) {
+                    absorbed.complaints.push(whole);
+                    absorbed.groups.push(group_key);
+                }
+            }
+            Some("held") | Some("dup") => {}
+            other => return Err(FragmentError::Corrupt(format!("absorb reply {other:?}"))),
+        }
+    }
+    Ok(absorbed)
+}
+
+/// Forgets groups whose complaints are durably appended.
+pub async fn release(
+    conn: &mut ConnectionManager,
+    keys: &Keys,
+    groups: &[String],
+) -> Result<(), FragmentError> {
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for g in groups {
+        pipe.del(g).ignore();
+        pipe.zrem(keys.due(), g).ignore();
+    }
+    pipe.query_async::<()>(conn)
+        .await
+        .map_err(|e| FragmentError::Redis(e.to_string()))
+}
+
+/// Holds the parts, appends the messages they complete, and releases those
+/// groups. The receipts are those of the complaints written (possibly none).
+pub async fn accept(
+    pipeline: &Pipeline,
+    fragments: Vec<Fragment>,
+    window: Duration,
+) -> Result<Vec<Receipt>, FragmentError> {
+    let keys = Keys::new(pipeline.sink().prefix());
+    let mut conn = pipeline.sink().connection().await?;
+    let absorbed = absorb(&mut conn, &keys, fragments, window).await?;
+    if absorbed.complaints.is_empty() {
+        return Ok(Vec::new());
+    }
+    let receipts = pipeline.publish(absorbed.complaints).await?;
+    release(&mut conn, &keys, &absorbed.groups).await?;
+    Ok(receipts)
+}
+
+/// Appends every group whose window has passed at `now_ms`, complete or
+/// not, and releases it. Returns how many groups were written.
+pub async fn sweep_once(pipeline: &Pipeline, now_ms: i64) -> Result<usize, FragmentError> {
+    let keys = Keys::new(pipeline.sink().prefix());
+    let mut conn = pipeline.sink().connection().await?;
+    let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        .arg(keys.due())
+        .arg("-inf")
+        .arg(now_ms)
+        .arg("LIMIT")
+        .arg(0)
+        .arg(SWEEP_BATCH)
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| FragmentError::Redis(e.to_string()))?;
+    let mut written = 0;
+    for group in due {
+        let fields: Vec<String> = redis::cmd("HGETALL")
+            .arg(&group)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| FragmentError::Redis(e.to_string()))?;
+        if fields.is_empty() {
+            // Released by another replica between the two reads.
+            release(&mut conn, &keys, std::slice::from_ref(&group)).await?;
+            continue;
+        }
+        let (total, parts) = match held_parts(&fields) {
+            Ok(held) => held,
+            Err(e) => {
+                // Left in place for inspection, but out of the index so it
+                // cannot hold up the groups behind it.
+                tracing::warn!(error = %e, "unreadable held group skipped");
+                let _: () = redis::cmd("ZREM")
+                    .arg(keys.due())
+                    .arg(&group)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| FragmentError::Redis(e.to_string()))?;
+                continue;
+            }
+        };
+        if let Some(whole) = assemble(parts, total) {
+            pipeline.publish(vec![whole]).await?;
+            written += 1;
+        }
+        release(&mut conn, &keys, std::slice::from_ref(&group)).await?;
+    }
+    Ok(written)
+}
+
+/// Runs [`sweep_once`] until `shutdown`; every replica runs one.
+pub async fn sweep(pipeline: Arc<Pipeline>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        match sweep_once(&pipeline, now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(groups = n, "split messages written after their window"),
+            // Redis being away is reported by the append path; retry next tick.
+            Err(e) => tracing::debug!(error = %e, "fragment sweep failed"),
+        }
+    }
+}
+
+/// Reads a held group's hash (`total`, `deadline`, `p:<n>` → part JSON).
+fn held_parts(fields: &[String]) -> Result<(u32, BTreeMap<u32, Complaint>), FragmentError> {
+    let mut total = 0;
+    let mut parts = BTreeMap::new();
+    for pair in fields.chunks(2) {
+        let [name, value] = pair else {
+            return Err(FragmentError::Corrupt("odd field list".into()));
+        };
+        if name == "total" {
+            total = value
+                .parse()
+                .map_err(|_| FragmentError::Corrupt("total".into()))?;
+        } else if let Some(n) = name.strip_prefix("p:") {
+            let n: u32 = n
+                .parse()
+                .map_err(|_| FragmentError::Corrupt("part number".into()))?;
+            let c: Complaint =
+                serde_json::from_str(value).map_err(|e| FragmentError::Corrupt(e.to_string()))?;
+            parts.insert(n, c);
+        }
+    }
+    Ok((total, parts))
+}
+
+/// One complaint from the parts held, in part order.
+///
+/// It takes the first held part's fields (its `external_id` among them).
+/// The texts are joined as they are, since a split falls anywhere, even
+/// inside a word. When parts are missing, each gap reads [`MISSING_PART`] in
+/// the text and `subject` ends with `[incomplete: <held> of <total> parts]`.
+/// `None` when no part is held.
+pub fn assemble(parts: BTreeMap<u32, Complaint>, total: u32) -> Option<Complaint> {
+    let first = parts.values().next()?;
+    let mut out = first.clone();
+    let held = parts.len() as u32;
+    let complete = (1..=total).all(|n| parts.contains_key(&n));
+    let mut text = String::new();
+    let last = total.max(parts.keys().next_back().copied().unwrap_or(0));
+    for n in 1..=last {
+        match parts.get(&n) {
+            Some(p) => text.push_str(&p.text),
+            None => text.push_str(MISSING_PART),
+        }
+    }
+    out.text = text;
+    out.attachments = parts.values().flat_map(|p| p.attachments.clone()).collect();
+    if !complete {
+        let note = format!("[incomplete: {held} of {total} parts]");
+        out.subject = Some(match out.subject.take() {
+            Some(s) => format!("{s} {note}"),
+            None => note,
+        });
+    }
+    // Keep every part's exact bytes, one per line, when all were kept as text.
+    let raws: Option<Vec<&Raw>> = parts.values().map(|p| p.raw.as_ref()).collect();
+    out.raw = match raws {
+        Some(raws) if raws.iter().all(|r| !r.content_type.ends_with(";base64")) => Some(Raw {
+            content_type: first
+                .raw
+                .as_ref()
+                .map(|r| r.content_type.clone())
+                .unwrap_or_default(),
+            body: raws
+                .iter()
+                .map(|r| r.body.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }),
+        _ => first.raw.clone(),
+    };
+    Some(out)
+}
+
+/// The flat list of strings in a script reply.
+fn strings(v: &redis::Value) -> Result<Vec<String>, FragmentError> {
+    let redis::Value::Array(items) = v else {
+        return Err(FragmentError::Corrupt("absorb reply is not a list".into()));
+    };
+    items
+        .iter()
+        .map(|i| match i {
+            redis::Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+            redis::Value::SimpleString(s) => Ok(s.clone()),
+            redis::Value::Int(n) => Ok(n.to_string()),
+            other => Err(FragmentError::Corrupt(format!("{other:?}"))),
+        })
+        .collect()
+}
