@@ -168,7 +168,10 @@ pub fn decode_envelope<E: DeserializeOwned>(
 
 /// Decodes one part of a notification (`changes[].value` depends on `field`).
 /// `at` is the part's path, used as a prefix in the reason.
-pub fn decode_value<T: DeserializeOwned>(value: &serde_json::Value, at: &str) -> Result<T, Rejection> {
+pub fn decode_value<T: DeserializeOwned>(
+    value: &serde_json::Value,
+    at: &str,
+) -> Result<T, Rejection> {
     serde_path_to_error::deserialize(value).map_err(|e| shape_error(e, at))
 }
 
@@ -279,10 +282,22 @@ mod tests {
         let cases: [(Option<&str>, &[u8], &str); 6] = [
             (None, body, "missing signature"),
             (Some("c236c758"), body, "malformed signature"),
-            (Some("sha1=c236c758c9b2bd40b388a550eeca09eaca72384dd0aa5e7c31d19cddac5bba46"), body, "malformed signature"),
+            (
+                Some("sha1=c236c758c9b2bd40b388a550eeca09eaca72384dd0aa5e7c31d19cddac5bba46"),
+                body,
+                "malformed signature",
+            ),
             (Some("sha256=c236"), body, "malformed signature"),
-            (Some(good), br#"{"object":"whatsapp_business_account","entry":[ ]}"#, "wrong signature"),
-            (Some("sha256=C236C758C9B2BD40B388A550EECA09EACA72384DD0AA5E7C31D19CDDAC5BBA46"), body, "wrong signature"),
+            (
+                Some(good),
+                br#"{"object":"whatsapp_business_account","entry":[ ]}"#,
+                "wrong signature",
+            ),
+            (
+                Some("sha256=C236C758C9B2BD40B388A550EECA09EACA72384DD0AA5E7C31D19CDDAC5BBA46"),
+                body,
+                "wrong signature",
+            ),
         ];
         for (header, body, reason) in cases {
             match hub().verify_signature(header, body) {
@@ -296,7 +311,12 @@ mod tests {
     fn handshake_answers_the_challenge_only_with_the_token() {
         let ok = "/webhooks/whatsapp/jabar?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=rahasia-verifikasi";
         let (m, u, h) = get(ok);
-        let req = Request { method: &m, uri: &u, headers: &h, body: b"" };
+        let req = Request {
+            method: &m,
+            uri: &u,
+            headers: &h,
+            body: b"",
+        };
         assert!(hub().verify(&req).is_ok());
         match hub().challenge(&req) {
             Ok(Outcome::Reply(r)) => {
@@ -314,8 +334,16 @@ mod tests {
             "/w",
         ] {
             let (m, u, h) = get(bad);
-            let req = Request { method: &m, uri: &u, headers: &h, body: b"" };
-            assert!(matches!(hub().verify(&req), Err(Rejection::Forbidden(_))), "{bad}");
+            let req = Request {
+                method: &m,
+                uri: &u,
+                headers: &h,
+                body: b"",
+            };
+            assert!(
+                matches!(hub().verify(&req), Err(Rejection::Forbidden(_))),
+                "{bad}"
+            );
         }
     }
 
@@ -323,8 +351,16 @@ mod tests {
     fn other_methods_are_not_allowed() {
         let (_, u, h) = get("/w");
         let m = http::Method::PUT;
-        let req = Request { method: &m, uri: &u, headers: &h, body: b"" };
-        assert!(matches!(hub().verify(&req), Err(Rejection::MethodNotAllowed)));
+        let req = Request {
+            method: &m,
+            uri: &u,
+            headers: &h,
+            body: b"",
+        };
+        assert!(matches!(
+            hub().verify(&req),
+            Err(Rejection::MethodNotAllowed)
+        ));
     }
 
     #[derive(Debug, Deserialize)]
@@ -337,10 +373,22 @@ mod tests {
     fn bad_bodies_get_short_reasons_without_content() {
         let cases: [(&[u8], &str); 5] = [
             (b"{\"object\":", "body is not valid JSON"),
-            (b"{\"object\":\"page\",\"entry\":[]} trailing", "body is not valid JSON"),
-            (br#"{"object":"page","entry":[]}"#, "object is not `instagram`"),
-            (br#"{"object":"instagram","entry":[{"id":"Budi Santoso"},{"id":12}]}"#, "wrong type at entry[1].id"),
-            (br#"{"object":"instagram","entry":[{}]}"#, "missing field `id` at entry[0]"),
+            (
+                b"{\"object\":\"page\",\"entry\":[]} trailing",
+                "body is not valid JSON",
+            ),
+            (
+                br#"{"object":"page","entry":[]}"#,
+                "object is not `instagram`",
+            ),
+            (
+                br#"{"object":"instagram","entry":[{"id":"Budi Santoso"},{"id":12}]}"#,
+                "wrong type at entry[1].id",
+            ),
+            (
+                br#"{"object":"instagram","entry":[{}]}"#,
+                "missing field `id` at entry[0]",
+            ),
         ];
         for (body, reason) in cases {
             match decode_envelope::<Item>(body, "instagram") {
@@ -360,8 +408,21 @@ mod tests {
         let cfg = parse(r#"{"app_secret":"a","verify_token":"b"}"#);
         assert_eq!(cfg.default_region, "ID");
         assert!(cfg.validate().is_ok());
-        assert!(parse(r#"{"app_secret":"a","verify_token":"b","default_region":"kr"}"#).validate().is_ok());
-        assert!(parse(r#"{"app_secret":"a","verify_token":"b","default_region":"XX"}"#).validate().is_err());
-        assert!(serde_json::from_str::<MetaConfig>(r#"{"app_secret":"a","verify_token":"b","extra":1}"#).is_err());
+        assert!(
+            parse(r#"{"app_secret":"a","verify_token":"b","default_region":"kr"}"#)
+                .validate()
+                .is_ok()
+        );
+        assert!(
+            parse(r#"{"app_secret":"a","verify_token":"b","default_region":"XX"}"#)
+                .validate()
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<MetaConfig>(
+                r#"{"app_secret":"a","verify_token":"b","extra":1}"#
+            )
+            .is_err()
+        );
     }
 }

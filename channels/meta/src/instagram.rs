@@ -29,7 +29,9 @@ impl Instagram {
     /// Validates the settings and builds the adapter.
     pub fn new(cfg: MetaConfig) -> Result<Self, String> {
         cfg.validate()?;
-        Ok(Instagram { hub: Hub::new(&cfg) })
+        Ok(Instagram {
+            hub: Hub::new(&cfg),
+        })
     }
 }
 

@@ -29,7 +29,9 @@ impl Messenger {
     /// Validates the settings and builds the adapter.
     pub fn new(cfg: MetaConfig) -> Result<Self, String> {
         cfg.validate()?;
-        Ok(Messenger { hub: Hub::new(&cfg) })
+        Ok(Messenger {
+            hub: Hub::new(&cfg),
+        })
     }
 }
 

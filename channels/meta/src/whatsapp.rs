@@ -8,8 +8,8 @@
 //! as `provider_ref` and the bytes are left to whoever holds that token.
 
 use aduan_adapter::{
-    Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, Location, Outcome,
-    Rejection, Request, Timestamp, phone,
+    Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, Location, Outcome, Rejection,
+    Request, Timestamp, phone,
 };
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -193,7 +193,10 @@ fn read_body(msg: &Message, at: &str) -> Result<Option<Body>, Rejection> {
             })
         }
         "interactive" => {
-            let i = msg.interactive.as_ref().ok_or_else(|| missing("interactive"))?;
+            let i = msg
+                .interactive
+                .as_ref()
+                .ok_or_else(|| missing("interactive"))?;
             let reply = match i.kind.as_str() {
                 "button_reply" => i.button_reply.as_ref(),
                 "list_reply" => i.list_reply.as_ref(),
