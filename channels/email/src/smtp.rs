@@ -14,6 +14,10 @@ use crate::mime::{Envelope, MimeLimits, complaint_from_mime};
 pub const MAIL_FROM_HEADER: &str = "x-aduan-smtp-mail-from";
 /// Carries the one envelope recipient (`RCPT TO`) this instance answers for.
 pub const RCPT_TO_HEADER: &str = "x-aduan-smtp-rcpt-to";
+/// With the value `address`, `verify` accepts exact addresses only. The
+/// listener asks every instance this first, so that an address listed by one
+/// instance wins over another instance's whole domain.
+pub const MATCH_HEADER: &str = "x-aduan-smtp-match";
 
 /// `kind = "smtp"`.
 #[derive(Debug, Deserialize)]
@@ -98,8 +102,10 @@ impl SmtpIntake {
 
 impl Adapter for SmtpIntake {
     fn verify(&self, req: &Request<'_>) -> Result<(), Rejection> {
-        match req.header(RCPT_TO_HEADER) {
-            Some(rcpt) if self.matches(rcpt).is_some() => Ok(()),
+        let exact_only = req.header(MATCH_HEADER) == Some("address");
+        match req.header(RCPT_TO_HEADER).and_then(|r| self.matches(r)) {
+            Some(Match::Address) => Ok(()),
+            Some(Match::Domain) if !exact_only => Ok(()),
             _ => Err(Rejection::Forbidden(
                 "recipient not served by this instance",
             )),
