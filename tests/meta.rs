@@ -815,11 +815,51 @@ async fn a_batch_with_one_duplicate_writes_only_the_new_message() {
 #[tokio::test]
 async fn the_bench_fixture_is_signed_with_the_bench_secret() {
     let body = fixture("whatsapp/bench_text.json");
-    let sig = String::from_utf8(fixture("whatsapp/bench_text.sig")).expect("utf-8");
-    assert_eq!(sig.trim(), signature("bench-app-secret", &body));
     assert!(
         (650..=760).contains(&body.len()),
         "about 700 bytes: {}",
         body.len()
     );
+    let sig = String::from_utf8(fixture("whatsapp/bench_text.sig")).expect("utf-8");
+    let mut app = common::spawn_app(
+        "[[instances]]\nname = \"bench\"\nkind = \"whatsapp\"\n\
+         app_secret = \"bench-app-secret\"\nverify_token = \"bench-verify-token\"\n",
+    )
+    .await;
+    let resp = app
+        .client
+        .post(app.url("/webhooks/whatsapp/bench"))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sig.trim())
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+    let complaints = app.complaints().await;
+    assert_eq!(complaints.len(), 1);
+    assert_eq!(complaints[0]["provider"], "meta_whatsapp");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_huge_body_is_refused_before_anything_is_parsed() {
+    let mut app = common::spawn_app(&instances()).await;
+    // A valid, signed notification padded past the gateway's 1 MiB limit.
+    let padding = "x".repeat(2 * 1024 * 1024);
+    let body =
+        format!(r#"{{"object":"whatsapp_business_account","entry":[],"padding":"{padding}"}}"#)
+            .into_bytes();
+    let resp = app
+        .client
+        .post(app.url(WA))
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", signature(APP_SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 413);
+    assert_eq!(app.stream_len().await, 0);
+    app.stop().await;
 }
