@@ -22,6 +22,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub redis: RedisConfig,
     pub log: LogConfig,
+    pub smtp: crate::smtp::SmtpListenerConfig,
+    pub blobs: crate::blobs::BlobsConfig,
     pub instances: Vec<Instance>,
 }
 
@@ -204,6 +206,8 @@ impl Config {
         let server = section::<ServerConfig>(&mut root, "server", &mut errors);
         let mut redis = section::<RedisConfig>(&mut root, "redis", &mut errors);
         let log = section::<LogConfig>(&mut root, "log", &mut errors);
+        let smtp = section::<crate::smtp::SmtpListenerConfig>(&mut root, "smtp", &mut errors);
+        let blobs = section::<crate::blobs::BlobsConfig>(&mut root, "blobs", &mut errors);
         if redis.url.starts_with("env:") || redis.url.starts_with("file:") {
             match aduan_adapter::Secret::resolve(&redis.url) {
                 Ok(s) => redis.url = s.expose().to_string(),
@@ -241,7 +245,7 @@ impl Config {
             errors.push(ConfigError {
                 location: key.clone(),
                 message: format!(
-                    "unknown section `{key}`, expected one of: server, redis, log, instances"
+                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, instances"
                 ),
             });
         }
@@ -338,6 +342,8 @@ impl Config {
                 server,
                 redis,
                 log,
+                smtp,
+                blobs,
                 instances,
             })
         } else {

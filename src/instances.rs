@@ -73,6 +73,15 @@ pub fn build(kind: &str, name: &str, keep_raw: bool, table: toml::Table) -> Resu
         "vonage" => Built::push("vonage", aduan_sms::Vonage::new(settings(table)?)?),
         "infobip" => Built::push("infobip", aduan_sms::Infobip::new(settings(table)?)?),
         "sms" => Built::push("sms", aduan_sms::GenericSms::new(settings(table)?)?),
+        "mailgun" => Built::push("email", aduan_email::Mailgun::new(settings(table)?)?),
+        "sendgrid" => Built::push("email", aduan_email::SendGrid::new(settings(table)?)?),
+        "postmark" => Built::push("email", aduan_email::Postmark::new(settings(table)?)?),
+        // No route: the gateway's SMTP listener hands these their messages.
+        "smtp" => Ok(Built {
+            route: None,
+            adapter: Some(Arc::new(aduan_email::SmtpIntake::new(settings(table)?)?)),
+            poller: None,
+        }),
         other => Err(format!("unknown kind `{other}`")),
     }
 }

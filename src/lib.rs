@@ -10,10 +10,13 @@
 //! - [`pipeline`]: ids, language detection, the append, counting.
 //! - [`fragments`]: parts of split messages held in Redis until whole.
 //! - [`sink`]: the atomic dedup-and-append in Redis.
+//! - [`blobs`]: the content-addressed store for attachment bytes (email).
+//! - [`smtp`]: the SMTP listener for email instances.
 //! - [`host`]: leases and cursors for polling channels.
 //! - [`import`]: bulk import of call-center transcript files.
 //! - [`telemetry`]: metrics, logging and the masking of personal data.
 
+pub mod blobs;
 pub mod config;
 pub mod fragments;
 pub mod host;
@@ -22,4 +25,5 @@ pub mod instances;
 pub mod pipeline;
 pub mod server;
 pub mod sink;
+pub mod smtp;
 pub mod telemetry;

@@ -32,6 +32,8 @@ const RETRY_AFTER_SECONDS: &str = "10";
 /// Everything a request handler needs.
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
+    /// Where attachment bytes the gateway keeps itself are written.
+    pub blobs: crate::blobs::BlobStore,
     /// Push instances by (route, name).
     routes: HashMap<(&'static str, String), Arc<Instance>>,
     /// Instances of the transcript API, tried in order by bearer token.
@@ -61,6 +63,7 @@ impl AppState {
         }
         Ok(AppState {
             pipeline,
+            blobs: crate::blobs::BlobStore::new(&config.blobs),
             routes,
             transcripts,
             body_limit: config.server.body_limit_bytes,
@@ -86,6 +89,8 @@ pub fn app(state: Arc<AppState>) -> Router {
 pub struct Running {
     /// The HTTP listener's address.
     pub addr: SocketAddr,
+    /// The SMTP listener's address, when `kind = "smtp"` instances are configured.
+    pub smtp_addr: Option<SocketAddr>,
     /// Cancel to shut down; then await `done`.
     pub shutdown: CancellationToken,
     pub done: tokio::task::JoinHandle<()>,
@@ -108,6 +113,8 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         server: config.server.clone(),
         redis: config.redis.clone(),
         log: config.log.clone(),
+        smtp: config.smtp.clone(),
+        blobs: config.blobs.clone(),
         instances: Vec::new(),
     };
     let state = Arc::new(AppState::new(&restored, &instances)?);
@@ -129,6 +136,15 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         shutdown.child_token(),
     ));
 
+    let smtp = crate::smtp::start(
+        &restored.smtp,
+        &instances,
+        state.clone(),
+        shutdown.child_token(),
+    )
+    .await?;
+    let smtp_addr = smtp.as_ref().map(|s| s.addr);
+
     let router = app(state.clone());
     let token = shutdown.clone();
     let done = tokio::spawn(async move {
@@ -139,6 +155,9 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         .with_graceful_shutdown(token.clone().cancelled_owned());
         if let Err(e) = serve.await {
             tracing::error!(error = %e, "http server failed");
+        }
+        if let Some(smtp) = smtp {
+            let _ = tokio::time::timeout(grace, smtp.done).await;
         }
         // Pollers got the same cancellation; give them the grace period to finish a batch.
         let drained = tokio::time::timeout(grace, async {
@@ -152,6 +171,7 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
     tracing::info!(%addr, instances = instances.len(), "gateway listening");
     Ok(Running {
         addr,
+        smtp_addr,
         shutdown,
         done,
         state,
@@ -340,9 +360,23 @@ async fn handle(
                 }
             };
         }
-        Outcome::AcceptWithBlobs { .. } => {
-            tracing::error!(instance = %inst.name, "adapter output not supported by this gateway build");
-            return error_reply(500, "unsupported");
+        Outcome::AcceptWithBlobs {
+            complaints,
+            ignored,
+            blobs,
+        } => {
+            // Attachments first: a complaint in the stream always finds its files.
+            if let Err(e) = state.blobs.put_all(blobs).await {
+                tracing::warn!(instance = %inst.name, error = %e, "attachments not stored");
+                count_rejected(route, &inst.name, "unavailable");
+                let mut r = error_reply(503, "unavailable");
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECONDS),
+                );
+                return r;
+            }
+            (complaints, ignored)
         }
     };
     for event in &ignored {
