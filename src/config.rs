@@ -24,6 +24,7 @@ pub struct Config {
     pub log: LogConfig,
     pub smtp: crate::smtp::SmtpListenerConfig,
     pub blobs: crate::blobs::BlobsConfig,
+    pub limits: crate::limits::LimitsConfig,
     pub instances: Vec<Instance>,
 }
 
@@ -208,6 +209,7 @@ impl Config {
         let log = section::<LogConfig>(&mut root, "log", &mut errors);
         let smtp = section::<crate::smtp::SmtpListenerConfig>(&mut root, "smtp", &mut errors);
         let blobs = section::<crate::blobs::BlobsConfig>(&mut root, "blobs", &mut errors);
+        let limits = section::<crate::limits::LimitsConfig>(&mut root, "limits", &mut errors);
         if redis.url.starts_with("env:") || redis.url.starts_with("file:") {
             match aduan_adapter::Secret::resolve(&redis.url) {
                 Ok(s) => redis.url = s.expose().to_string(),
@@ -245,7 +247,7 @@ impl Config {
             errors.push(ConfigError {
                 location: key.clone(),
                 message: format!(
-                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, instances"
+                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, instances"
                 ),
             });
         }
@@ -336,6 +338,7 @@ impl Config {
                 }),
             }
         }
+        errors.extend(limits.check(&names));
 
         if errors.is_empty() {
             Ok(Config {
@@ -344,6 +347,7 @@ impl Config {
                 log,
                 smtp,
                 blobs,
+                limits,
                 instances,
             })
         } else {

@@ -10,6 +10,8 @@
 //! - [`pipeline`]: ids, language detection, the append, counting.
 //! - [`fragments`]: parts of split messages held in Redis until whole.
 //! - [`sink`]: the atomic dedup-and-append in Redis.
+//! - [`limits`]: backpressure, rate limits and input limits.
+//! - [`listener`]: the HTTP accept loop with header and slow-client limits.
 //! - [`blobs`]: the content-addressed store for attachment bytes (email).
 //! - [`smtp`]: the SMTP listener for email instances.
 //! - [`host`]: leases and cursors for polling channels.
@@ -22,6 +24,8 @@ pub mod fragments;
 pub mod host;
 pub mod import;
 pub mod instances;
+pub mod limits;
+pub mod listener;
 pub mod pipeline;
 pub mod server;
 pub mod sink;

@@ -40,6 +40,8 @@ pub struct AppState {
     transcripts: Vec<Arc<Instance>>,
     body_limit: usize,
     request_timeout: Duration,
+    /// Backpressure, rate and input limits.
+    pub limits: crate::limits::Limits,
     metrics: PrometheusHandle,
 }
 
@@ -68,6 +70,10 @@ impl AppState {
             transcripts,
             body_limit: config.server.body_limit_bytes,
             request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
+            limits: crate::limits::Limits::new(
+                config.limits.clone(),
+                instances.iter().map(|i| i.name.as_str()),
+            ),
             metrics: telemetry::metrics_handle(),
         })
     }
@@ -115,6 +121,7 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         log: config.log.clone(),
         smtp: config.smtp.clone(),
         blobs: config.blobs.clone(),
+        limits: config.limits.clone(),
         instances: Vec::new(),
     };
     let state = Arc::new(AppState::new(&restored, &instances)?);
@@ -147,15 +154,9 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
 
     let router = app(state.clone());
     let token = shutdown.clone();
+    let limits = restored.limits.clone();
     let done = tokio::spawn(async move {
-        let serve = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(token.clone().cancelled_owned());
-        if let Err(e) = serve.await {
-            tracing::error!(error = %e, "http server failed");
-        }
+        crate::listener::serve(listener, router, &limits, token, grace).await;
         if let Some(smtp) = smtp {
             let _ = tokio::time::timeout(grace, smtp.done).await;
         }
@@ -315,11 +316,25 @@ async fn handle(
     let Some(adapter) = inst.adapter.as_ref() else {
         return error_reply(404, "unknown_instance");
     };
-    let limit = adapter.max_body_bytes().unwrap_or(state.body_limit);
+    let _admission = match state.limits.admit(route, &inst.name).await {
+        Ok(a) => a,
+        Err(refusal) => return state.limits.refusal_response(route, refusal),
+    };
+    let limit = state
+        .limits
+        .body_limit(route, adapter.max_body_bytes(), state.body_limit);
     let bytes = match read_body(body, &headers, limit).await {
         Ok(b) => b,
-        Err(rejection) => return reject(route, inst, adapter.as_ref(), rejection),
+        Err(rejection) => {
+            if matches!(rejection, Rejection::TooLarge(_)) {
+                crate::limits::count(route, "body_bytes");
+            }
+            return reject(route, inst, adapter.as_ref(), rejection);
+        }
     };
+    if let Err(limit) = state.limits.prescan(route, &headers, &uri, &bytes) {
+        return reject(route, inst, adapter.as_ref(), Rejection::TooLarge(limit));
+    }
     let req = Request {
         method: &method,
         uri: &uri,
@@ -382,11 +397,28 @@ async fn handle(
     for event in &ignored {
         metrics::counter!(telemetry::IGNORED, "route" => route, "instance" => inst.name.clone(), "reason" => event.reason).increment(1);
     }
-    if complaints.is_empty() {
-        return to_response(adapter.accepted(&[]));
+    if let Err(limit) = state.limits.check_batch(route, complaints.len()) {
+        return reject(route, inst, adapter.as_ref(), Rejection::TooLarge(limit));
     }
-    match state.pipeline.publish(complaints).await {
-        Ok(receipts) => to_response(adapter.accepted(&receipts)),
+    let (complaints, tickets, throttled) =
+        state.limits.take_senders(route, &inst.name, complaints);
+    if complaints.is_empty() {
+        return match throttled {
+            Some(refusal) => state.limits.refusal_response(route, refusal),
+            None => to_response(adapter.accepted(&[])),
+        };
+    }
+    let published = state.pipeline.publish(complaints).await;
+    state
+        .limits
+        .settle(&inst.name, tickets, published.as_ref().ok().map(Vec::as_slice));
+    match published {
+        // The provider retries the whole request for the senders held back; what was
+        // appended now is then a redelivery.
+        Ok(receipts) => match throttled {
+            Some(refusal) => state.limits.refusal_response(route, refusal),
+            None => to_response(adapter.accepted(&receipts)),
+        },
         Err(e) => {
             tracing::warn!(instance = %inst.name, error = %e, "complaints not accepted");
             count_rejected(route, &inst.name, "unavailable");

@@ -20,6 +20,8 @@ pub const REJECTED: &str = "aduan_requests_rejected_total";
 pub const IGNORED: &str = "aduan_events_ignored_total";
 /// Request latency in seconds, by `route`.
 pub const LATENCY: &str = "aduan_request_duration_seconds";
+/// Requests or connections refused by a limit, by `limit` and `route`.
+pub const LIMIT_EXCEEDED: &str = "aduan_limit_exceeded_total";
 /// Failed Redis operations, by `op`.
 pub const REDIS_ERRORS: &str = "aduan_redis_errors_total";
 

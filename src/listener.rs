@@ -1,0 +1,100 @@
+//! The HTTP accept loop, with the connection-level limits `axum::serve` does not
+//! expose: header count, request head size and the time a client has to send
+//! its headers (slow-loris). Otherwise it serves the router as `axum::serve`
+//! would, HTTP/1 and HTTP/2, and shuts down gracefully.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::limits::{self, LimitsConfig};
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, then lets open
+/// connections finish their requests (bounded by `grace`).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    cfg: &LimitsConfig,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(cfg.header_read_timeout_seconds))
+        .max_headers(cfg.max_headers)
+        .max_buf_size(cfg.max_header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX));
+    let graceful = GracefulShutdown::new();
+
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = router
+            .clone()
+            .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(ConnectInfo::<SocketAddr>(remote));
+                req.map(axum::body::Body::new)
+            })
+            .map_err(|e: Infallible| match e {});
+        let conn = builder.serve_connection_with_upgrades(
+            TokioIo::new(stream),
+            TowerToHyperService::new(service),
+        );
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                count_connection_error(e.as_ref());
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the grace period");
+    }
+}
+
+/// Counts connections closed for a head that was too large or too slow. Other
+/// connection errors (a client going away) are routine and only traced.
+fn count_connection_error(e: &(dyn std::error::Error + 'static)) {
+    let Some(e) = e.downcast_ref::<hyper::Error>() else {
+        tracing::debug!("connection closed with an error");
+        return;
+    };
+    if e.is_parse_too_large() {
+        limits::count("any", "header_size");
+    } else if e.is_timeout() {
+        limits::count("any", "header_timeout");
+    } else {
+        tracing::debug!(error = %e, "connection closed with an error");
+    }
+}
