@@ -158,7 +158,7 @@ fn mail_from_fields<'a>(inbound: &'a Inbound, envelope: &Envelope) -> Result<Mai
         false,
     );
     let text = match non_empty(inbound.text_body.as_deref()) {
-        Some(t) => t.replace("\r\n", "\n"),
+        Some(t) => t.replace("\r\n", "\n").trim_end().to_string(),
         None => inbound
             .html_body
             .as_deref()
