@@ -91,7 +91,8 @@ impl Keys {
 
     /// The hash holding one group's parts. A digest keeps provider text out of key names.
     fn group(&self, instance: &str, group: &str) -> String {
-        let digest = aduan_adapter::verify::sha256_hex(format!("{instance}\u{0}{group}").as_bytes());
+        let digest =
+            aduan_adapter::verify::sha256_hex(format!("{instance}\u{0}{group}").as_bytes());
         format!("{}:frag:group:{digest}", self.prefix)
     }
 
@@ -133,8 +134,7 @@ pub async fn absorb(
         let group_key = keys.group(&c.instance, &fragment.group);
         let deadline = c.received_at.0.timestamp_millis()
             + i64::try_from(window.as_millis()).unwrap_or(i64::MAX / 2);
-        let json =
-            serde_json::to_string(c).map_err(|e| FragmentError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_string(c).map_err(|e| FragmentError::Corrupt(e.to_string()))?;
         let reply: redis::Value = ABSORB_SCRIPT
             .key(&group_key)
             .key(keys.part(&c.instance, &c.external_id))
