@@ -1,0 +1,356 @@
+//! The SMTP listener against real clients: Python's smtplib
+//! (`tests/email_smtp/client.py`) for plain delivery, STARTTLS with a
+//! certificate made at test time, an unknown recipient and oversize
+//! messages; a raw socket for pipelining and a client that drops mid-DATA.
+//! Each case checks the reply and exactly what reached Redis.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+const MAX_MESSAGE: usize = 64 * 1024;
+
+fn config(tls: &Path, blobs: &Path) -> String {
+    format!(
+        r#"
+[smtp]
+listen = "127.0.0.1:0"
+hostname = "mx.uji.example.go.id"
+tls_cert = "{cert}"
+tls_key = "{key}"
+max_message_bytes = {MAX_MESSAGE}
+idle_timeout_seconds = 5
+
+[blobs]
+dir = "{blobs}"
+
+[[instances]]
+name = "pengaduan-kota"
+kind = "smtp"
+addresses = ["pengaduan@lapor.example.go.id"]
+
+[[instances]]
+name = "aduan-provinsi"
+kind = "smtp"
+domains = ["aduan.example.go.id", "lapor.example.go.id"]
+"#,
+        cert = tls.join("cert.pem").display(),
+        key = tls.join("key.pem").display(),
+        blobs = blobs.display(),
+    )
+}
+
+/// A self-signed certificate for `localhost` and 127.0.0.1, written as PEM files.
+fn write_certificate(dir: &Path) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("certificate");
+    std::fs::write(dir.join("cert.pem"), certified.cert.pem()).expect("write cert");
+    std::fs::write(dir.join("key.pem"), certified.signing_key.serialize_pem()).expect("write key");
+}
+
+fn mime(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("channels/email/fixtures/mime/{name}.eml"))
+}
+
+/// Runs one smtplib scenario and returns what it printed.
+async fn smtplib(scenario: &str, port: u16, message: &Path, ca: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/email_smtp/client.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(scenario)
+        .arg(port.to_string())
+        .arg(message)
+        .arg(ca.join("cert.pem"))
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{scenario}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("client prints JSON")
+}
+
+/// The corpus document for `fixture` as the listener produces it: `raw` holds
+/// the message as it crossed the wire, with CRLF line ends.
+fn expected(fixture: &str, instance: &str, recipient: &str, language: Value) -> Value {
+    let mut doc = expected_as_sent(fixture, instance, recipient, language);
+    let source = common::fixture(&format!("channels/email/fixtures/mime/{fixture}.eml"));
+    let mut wire = Vec::with_capacity(source.len() + 64);
+    for &b in &source {
+        if b == b'\n' {
+            wire.push(b'\r');
+        }
+        wire.push(b);
+    }
+    doc["raw"] =
+        serde_json::to_value(aduan_adapter::Raw::from_bytes("message/rfc822", &wire)).expect("raw");
+    doc
+}
+
+/// The corpus document for `fixture` with `raw` the file's exact bytes.
+fn expected_as_sent(fixture: &str, instance: &str, recipient: &str, language: Value) -> Value {
+    let mut doc: Value = serde_json::from_slice(&common::fixture(&format!(
+        "channels/email/fixtures/mime/{fixture}.json"
+    )))
+    .expect("expected document");
+    doc["id"] = json!("*");
+    doc["received_at"] = json!("*");
+    doc["instance"] = json!(instance);
+    doc["recipient"] = json!(recipient);
+    doc["language"] = language;
+    doc
+}
+
+/// Reads one (possibly multi-line) SMTP reply; returns its lines.
+async fn reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut line))
+            .await
+            .expect("reply in time")
+            .expect("read");
+        if n == 0 {
+            return lines;
+        }
+        let done = line.as_bytes().get(3) != Some(&b'-');
+        lines.push(line.trim_end().to_string());
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[tokio::test]
+async fn smtp_listener_with_real_clients() {
+    let tls = tempfile::tempdir().expect("tempdir");
+    let blobs = tempfile::tempdir().expect("tempdir");
+    write_certificate(tls.path());
+    let mut app = common::spawn_app(&config(tls.path(), blobs.path())).await;
+    let port = app
+        .running
+        .as_ref()
+        .and_then(|r| r.smtp_addr)
+        .expect("smtp listener started")
+        .port();
+    let ind = json!("ind");
+
+    // Plain delivery: EHLO announces the extensions, the complaint is written.
+    let out = smtplib("send", port, &mime("plain-indonesian"), tls.path()).await;
+    assert_eq!(out["result"], 250);
+    for ext in [
+        "8bitmime",
+        "enhancedstatuscodes",
+        "pipelining",
+        "size",
+        "starttls",
+    ] {
+        assert!(
+            out["features"]
+                .as_array()
+                .expect("features")
+                .contains(&json!(ext)),
+            "{ext} in {out}"
+        );
+    }
+    let docs = app.complaints().await;
+    assert_eq!(docs.len(), 1);
+    let plain = expected(
+        "plain-indonesian",
+        "pengaduan-kota",
+        "pengaduan@lapor.example.go.id",
+        ind.clone(),
+    );
+    common::assert_json_matches(&docs[0], &plain);
+
+    // The same message again (a retry after a lost 250): accepted, nothing new.
+    let out = smtplib("send", port, &mime("plain-indonesian"), tls.path()).await;
+    assert_eq!(out["result"], 250);
+    assert_eq!(app.stream_len().await, 1);
+
+    // STARTTLS with the test certificate; attachments stored before the 250.
+    let out = smtplib(
+        "starttls",
+        port,
+        &mime("alternative-with-attachments"),
+        tls.path(),
+    )
+    .await;
+    assert_eq!(out["starttls"], 220);
+    assert!(
+        !out["features_after_tls"]
+            .as_array()
+            .expect("features")
+            .contains(&json!("starttls"))
+    );
+    let docs = app.complaints().await;
+    assert_eq!(docs.len(), 2);
+    common::assert_json_matches(
+        &docs[1],
+        &expected(
+            "alternative-with-attachments",
+            "pengaduan-kota",
+            "pengaduan@lapor.example.go.id",
+            ind.clone(),
+        ),
+    );
+    for a in docs[1]["attachments"].as_array().expect("attachments") {
+        let key = a["storage_key"].as_str().expect("key");
+        assert!(blobs.path().join(key).is_file(), "{key} stored");
+    }
+
+    // One message to two instances: one complaint for each.
+    let out = smtplib("two-instances", port, &mime("reply"), tls.path()).await;
+    assert_eq!(out["result"], 250);
+    let docs = app.complaints().await;
+    assert_eq!(docs.len(), 4);
+    common::assert_json_matches(
+        &docs[2],
+        &expected(
+            "reply",
+            "pengaduan-kota",
+            "pengaduan@lapor.example.go.id",
+            ind.clone(),
+        ),
+    );
+    common::assert_json_matches(
+        &docs[3],
+        &expected(
+            "reply",
+            "aduan-provinsi",
+            "apa.saja@aduan.example.go.id",
+            ind.clone(),
+        ),
+    );
+
+    // A bounce (null reverse-path) is acknowledged and not written.
+    let out = smtplib("bounce", port, &mime("bounce"), tls.path()).await;
+    assert_eq!(out["result"], 250);
+    assert_eq!(app.stream_len().await, 4);
+
+    // Refusals: nothing written.
+    let out = smtplib(
+        "unknown-recipient",
+        port,
+        &mime("plain-indonesian"),
+        tls.path(),
+    )
+    .await;
+    assert_eq!(out["result"], 550);
+    let big = tempfile::NamedTempFile::new().expect("temp file");
+    let mut message = common::fixture("channels/email/fixtures/mime/no-message-id.eml");
+    message.extend(std::iter::repeat_n(b"Jalan berlubang lagi.\r\n".as_slice(), 4000).flatten());
+    std::fs::write(big.path(), &message).expect("write");
+    let out = smtplib("oversize-declared", port, big.path(), tls.path()).await;
+    assert_eq!(out["result"], 552);
+    let out = smtplib("oversize-undeclared", port, big.path(), tls.path()).await;
+    assert_eq!(out["result"], 552);
+    assert_eq!(app.stream_len().await, 4);
+
+    // Pipelining: the whole transaction in one write, replies in order.
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    assert!(reply(&mut read).await[0].starts_with("220 "));
+    let windows = common::fixture("channels/email/fixtures/mime/windows-1252.eml");
+    let mut batch = b"EHLO klien.example.id\r\nMAIL FROM:<rudi.hartono@example.id> BODY=8BITMIME\r\nRCPT TO:<tidak.ada@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n".to_vec();
+    write.write_all(&batch).await.expect("write");
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        let lines = reply(&mut read).await;
+        got.push(lines.last().cloned().unwrap_or_default()[..3].to_string());
+    }
+    assert_eq!(got, ["250", "250", "550", "250", "354"]);
+    batch = windows.clone();
+    batch.extend_from_slice(b".\r\nQUIT\r\n");
+    write.write_all(&batch).await.expect("write");
+    assert!(reply(&mut read).await[0].starts_with("250 2.0.0"));
+    assert!(reply(&mut read).await[0].starts_with("221"));
+    let docs = app.complaints().await;
+    assert_eq!(docs.len(), 5);
+    let windows_doc = expected_as_sent(
+        "windows-1252",
+        "pengaduan-kota",
+        "pengaduan@lapor.example.go.id",
+        ind.clone(),
+    );
+    common::assert_json_matches(&docs[4], &windows_doc);
+
+    // A client that drops mid-DATA: nothing written.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream
+        .write_all(b"EHLO klien.example.id\r\nMAIL FROM:<warga@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n")
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 4096];
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains("354") {
+        let n = tokio::time::timeout(
+            Duration::from_secs(10),
+            tokio::io::AsyncReadExt::read(&mut stream, &mut buf),
+        )
+        .await
+        .expect("in time")
+        .expect("read");
+        assert!(n > 0, "server closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let partial = common::fixture("channels/email/fixtures/mime/encoded-word-subject.eml");
+    stream
+        .write_all(&partial[..partial.len() / 2])
+        .await
+        .expect("write");
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.stream_len().await, 5);
+
+    // Bad sequence and unknown commands get their codes; the session survives.
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    reply(&mut read).await;
+    for (command, code) in [
+        ("MAIL FROM:<warga@example.id>\r\n", "503"),
+        ("HELO klien.example.id\r\n", "250"),
+        ("DATA\r\n", "503"),
+        ("TERBANG\r\n", "500"),
+        ("RCPT TO:<pengaduan@lapor.example.go.id>\r\n", "503"),
+        ("NOOP\r\n", "250"),
+    ] {
+        write.write_all(command.as_bytes()).await.expect("write");
+        let lines = reply(&mut read).await;
+        assert!(lines[0].starts_with(code), "{command:?} -> {lines:?}");
+    }
+    // An over-long command line closes the session with 500 5.5.2.
+    let long = format!("NOOP {}\r\n", "x".repeat(4096));
+    write.write_all(long.as_bytes()).await.expect("write");
+    let lines = reply(&mut read).await;
+    assert!(lines[0].starts_with("500 5.5.2"), "{lines:?}");
+
+    // Idle clients are closed with 421 4.4.2.
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let mut read = BufReader::new(stream);
+    reply(&mut read).await;
+    let lines = tokio::time::timeout(Duration::from_secs(15), reply(&mut read))
+        .await
+        .expect("closed in time");
+    assert!(lines[0].starts_with("421 4.4.2"), "{lines:?}");
+
+    assert_eq!(app.stream_len().await, 5);
+    app.stop().await;
+}
