@@ -197,7 +197,11 @@ pub async fn accept(
         return Ok(Vec::new());
     }
     let receipts = pipeline.publish(absorbed.complaints).await?;
-    release(&mut conn, &keys, &absorbed.groups).await?;
+    // The complaints are durable: a group left behind is only swept again
+    // at its deadline, and that append is a duplicate.
+    if let Err(e) = release(&mut conn, &keys, &absorbed.groups).await {
+        tracing::warn!(error = %e, "written split message not released; the sweeper will");
+    }
     Ok(receipts)
 }
 
@@ -358,4 +362,67 @@ fn strings(v: &redis::Value) -> Result<Vec<String>, FragmentError> {
             other => Err(FragmentError::Corrupt(format!("{other:?}"))),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aduan_adapter::{Channel, Context, Timestamp};
+
+    fn part(n: u32, text: &str, subject: Option<&str>) -> Complaint {
+        let ctx = Context {
+            instance: "vonage-jabar",
+            received_at: Timestamp::from_unix_seconds(1_795_335_330).expect("in range"),
+            keep_raw: true,
+        };
+        let mut c = Complaint::new(
+            &ctx,
+            Channel::Sms,
+            "vonage",
+            format!("msg-{n}"),
+            "tel:+6281234567890",
+        );
+        c.text = text.to_string();
+        c.subject = subject.map(str::to_string);
+        c.raw = Some(Raw {
+            content_type: "application/x-www-form-urlencoded".into(),
+            body: format!("part={n}"),
+        });
+        c
+    }
+
+    #[test]
+    fn complete_messages_join_without_separators() {
+        let parts = BTreeMap::from([
+            (2, part(2, "ya rusak ", None)),
+            (1, part(1, "Jalan n", Some("LAPOR"))),
+            (3, part(3, "parah", None)),
+        ]);
+        let whole = assemble(parts, 3).expect("parts held");
+        assert_eq!(whole.text, "Jalan nya rusak parah");
+        assert_eq!(whole.subject.as_deref(), Some("LAPOR"));
+        assert_eq!(whole.external_id, "msg-1");
+        assert_eq!(
+            whole.raw.map(|r| r.body).as_deref(),
+            Some("part=1\npart=2\npart=3")
+        );
+    }
+
+    #[test]
+    fn incomplete_messages_are_marked() {
+        let parts = BTreeMap::from([(2, part(2, "tengah ", None)), (4, part(4, "akhir", None))]);
+        let whole = assemble(parts, 4).expect("parts held");
+        assert_eq!(whole.text, "[…]tengah […]akhir");
+        assert_eq!(whole.subject.as_deref(), Some("[incomplete: 2 of 4 parts]"));
+        assert_eq!(whole.external_id, "msg-2");
+
+        let first_only = BTreeMap::from([(1, part(1, "awal ", Some("ADUAN")))]);
+        let whole = assemble(first_only, 2).expect("parts held");
+        assert_eq!(whole.text, "awal […]");
+        assert_eq!(
+            whole.subject.as_deref(),
+            Some("ADUAN [incomplete: 1 of 2 parts]")
+        );
+        assert!(assemble(BTreeMap::new(), 2).is_none());
+    }
 }
