@@ -24,6 +24,7 @@ pub struct Config {
     pub log: LogConfig,
     pub smtp: crate::smtp::SmtpListenerConfig,
     pub blobs: crate::blobs::BlobsConfig,
+    pub spool: crate::spool::SpoolConfig,
     pub limits: crate::limits::LimitsConfig,
     pub instances: Vec<Instance>,
 }
@@ -209,6 +210,13 @@ impl Config {
         let log = section::<LogConfig>(&mut root, "log", &mut errors);
         let smtp = section::<crate::smtp::SmtpListenerConfig>(&mut root, "smtp", &mut errors);
         let blobs = section::<crate::blobs::BlobsConfig>(&mut root, "blobs", &mut errors);
+        let spool = section::<crate::spool::SpoolConfig>(&mut root, "spool", &mut errors);
+        for (location, message) in spool.problems() {
+            errors.push(ConfigError {
+                location: location.into(),
+                message: message.into(),
+            });
+        }
         let limits = section::<crate::limits::LimitsConfig>(&mut root, "limits", &mut errors);
         if redis.url.starts_with("env:") || redis.url.starts_with("file:") {
             match aduan_adapter::Secret::resolve(&redis.url) {
@@ -247,7 +255,7 @@ impl Config {
             errors.push(ConfigError {
                 location: key.clone(),
                 message: format!(
-                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, instances"
+                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, instances"
                 ),
             });
         }
@@ -347,6 +355,7 @@ impl Config {
                 log,
                 smtp,
                 blobs,
+                spool,
                 limits,
                 instances,
             })

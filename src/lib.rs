@@ -10,6 +10,7 @@
 //! - [`pipeline`]: ids, language detection, the append, counting.
 //! - [`fragments`]: parts of split messages held in Redis until whole.
 //! - [`sink`]: the atomic dedup-and-append in Redis.
+//! - [`spool`]: the local durable spool used while Redis is unavailable, and its forwarder.
 //! - [`limits`]: backpressure, rate limits and input limits.
 //! - [`listener`]: the HTTP accept loop with header and slow-client limits.
 //! - [`blobs`]: the content-addressed store for attachment bytes (email).
@@ -30,4 +31,5 @@ pub mod pipeline;
 pub mod server;
 pub mod sink;
 pub mod smtp;
+pub mod spool;
 pub mod telemetry;

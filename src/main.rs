@@ -1,4 +1,4 @@
-//! The `aduan` command: `serve`, `check-config`, `import-transcripts`.
+//! The `aduan` command: `serve`, `check-config`, `import-transcripts`, `spool`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +43,29 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Inspect or forward the local spool (complaints kept while Redis was unavailable).
+    Spool {
+        #[command(subcommand)]
+        command: SpoolCommand,
+        /// Configuration file (default: $ADUAN_CONFIG, else config/aduan.toml).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SpoolCommand {
+    /// Print the number of waiting complaints, their size, the age of the oldest
+    /// and the number of quarantined records. Works while the gateway runs.
+    Status {
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forward every waiting complaint to Redis (each still written once), then
+    /// exit: 0 when the spool is empty, 1 when Redis failed first. Refused while
+    /// a gateway has the spool open: it forwards by itself.
+    Drain,
 }
 
 fn main() -> ExitCode {
@@ -55,6 +78,50 @@ fn main() -> ExitCode {
             instance,
             config,
         } => run(import(Config::path_from(config), file, instance)),
+        Command::Spool { command, config } => run(spool(Config::path_from(config), command)),
+    }
+}
+
+async fn spool(path: PathBuf, command: SpoolCommand) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
+    match command {
+        SpoolCommand::Status { json } => {
+            let status = aduan::spool::Spool::status_of(&config.spool)?;
+            if json {
+                println!("{}", serde_json::to_string(&status)?);
+            } else {
+                println!("spool: {}", config.spool.path().display());
+                println!("depth: {} ({} bytes)", status.depth, status.bytes);
+                match status.oldest_age_seconds {
+                    Some(age) => println!("oldest: {age:.1} s"),
+                    None => println!("oldest: -"),
+                }
+                println!("quarantined: {}", status.quarantined);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SpoolCommand::Drain => {
+            aduan::telemetry::init_logging(&config.log);
+            let spool = aduan::spool::Spool::open(&config.spool)?;
+            let sink = aduan::sink::RedisSink::new(&config.redis)?;
+            let before = spool.status().depth;
+            let started = std::time::Instant::now();
+            let result = spool.drain(&sink).await;
+            let status = spool.status();
+            let forwarded = before.saturating_sub(status.depth);
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "forwarded {forwarded} in {secs:.2} s; {} waiting, {} quarantined",
+                status.depth, status.quarantined
+            );
+            match result {
+                Ok(_) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("aduan: stopped: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
     }
 }
 

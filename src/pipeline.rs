@@ -1,9 +1,12 @@
 //! From adapter output to durable acceptance: assign ids, detect language,
-//! append once, count.
+//! append once (or spool while Redis is unavailable), count.
+
+use std::sync::Arc;
 
 use aduan_adapter::{Complaint, Receipt};
 
 use crate::sink::{RedisSink, SinkError};
+use crate::spool::{Spool, SpoolError};
 use crate::telemetry;
 
 /// Why complaints could not be durably accepted. Nothing was acknowledged;
@@ -12,16 +15,35 @@ use crate::telemetry;
 pub enum PublishError {
     #[error("storage unavailable: {0}")]
     Unavailable(#[from] SinkError),
+    /// Redis failed and the spool is at its size cap: refused rather than
+    /// accepted without a place to keep it.
+    #[error("redis unavailable and spool full ({0})")]
+    SpoolFull(&'static str),
+    #[error("redis unavailable and spool failed: {0}")]
+    Spool(SpoolError),
 }
 
 /// The one path every complaint takes, whatever its channel.
 pub struct Pipeline {
-    sink: RedisSink,
+    sink: Arc<RedisSink>,
+    spool: Option<Arc<Spool>>,
 }
 
 impl Pipeline {
+    /// A pipeline without a spool: when Redis fails, publishing fails.
     pub fn new(sink: RedisSink) -> Self {
-        Pipeline { sink }
+        Pipeline {
+            sink: Arc::new(sink),
+            spool: None,
+        }
+    }
+
+    /// A pipeline that falls back to `spool` when Redis fails or is slow.
+    pub fn with_spool(sink: RedisSink, spool: Arc<Spool>) -> Self {
+        Pipeline {
+            sink: Arc::new(sink),
+            spool: Some(spool),
+        }
     }
 
     /// The sink behind the pipeline.
@@ -29,8 +51,24 @@ impl Pipeline {
         &self.sink
     }
 
+    /// The sink, shared (the spool forwarder appends through it too).
+    pub fn shared_sink(&self) -> Arc<RedisSink> {
+        self.sink.clone()
+    }
+
+    /// The spool, when one is configured.
+    pub fn spool(&self) -> Option<&Arc<Spool>> {
+        self.spool.as_ref()
+    }
+
     /// Assigns ids, detects language, appends each complaint exactly once.
-    /// `Ok` means every complaint is durably accepted (or was already).
+    /// `Ok` means every complaint is durably accepted (or was already): in
+    /// Redis, or fsynced in the spool when Redis failed or missed its deadline.
+    ///
+    /// While the spool holds records, new complaints are spooled without trying
+    /// Redis, so that the forwarder writes the stream in acceptance order.
+    /// A spooled complaint's receipt says `duplicate: false` even when it turns
+    /// out to be a redelivery; the forwarder's dedup step still writes it once.
     pub async fn publish(
         &self,
         mut complaints: Vec<Complaint>,
@@ -41,13 +79,24 @@ impl Pipeline {
                 complaint.language = detect_language(&complaint.text);
             }
         }
-        let receipts = match self.sink.append(&complaints).await {
-            Ok(r) => r,
-            Err(e) => {
+        let direct = match &self.spool {
+            Some(spool) if !spool.is_empty() => None,
+            _ => Some(self.sink.append(&complaints).await),
+        };
+        let receipts = match direct {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
                 metrics::counter!(telemetry::REDIS_ERRORS, "op" => "append").increment(1);
                 tracing::warn!(error = %e, "redis append failed");
-                return Err(e.into());
+                match &self.spool {
+                    None => return Err(e.into()),
+                    Some(spool) => self.spool_all(spool, &complaints).await?,
+                }
             }
+            None => match &self.spool {
+                Some(spool) => self.spool_all(spool, &complaints).await?,
+                None => Vec::new(),
+            },
         };
         for (complaint, receipt) in complaints.iter().zip(&receipts) {
             let labels = [
@@ -69,6 +118,35 @@ impl Pipeline {
             }
         }
         Ok(receipts)
+    }
+
+    /// Writes `complaints` to the spool; their receipts carry their own ids.
+    async fn spool_all(
+        &self,
+        spool: &Spool,
+        complaints: &[Complaint],
+    ) -> Result<Vec<Receipt>, PublishError> {
+        match spool.put(complaints).await {
+            Ok(()) => {
+                tracing::info!(count = complaints.len(), "complaints spooled");
+                Ok(complaints
+                    .iter()
+                    .map(|c| Receipt {
+                        id: c.id.clone(),
+                        external_id: c.external_id.clone(),
+                        duplicate: false,
+                    })
+                    .collect())
+            }
+            Err(SpoolError::Full(limit)) => {
+                tracing::warn!(limit, "spool full; refusing");
+                Err(PublishError::SpoolFull(limit))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "spool write failed");
+                Err(PublishError::Spool(e))
+            }
+        }
     }
 }
 

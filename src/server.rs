@@ -46,12 +46,11 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Indexes the configured instances; fails when no Redis URL can be parsed.
-    pub fn new(
-        config: &Config,
-        instances: &[Arc<Instance>],
-    ) -> Result<Self, crate::sink::SinkError> {
-        let pipeline = Arc::new(Pipeline::new(RedisSink::new(&config.redis)?));
+    /// Indexes the configured instances and opens the spool; fails when no Redis
+    /// URL can be parsed or the spool file cannot be opened.
+    pub fn new(config: &Config, instances: &[Arc<Instance>]) -> anyhow::Result<Self> {
+        let spool = crate::spool::Spool::open(&config.spool)?;
+        let pipeline = Arc::new(Pipeline::with_spool(RedisSink::new(&config.redis)?, spool));
         let mut routes = HashMap::new();
         let mut transcripts = Vec::new();
         for inst in instances {
@@ -121,6 +120,7 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         log: config.log.clone(),
         smtp: config.smtp.clone(),
         blobs: config.blobs.clone(),
+        spool: config.spool.clone(),
         limits: config.limits.clone(),
         instances: Vec::new(),
     };
@@ -142,6 +142,13 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         state.pipeline.clone(),
         shutdown.child_token(),
     ));
+    if let Some(spool) = state.pipeline.spool() {
+        pollers.spawn(
+            spool
+                .clone()
+                .forward(state.pipeline.shared_sink(), shutdown.child_token()),
+        );
+    }
 
     let smtp = crate::smtp::start(
         &restored.smtp,
@@ -179,20 +186,28 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
     })
 }
 
+/// Ready when a complaint can be durably accepted: Redis answers, or the spool
+/// takes writes.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state.pipeline.sink().ping().await {
-        (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"redis": "ok"})),
-        )
-            .into_response()
+    let redis = state.pipeline.sink().ping().await;
+    let spool = state.pipeline.spool().map(|s| (s.writable(), s.status()));
+    let ready = redis || spool.as_ref().is_some_and(|(writable, _)| *writable);
+    let body = serde_json::json!({
+        "redis": if redis { "ok" } else { "unreachable" },
+        "spool": spool.map(|(writable, status)| serde_json::json!({
+            "state": if writable { "ok" } else { "unwritable" },
+            "depth": status.depth,
+            "bytes": status.bytes,
+            "oldest_age_seconds": status.oldest_age_seconds,
+            "quarantined": status.quarantined,
+        })),
+    });
+    let status = if ready {
+        StatusCode::OK
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"redis": "unreachable"})),
-        )
-            .into_response()
-    }
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
@@ -400,8 +415,7 @@ async fn handle(
     if let Err(limit) = state.limits.check_batch(route, complaints.len()) {
         return reject(route, inst, adapter.as_ref(), Rejection::TooLarge(limit));
     }
-    let (complaints, tickets, throttled) =
-        state.limits.take_senders(route, &inst.name, complaints);
+    let (complaints, tickets, throttled) = state.limits.take_senders(route, &inst.name, complaints);
     if complaints.is_empty() {
         return match throttled {
             Some(refusal) => state.limits.refusal_response(route, refusal),
@@ -409,9 +423,11 @@ async fn handle(
         };
     }
     let published = state.pipeline.publish(complaints).await;
-    state
-        .limits
-        .settle(&inst.name, tickets, published.as_ref().ok().map(Vec::as_slice));
+    state.limits.settle(
+        &inst.name,
+        tickets,
+        published.as_ref().ok().map(Vec::as_slice),
+    );
     match published {
         // The provider retries the whole request for the senders held back; what was
         // appended now is then a redelivery.

@@ -52,9 +52,13 @@ pub async fn spawn_app(config_toml: &str) -> TestApp {
 pub async fn spawn_app_with(config_toml: &str, redis_url: &str, namespace: &str) -> TestApp {
     let stream = format!("test:{namespace}:complaints");
     let prefix = format!("test:{namespace}");
+    // Each gateway needs a spool file of its own; a restart on the same namespace reopens it.
+    let spool_dir = std::env::temp_dir().join(format!("aduan-test-spool-{namespace}"));
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_seconds = 10\nshutdown_grace_seconds = 5\n\n\
-         [redis]\nurl = \"{redis_url}\"\nstream = \"{stream}\"\nkey_prefix = \"{prefix}\"\ncommand_timeout_ms = 1000\n\n{config_toml}"
+         [redis]\nurl = \"{redis_url}\"\nstream = \"{stream}\"\nkey_prefix = \"{prefix}\"\ncommand_timeout_ms = 1000\n\n\
+         [spool]\ndir = \"{}\"\n\n{config_toml}",
+        spool_dir.display()
     );
     let config = match Config::from_toml(&text, &[], "test.toml") {
         Ok(c) => c,
