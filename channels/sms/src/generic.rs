@@ -391,6 +391,128 @@ fn without_param(query: &str, param: &str) -> Raw {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::{Owned, ctx, fixture};
+
+    fn android() -> GenericSms {
+        GenericSms::new(GenericSmsConfig {
+            auth: GenericAuth::Header,
+            secret: Secret::literal("android-gateway-secret"),
+            secret_header: default_secret_header(),
+            secret_param: default_secret_param(),
+            username: None,
+            sender_field: "payload.phoneNumber".into(),
+            recipient_field: default_recipient_field(),
+            text_field: "payload.message".into(),
+            id_field: "payload.messageId".into(),
+            timestamp_field: Some("payload.receivedAt".into()),
+            timestamp_format: default_timestamp_format(),
+            content_dedup_seconds: 600,
+            region: "ID".into(),
+            keywords: Keywords::default_list(),
+        })
+        .expect("valid config")
+    }
+
+    #[test]
+    fn mapped_json_fields() {
+        let body = fixture("generic/android.json");
+        let r = Owned::new(
+            "POST",
+            "/",
+            &[
+                ("content-type", "application/json"),
+                ("x-aduan-secret", "android-gateway-secret"),
+            ],
+            body.as_bytes(),
+        );
+        let a = android();
+        assert!(a.verify(&r.request()).is_ok());
+        let Ok(Outcome::Accept { complaints, .. }) = a.parse(&r.request(), &ctx("sms")) else {
+            panic!("accepted");
+        };
+        let c = &complaints[0];
+        assert_eq!(c.external_id, "abc-123-def");
+        assert_eq!(c.sender.id, "tel:+6285712345678");
+        assert_eq!(c.text, "Lampu lalu lintas di perempatan Ciawi mati 🚦");
+        assert_eq!(
+            c.sent_at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-11-22T08:40:00.000Z")
+        );
+    }
+
+    #[test]
+    fn content_ids_without_an_id() {
+        let a = android();
+        let body = |text: &str| {
+            serde_json::json!({"payload": {"phoneNumber": "081234567890", "message": text}})
+                .to_string()
+        };
+        let id = |text: &str, at: i64| {
+            let b = body(text);
+            let r = Owned::new(
+                "POST",
+                "/",
+                &[("content-type", "application/json")],
+                b.as_bytes(),
+            );
+            let mut cx = ctx("sms");
+            cx.received_at = Timestamp::from_unix_seconds(at).expect("in range");
+            match a.parse(&r.request(), &cx) {
+                Ok(Outcome::Accept { complaints, .. }) => complaints[0].external_id.clone(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let first = id("LAPOR jalan rusak", 1_795_335_600);
+        assert!(first.starts_with("sha256:"));
+        assert_eq!(
+            first,
+            id("LAPOR jalan rusak", 1_795_335_600 + 599),
+            "same window"
+        );
+        assert_ne!(
+            first,
+            id("LAPOR jalan rusak", 1_795_335_600 + 600),
+            "next window"
+        );
+        assert_ne!(first, id("LAPOR jalan berlubang", 1_795_335_600));
+    }
+
+    #[test]
+    fn config_checks() {
+        let cfg = |f: &dyn Fn(&mut GenericSmsConfig)| {
+            let mut c = GenericSmsConfig {
+                auth: GenericAuth::Basic,
+                secret: Secret::literal("s"),
+                secret_header: default_secret_header(),
+                secret_param: default_secret_param(),
+                username: Some("gw".into()),
+                sender_field: default_sender_field(),
+                recipient_field: default_recipient_field(),
+                text_field: default_text_field(),
+                id_field: default_id_field(),
+                timestamp_field: None,
+                timestamp_format: default_timestamp_format(),
+                content_dedup_seconds: 600,
+                region: "ID".into(),
+                keywords: vec![],
+            };
+            f(&mut c);
+            GenericSms::new(c)
+        };
+        assert!(cfg(&|_| {}).is_ok());
+        assert!(cfg(&|c| c.username = None).is_err());
+        assert!(
+            cfg(&|c| c.auth = GenericAuth::Query).is_err(),
+            "username without basic"
+        );
+        assert!(cfg(&|c| c.timestamp_format = "%Q".into()).is_err());
+        assert!(cfg(&|c| c.region = "ZZ".into()).is_err());
+        assert!(cfg(&|c| c.text_field = " ".into()).is_err());
+        assert!(
+            cfg(&|c| c.secret_header = "bad header".into()).is_ok(),
+            "unused with basic"
+        );
+    }
 
     #[test]
     fn time_formats() {

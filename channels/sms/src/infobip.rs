@@ -222,6 +222,52 @@ fn message_segments(r: &Value) -> Option<(String, Vec<Attachment>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::{Owned, ctx, fixture};
+
+    #[test]
+    fn each_result_is_a_complaint() {
+        let a = Infobip::new(InfobipConfig {
+            auth: InfobipAuth::Header,
+            username: None,
+            secret: Secret::literal("rahasia"),
+            secret_header: "X-Infobip-Secret".into(),
+            region: "ID".into(),
+            keywords: Keywords::default_list(),
+        })
+        .expect("valid config");
+        let body = fixture("infobip/two_messages.json");
+        let r = Owned::new(
+            "POST",
+            "/",
+            &[("x-infobip-secret", "rahasia")],
+            body.as_bytes(),
+        );
+        assert!(a.verify(&r.request()).is_ok());
+        let Ok(Outcome::Accept { complaints, .. }) = a.parse(&r.request(), &ctx("ib")) else {
+            panic!("accepted");
+        };
+        assert_eq!(complaints.len(), 2);
+        assert_eq!(
+            complaints[0].sender.phone.as_deref(),
+            Some("+6281234567890")
+        );
+        assert_eq!(complaints[0].subject.as_deref(), Some("LAPOR"));
+        assert_eq!(
+            complaints[0].sent_at.map(|t| t.to_rfc3339()).as_deref(),
+            Some("2026-11-22T08:05:00.123Z")
+        );
+        assert_eq!(complaints[1].external_id, "817790313235066448");
+        let wrong = Owned::new(
+            "POST",
+            "/",
+            &[("x-infobip-secret", "rahasiA")],
+            body.as_bytes(),
+        );
+        assert!(matches!(
+            a.verify(&wrong.request()),
+            Err(Rejection::Unauthorized(_))
+        ));
+    }
 
     #[test]
     fn infobip_offsets() {

@@ -12,6 +12,8 @@ pub mod generic;
 pub mod infobip;
 pub mod keyword;
 pub mod number;
+#[cfg(test)]
+mod testkit;
 pub mod twilio;
 pub mod vonage;
 

@@ -474,6 +474,137 @@ fn location(p: &Params, problems: &mut Problems) -> Option<Location> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::{Owned, ctx, fixture};
+
+    fn jabar(public_url: Option<&str>, trust_proxy: bool) -> Twilio {
+        Twilio::new(TwilioConfig {
+            auth_token: Secret::literal("twilio-test-token-jabar"),
+            public_url: public_url.map(str::to_string),
+            trust_proxy,
+            allow_get: false,
+            region: "ID".into(),
+            keywords: Keywords::default_list(),
+        })
+        .expect("valid config")
+    }
+
+    fn signed_post(path: &str, form: &str, sig: &str, extra: &[(&str, &str)]) -> Owned {
+        let mut headers = vec![
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("x-twilio-signature", sig),
+        ];
+        headers.extend_from_slice(extra);
+        Owned::new("POST", path, &headers, form.as_bytes())
+    }
+
+    #[test]
+    fn fixture_signatures_verify_against_the_configured_url() {
+        let form = fixture("twilio/sms.form");
+        let path = "/webhooks/twilio/twilio-jabar";
+        let base = jabar(Some("https://lapor.example.go.id/"), false);
+        for sig in ["sms", "sms.port443"] {
+            let sig = fixture(&format!("twilio/{sig}.sig"));
+            let r = signed_post(path, &form, &sig, &[]);
+            assert!(base.verify(&r.request()).is_ok());
+        }
+        let wrong = fixture("twilio/sms.wrongtoken.sig");
+        let r = signed_post(path, &form, &wrong, &[]);
+        assert!(matches!(
+            base.verify(&r.request()),
+            Err(Rejection::Forbidden(_))
+        ));
+
+        let proxy = jabar(None, true);
+        let sig = fixture("twilio/sms.proxy.sig");
+        let r = signed_post(
+            "/webhooks/twilio/twilio-proxy",
+            &form,
+            &sig,
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "aduan.example.go.id"),
+            ],
+        );
+        assert!(proxy.verify(&r.request()).is_ok());
+        let r = signed_post(
+            "/webhooks/twilio/twilio-proxy",
+            &form,
+            &sig,
+            &[("host", "aduan.example.go.id")],
+        );
+        assert!(
+            proxy.verify(&r.request()).is_ok(),
+            "Host and https by default"
+        );
+        let r = Owned::new("PUT", "/webhooks/twilio/twilio-jabar", &[], b"");
+        assert!(matches!(
+            base.verify(&r.request()),
+            Err(Rejection::MethodNotAllowed)
+        ));
+    }
+
+    #[test]
+    fn whatsapp_senders_and_locations() {
+        let form = fixture("twilio/whatsapp_location.form");
+        let r = Owned::new(
+            "POST",
+            "/webhooks/twilio/twilio-jabar",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        );
+        let a = jabar(Some("https://lapor.example.go.id"), false);
+        let Ok(Outcome::Accept { complaints, .. }) = a.parse(&r.request(), &ctx("twilio-jabar"))
+        else {
+            panic!("accepted");
+        };
+        let c = &complaints[0];
+        assert_eq!(c.channel, Channel::Whatsapp);
+        assert_eq!(c.sender.id, "whatsapp:6281398765432");
+        assert_eq!(c.sender.phone.as_deref(), Some("+6281398765432"));
+        assert_eq!(c.sender.name.as_deref(), Some("Dewi Lestari"));
+        assert_eq!(c.recipient.as_deref(), Some("+6281100017080"));
+        assert_eq!(c.thread.conversation, "twilio-jabar:whatsapp:6281398765432");
+        let loc = c.location.as_ref().expect("location");
+        assert_eq!((loc.latitude, loc.longitude), (-6.4815, 106.854));
+        assert_eq!(loc.name.as_deref(), Some("SDN 3 Cibinong"));
+        assert_eq!(c.text, "");
+    }
+
+    #[test]
+    fn status_callbacks_and_bad_fields() {
+        let a = jabar(Some("https://lapor.example.go.id"), false);
+        let parse = |body: &str| {
+            let r = Owned::new("POST", "/x", &[], body.as_bytes());
+            a.parse(&r.request(), &ctx("twilio-jabar"))
+        };
+        assert!(matches!(
+            parse(&fixture("twilio/status.form")),
+            Ok(Outcome::Accept { ref complaints, ref ignored }) if complaints.is_empty() && ignored[0].reason == "status"
+        ));
+        let Err(Rejection::Invalid(errors)) = parse(
+            "MessageSid=SM1&From=%2B6281234567890&NumMedia=2&MediaUrl0=https%3A%2F%2Fa&Latitude=200&Longitude=1",
+        ) else {
+            panic!("invalid");
+        };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["MediaUrl1", "Latitude"]);
+        assert!(matches!(parse("Body=hai"), Err(Rejection::Invalid(e)) if e.len() == 2));
+    }
+
+    #[test]
+    fn refusals_are_twiml() {
+        let a = jabar(Some("https://lapor.example.go.id"), false);
+        let reply = a.rejected(&Rejection::Forbidden("bad X-Twilio-Signature"));
+        assert_eq!(reply.status, 403);
+        assert_eq!(reply.content_type, "text/xml");
+        assert_eq!(
+            String::from_utf8(reply.body).unwrap(),
+            r#"<?xml version="1.0" encoding="UTF-8"?><!-- bad_signature --><Response/>"#
+        );
+        let ok = a.accepted(&[]);
+        assert_eq!((ok.status, ok.body), (200, EMPTY_TWIML.as_bytes().to_vec()));
+    }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()

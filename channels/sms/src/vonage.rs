@@ -373,6 +373,115 @@ fn concat_info(p: &Params, problems: &mut Problems) -> Option<(String, u32, u32)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::{Owned, ctx, fixture};
+
+    fn vonage(secret: Option<&str>, method: SignatureMethod, max_age: u64) -> Vonage {
+        Vonage::new(VonageConfig {
+            signature_secret: secret.map(Secret::literal),
+            signature_method: method,
+            signature_max_age_seconds: max_age,
+            concat_window_seconds: 600,
+            region: "ID".into(),
+            keywords: Keywords::default_list(),
+        })
+        .expect("valid config")
+    }
+
+    fn get(query: &str) -> Owned {
+        Owned::new("GET", &format!("/webhooks/vonage/v?{query}"), &[], b"")
+    }
+
+    #[test]
+    fn parts_become_fragments() {
+        let v = vonage(None, SignatureMethod::Md5hash, 600);
+        let body = fixture("vonage/concat_2of3.form");
+        let r = Owned::new(
+            "POST",
+            "/webhooks/vonage/v",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            body.as_bytes(),
+        );
+        let Ok(Outcome::Fragments(parts)) = v.parse(&r.request(), &ctx("v")) else {
+            panic!("a fragment");
+        };
+        let f = &parts[0];
+        assert_eq!((f.part, f.total), (2, 3));
+        assert_eq!(f.group, "tel:+6281234567890:+6281100017080:164:3");
+        assert_eq!(f.complaint.external_id, "1B00000000C0A402");
+        assert_eq!(f.complaint.subject, None);
+        assert_eq!(v.fragment_window(), std::time::Duration::from_secs(600));
+
+        let body = fixture("vonage/concat_1of3.form");
+        let r = Owned::new("POST", "/webhooks/vonage/v", &[], body.as_bytes());
+        let Ok(Outcome::Fragments(parts)) = v.parse(&r.request(), &ctx("v")) else {
+            panic!("a fragment");
+        };
+        assert_eq!(parts[0].complaint.subject.as_deref(), Some("LAPOR"));
+        assert!(parts[0].complaint.text.starts_with("Sudah dua bulan"));
+
+        let r = get(
+            "msisdn=6281234567890&messageId=1&text=a&concat=true&concat-ref=1&concat-total=2&concat-part=3",
+        );
+        assert!(matches!(
+            v.parse(&r.request(), &ctx("v")),
+            Err(Rejection::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn signed_fixtures_and_freshness() {
+        let query = fixture("vonage/signed_sha512.query");
+        let r = get(&query);
+        let fresh = vonage(
+            Some("vonage-signature-secret-jabar"),
+            SignatureMethod::Sha512,
+            3600,
+        );
+        assert!(fresh.verify(&r.request()).is_ok());
+        // ctx is 270 s after the request's timestamp.
+        assert!(fresh.parse(&r.request(), &ctx("v")).is_ok());
+        let strict = vonage(
+            Some("vonage-signature-secret-jabar"),
+            SignatureMethod::Sha512,
+            60,
+        );
+        assert!(matches!(
+            strict.parse(&r.request(), &ctx("v")),
+            Err(Rejection::Forbidden("stale timestamp"))
+        ));
+        let other = vonage(
+            Some("vonage-signature-secret-jabar"),
+            SignatureMethod::Sha256,
+            3600,
+        );
+        assert!(matches!(
+            other.verify(&r.request()),
+            Err(Rejection::Forbidden(_))
+        ));
+        let unsigned = get(&fixture("vonage/inbound.query"));
+        assert!(matches!(
+            fresh.verify(&unsigned.request()),
+            Err(Rejection::Forbidden("missing sig"))
+        ));
+    }
+
+    #[test]
+    fn receipts_and_binary_are_ignored() {
+        let v = vonage(None, SignatureMethod::Md5hash, 600);
+        for (query, reason) in [
+            (fixture("vonage/dlr.query"), "status"),
+            (
+                "msisdn=6281234567890&messageId=1&type=binary&data=00&udh=050003".to_string(),
+                "binary",
+            ),
+        ] {
+            let r = get(&query);
+            assert!(matches!(
+                v.parse(&r.request(), &ctx("v")),
+                Ok(Outcome::Accept { ref ignored, .. }) if ignored[0].reason == reason
+            ));
+        }
+    }
 
     fn vector() -> Vec<(String, String)> {
         [
