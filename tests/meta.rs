@@ -863,3 +863,79 @@ async fn a_huge_body_is_refused_before_anything_is_parsed() {
     assert_eq!(app.stream_len().await, 0);
     app.stop().await;
 }
+
+/// The value of the counter `name` whose labels include every one of `labels`.
+fn counter(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with('{'))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn ignored_events_and_refusals_are_counted_by_reason() {
+    // An instance name of its own: the metrics registry is shared by the process.
+    let mut app = common::spawn_app(&format!(
+        "[[instances]]\nname = \"wa-hitung\"\nkind = \"whatsapp\"\n\
+         app_secret = \"{APP_SECRET}\"\nverify_token = \"{VERIFY_TOKEN}\"\n"
+    ))
+    .await;
+    let path = "/webhooks/whatsapp/wa-hitung";
+    for (rel, signed) in [
+        ("whatsapp/status.json", true),
+        ("whatsapp/reaction.json", true),
+        ("whatsapp/batch.json", true),
+        ("whatsapp/not_json.txt", true),
+        ("whatsapp/text.json", false),
+    ] {
+        let body = fixture(rel);
+        let mut req = app
+            .client
+            .post(app.url(path))
+            .header("content-type", "application/json");
+        if signed {
+            req = req.header("x-hub-signature-256", signature(APP_SECRET, &body));
+        }
+        req.body(body).send().await.expect("request");
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let ignored = |reason| {
+        counter(
+            &metrics,
+            "aduan_events_ignored_total",
+            &[("instance", "wa-hitung"), ("reason", reason)],
+        )
+    };
+    let rejected = |reason| {
+        counter(
+            &metrics,
+            "aduan_requests_rejected_total",
+            &[("instance", "wa-hitung"), ("reason", reason)],
+        )
+    };
+    // Two statuses in status.json, one more in batch.json.
+    assert_eq!(ignored("status"), 3.0, "{metrics}");
+    assert_eq!(ignored("reaction"), 1.0, "{metrics}");
+    assert_eq!(rejected("malformed"), 1.0, "{metrics}");
+    assert_eq!(rejected("bad_signature"), 1.0, "{metrics}");
+    assert_eq!(
+        app.stream_len().await,
+        3,
+        "only batch.json's three messages"
+    );
+    app.stop().await;
+}

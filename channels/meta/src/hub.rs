@@ -176,6 +176,10 @@ pub fn decode_value<T: DeserializeOwned>(
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], at: &str) -> Result<T, Rejection> {
+    // serde reads a struct from an array too; Meta only ever sends an object.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Rejection::malformed("wrong type at the top level"));
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         if e.inner().is_syntax() || e.inner().is_eof() {
@@ -204,7 +208,8 @@ fn shape_error(e: serde_path_to_error::Error<serde_json::Error>, at: &str) -> Re
 
 fn join_path(at: &str, rest: &str) -> String {
     match (at.is_empty(), rest == ".") {
-        (true, _) => rest.to_string(),
+        (true, true) => "the top level".to_string(),
+        (true, false) => rest.to_string(),
         (false, true) => at.to_string(),
         (false, false) => format!("{at}.{rest}"),
     }
@@ -371,7 +376,7 @@ mod tests {
 
     #[test]
     fn bad_bodies_get_short_reasons_without_content() {
-        let cases: [(&[u8], &str); 5] = [
+        let cases: [(&[u8], &str); 8] = [
             (b"{\"object\":", "body is not valid JSON"),
             (
                 b"{\"object\":\"page\",\"entry\":[]} trailing",
@@ -388,6 +393,12 @@ mod tests {
             (
                 br#"{"object":"instagram","entry":[{}]}"#,
                 "missing field `id` at entry[0]",
+            ),
+            (b"\"Budi\"", "wrong type at the top level"),
+            (br#"["instagram",[]]"#, "wrong type at the top level"),
+            (
+                br#"{"entry":[]}"#,
+                "missing field `object` at the top level",
             ),
         ];
         for (body, reason) in cases {
