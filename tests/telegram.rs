@@ -1,0 +1,667 @@
+//! Telegram end to end, through the real gateway and a real Redis.
+//!
+//! The webhook table sends each update of `channels/telegram/fixtures/` and
+//! asserts the answer and the whole normalized documents in the stream
+//! (`<fixture>.expected.json`), or that nothing was written; each case is
+//! sent twice, as Telegram retries.
+//!
+//! The long-polling tests run the gateway against a Bot API stand-in on
+//! 127.0.0.1 that serves `getUpdates` and `getMe`. Polled updates become the
+//! very same documents as pushed ones (the instance has the same name), so
+//! they are checked against the same expected files.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+
+const SECRET: &str = "rahasia-webhook_123";
+const TOKEN: &str = "7012345678:AAH-uji-token_stand-in";
+
+fn fixture_json(name: &str) -> Value {
+    serde_json::from_slice(&common::fixture(&format!(
+        "channels/telegram/fixtures/{name}"
+    )))
+    .expect("fixture is JSON")
+}
+
+/// The whole documents a fixture must become, for instance `tg-bogor`
+/// without `raw`; with `ADUAN_BLESS=1` they are written from what the gateway
+/// produced instead, for review.
+fn expected(name: &str, actual: &[Value]) -> Value {
+    let rel = format!(
+        "channels/telegram/fixtures/{}.expected.json",
+        name.trim_end_matches(".json")
+    );
+    if std::env::var_os("ADUAN_BLESS").is_some() {
+        let mut docs = actual.to_vec();
+        for d in &mut docs {
+            d["id"] = "*".into();
+            d["received_at"] = "*".into();
+        }
+        let text = serde_json::to_string_pretty(&docs).expect("serializes") + "\n";
+        std::fs::write(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&rel),
+            text,
+        )
+        .expect("write expected");
+    }
+    serde_json::from_slice(&common::fixture(&rel)).expect("expected documents are JSON")
+}
+
+// ---------------------------------------------------------------------------
+// Webhook
+
+fn webhook_instances() -> String {
+    format!(
+        "[[instances]]\nname = \"tg-bogor\"\nkind = \"telegram\"\nkeep_raw = false\n\
+         secret_token = \"{SECRET}\"\nbot_username = \"LaporCibinongBot\"\n\n\
+         [[instances]]\nname = \"tg-grup\"\nkind = \"telegram\"\nkeep_raw = false\n\
+         secret_token = \"{SECRET}\"\nbot_username = \"LaporCibinongBot\"\nallow_groups = true\n\n\
+         [[instances]]\nname = \"tg-raw\"\nkind = \"telegram\"\n\
+         secret_token = \"{SECRET}\"\nbot_username = \"LaporCibinongBot\"\n\n"
+    )
+}
+
+/// What the secret-token header of a case holds.
+#[derive(Clone, Copy, Debug)]
+enum Token {
+    Right,
+    Wrong,
+    Missing,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// The fixture's expected documents; an empty `200`.
+    Written,
+    /// An empty `200`, nothing written.
+    Nothing,
+    /// This JSON answer, nothing written.
+    Answer(&'static str),
+}
+
+struct Case {
+    label: &'static str,
+    instance: &'static str,
+    fixture: &'static str,
+    token: Token,
+    status: u16,
+    expect: Expect,
+}
+
+const fn bogor(label: &'static str, fixture: &'static str, expect: Expect) -> Case {
+    Case {
+        label,
+        instance: "tg-bogor",
+        fixture,
+        token: Token::Right,
+        status: 200,
+        expect,
+    }
+}
+
+const UNAUTHORIZED: &str = r#"{"error":"unauthorized"}"#;
+use Expect::{Answer, Nothing, Written};
+
+const CASES: &[Case] = &[
+    bogor("text", "message_text.json", Written),
+    bogor("photo: the largest size", "message_photo.json", Written),
+    bogor("document with caption", "message_document.json", Written),
+    bogor("voice note", "message_voice.json", Written),
+    bogor("audio", "message_audio.json", Written),
+    bogor("video", "message_video.json", Written),
+    bogor("video note", "message_video_note.json", Written),
+    bogor("sticker", "message_sticker.json", Written),
+    bogor("location", "message_location.json", Written),
+    bogor("venue", "message_venue.json", Written),
+    bogor("the sender's own contact", "message_contact.json", Written),
+    bogor("reply to an earlier message", "message_reply.json", Written),
+    bogor("edited message", "edited_message.json", Written),
+    bogor("/start command", "command_start.json", Nothing),
+    bogor("group message, groups off", "group_mention.json", Nothing),
+    bogor("channel post", "channel_post.json", Nothing),
+    bogor("callback query", "callback_query.json", Nothing),
+    bogor(
+        "bot blocked (my_chat_member)",
+        "my_chat_member.json",
+        Nothing,
+    ),
+    Case {
+        label: "group message mentioning the bot, groups on",
+        instance: "tg-grup",
+        fixture: "group_mention.json",
+        token: Token::Right,
+        status: 200,
+        expect: Written,
+    },
+    Case {
+        label: "group reply to the bot, groups on",
+        instance: "tg-grup",
+        fixture: "group_reply_to_bot.json",
+        token: Token::Right,
+        status: 200,
+        expect: Written,
+    },
+    Case {
+        label: "group chatter, groups on",
+        instance: "tg-grup",
+        fixture: "group_chatter.json",
+        token: Token::Right,
+        status: 200,
+        expect: Nothing,
+    },
+    Case {
+        label: "raw kept byte for byte",
+        instance: "tg-raw",
+        fixture: "message_text.json",
+        token: Token::Right,
+        status: 200,
+        expect: Written,
+    },
+    Case {
+        label: "message without chat",
+        instance: "tg-bogor",
+        fixture: "missing_chat.json",
+        token: Token::Right,
+        status: 400,
+        expect: Answer(
+            r#"{"error":"malformed","reason":"missing field `chat` at line 15 column 3"}"#,
+        ),
+    },
+    Case {
+        label: "not JSON",
+        instance: "tg-bogor",
+        fixture: "not_json.txt",
+        token: Token::Right,
+        status: 400,
+        expect: Answer(r#"{"error":"malformed","reason":"malformed JSON at line 1 column 1"}"#),
+    },
+    Case {
+        label: "wrong secret token",
+        instance: "tg-bogor",
+        fixture: "message_voice.json",
+        token: Token::Wrong,
+        status: 401,
+        expect: Answer(UNAUTHORIZED),
+    },
+    Case {
+        label: "missing secret token",
+        instance: "tg-bogor",
+        fixture: "message_voice.json",
+        token: Token::Missing,
+        status: 401,
+        expect: Answer(UNAUTHORIZED),
+    },
+];
+
+async fn send(app: &common::TestApp, case: &Case) -> (u16, String) {
+    let body = common::fixture(&format!("channels/telegram/fixtures/{}", case.fixture));
+    let mut req = app
+        .client
+        .post(app.url(&format!("/webhooks/telegram/{}", case.instance)))
+        .header("content-type", "application/json")
+        .body(body);
+    match case.token {
+        Token::Right => req = req.header("x-telegram-bot-api-secret-token", SECRET),
+        Token::Wrong => req = req.header("x-telegram-bot-api-secret-token", "rahasia-webhook_124"),
+        Token::Missing => {}
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    (status, res.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn webhook_cases() {
+    let mut app = common::spawn_app(&webhook_instances()).await;
+    for case in CASES {
+        let label = case.label;
+        let before = app.stream_len().await;
+        let (status, body) = send(&app, case).await;
+        assert_eq!(status, case.status, "{label}: status");
+        let docs = app.complaints().await;
+        let new = &docs[before..];
+        match case.expect {
+            Written => {
+                assert_eq!(body, "", "{label}: answer");
+                assert!(!new.is_empty(), "{label}: something written");
+                let name = match case.instance {
+                    "tg-bogor" => case.fixture.to_string(),
+                    other => format!("{}.{other}", case.fixture.trim_end_matches(".json")),
+                };
+                common::assert_json_matches(&Value::from(new.to_vec()), &expected(&name, new));
+            }
+            Nothing => {
+                assert_eq!(body, "", "{label}: answer");
+                assert!(new.is_empty(), "{label}: nothing written");
+            }
+            Answer(json) => {
+                let got: Value = serde_json::from_str(&body).expect("JSON answer");
+                let want: Value = serde_json::from_str(json).expect("JSON expectation");
+                assert_eq!(got, want, "{label}: answer");
+                assert!(new.is_empty(), "{label}: nothing written");
+            }
+        }
+
+        // Telegram repeats a delivery it saw no 2xx for: same answer, nothing new.
+        let after = app.stream_len().await;
+        let again = send(&app, case).await;
+        assert_eq!(again, (status, body), "{label}: redelivery");
+        assert_eq!(
+            app.stream_len().await,
+            after,
+            "{label}: redelivery adds nothing"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn webhook_check_can_be_turned_off() {
+    let mut app = common::spawn_app(
+        "[[instances]]\nname = \"tg-bogor\"\nkind = \"telegram\"\nkeep_raw = false\n\
+         verify_secret_token = false\nbot_username = \"LaporCibinongBot\"\n",
+    )
+    .await;
+    let res = app
+        .client
+        .post(app.url("/webhooks/telegram/tg-bogor"))
+        .header("content-type", "application/json")
+        .body(common::fixture(
+            "channels/telegram/fixtures/message_text.json",
+        ))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 200);
+    let docs = app.complaints().await;
+    common::assert_json_matches(
+        &Value::from(docs.clone()),
+        &expected("message_text.json", &docs),
+    );
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Long polling against a Bot API stand-in
+
+/// One call the stand-in answered.
+#[derive(Clone, Debug)]
+struct Call {
+    method: String,
+    offset: Option<i64>,
+    at: Instant,
+}
+
+/// A local Bot API for one bot. It keeps every update it was given and
+/// answers `getUpdates` with those at or after `offset`, as the Bot API
+/// does; it does not forget confirmed ones, so a client that asked with a
+/// stale offset would get them again and a duplicate would show.
+#[derive(Default)]
+struct BotApi {
+    updates: Mutex<Vec<Value>>,
+    calls: Mutex<Vec<Call>>,
+    /// Answer the next `getUpdates` with 429 and this `retry_after`.
+    throttle: Mutex<Option<u32>>,
+}
+
+impl BotApi {
+    fn push(&self, fixture: &str) {
+        self.updates
+            .lock()
+            .expect("lock")
+            .push(fixture_json(fixture));
+    }
+
+    fn calls(&self, method: &str) -> Vec<Call> {
+        self.calls
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|c| c.method.eq_ignore_ascii_case(method))
+            .cloned()
+            .collect()
+    }
+}
+
+async fn bot_api(
+    State(api): State<Arc<BotApi>>,
+    Path((bot, method)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    if bot != format!("bot{TOKEN}") {
+        let answer = json!({"ok": false, "error_code": 401, "description": "Unauthorized"});
+        return (StatusCode::UNAUTHORIZED, axum::Json(answer)).into_response();
+    }
+    let params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let offset = params.get("offset").and_then(Value::as_i64);
+    api.calls.lock().expect("lock").push(Call {
+        method: method.clone(),
+        offset,
+        at: Instant::now(),
+    });
+    // Method names are case-insensitive in the Bot API; teloxide sends `GetMe`.
+    match method.to_ascii_lowercase().as_str() {
+        "getme" => axum::Json(json!({"ok": true, "result": {
+            "id": 7012345678u64, "is_bot": true, "first_name": "LAPOR Cibinong",
+            "username": "LaporCibinongBot", "can_join_groups": true,
+            "can_read_all_group_messages": false, "supports_inline_queries": false,
+            "can_connect_to_business": false, "has_main_web_app": false,
+        }}))
+        .into_response(),
+        "getupdates" => {
+            if let Some(secs) = api.throttle.lock().expect("lock").take() {
+                let answer = json!({"ok": false, "error_code": 429,
+                    "description": format!("Too Many Requests: retry after {secs}"),
+                    "parameters": {"retry_after": secs}});
+                return (StatusCode::TOO_MANY_REQUESTS, axum::Json(answer)).into_response();
+            }
+            let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(100) as usize;
+            let pending = || -> Vec<Value> {
+                let mut all: Vec<Value> = api
+                    .updates
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .filter(|u| offset.is_none_or(|o| u["update_id"].as_i64() >= Some(o)))
+                    .cloned()
+                    .collect();
+                all.sort_by_key(|u| u["update_id"].as_i64());
+                all.truncate(limit);
+                all
+            };
+            let mut result = pending();
+            if result.is_empty() {
+                // A short long poll keeps the tests quick.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                result = pending();
+            }
+            axum::Json(json!({"ok": true, "result": result})).into_response()
+        }
+        _ => {
+            let answer = json!({"ok": false, "error_code": 404, "description": "Not Found"});
+            (StatusCode::NOT_FOUND, axum::Json(answer)).into_response()
+        }
+    }
+}
+
+/// Starts the stand-in on 127.0.0.1:0; returns it and its base URL.
+async fn spawn_bot_api() -> (Arc<BotApi>, String) {
+    let api = Arc::new(BotApi::default());
+    let router = axum::Router::new()
+        .route("/{bot}/{method}", axum::routing::post(bot_api))
+        .with_state(api.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (api, format!("http://{addr}"))
+}
+
+/// A polling instance named like the webhook one, so the documents match.
+fn polling_instance(api_url: &str, with_username: bool) -> String {
+    let username = if with_username {
+        "bot_username = \"LaporCibinongBot\"\n"
+    } else {
+        ""
+    };
+    format!(
+        "[[instances]]\nname = \"tg-bogor\"\nkind = \"telegram\"\nkeep_raw = false\nmode = \"polling\"\n\
+         bot_token = \"{TOKEN}\"\napi_url = \"{api_url}\"\npoll_timeout_seconds = 1\nlease_seconds = 3\n{username}"
+    )
+}
+
+/// Waits until the stream holds `n` entries (10 s at most).
+async fn wait_for_entries(app: &common::TestApp, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.stream_len().await < n {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {n} entries"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the stand-in has been asked for updates from `offset`, in
+/// a `getUpdates` call after the first `since` ones.
+async fn wait_for_offset(api: &BotApi, since: usize, offset: i64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !api
+        .calls("getUpdates")
+        .iter()
+        .skip(since)
+        .any(|c| c.offset == Some(offset))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for offset {offset}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn cursor(app: &common::TestApp) -> Option<String> {
+    let mut conn = app.redis.clone();
+    conn.get(format!("{}:cursor:telegram:tg-bogor", app.prefix))
+        .await
+        .expect("GET")
+}
+
+/// Checks each document against the expected file of the fixture it came from.
+fn assert_documents(docs: &[Value], fixtures: &[&str]) {
+    assert_eq!(docs.len(), fixtures.len(), "one document per complaint");
+    for (doc, name) in docs.iter().zip(fixtures) {
+        let want = expected(name, std::slice::from_ref(doc));
+        common::assert_json_matches(&Value::from(vec![doc.clone()]), &want);
+    }
+}
+
+#[tokio::test]
+async fn polling_ingests_each_update_once_and_confirms_after_acceptance() {
+    let (api, url) = spawn_bot_api().await;
+    for f in [
+        "message_text.json",
+        "message_photo.json",
+        "callback_query.json",
+        "edited_message.json",
+    ] {
+        api.push(f);
+    }
+    let mut app = common::spawn_app(&polling_instance(&url, true)).await;
+    wait_for_entries(&app, 3).await;
+    wait_for_offset(&api, 0, 512340020).await;
+    // More polls after the last update must not bring anything again.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.stop().await;
+
+    let docs = app.complaints().await;
+    assert_documents(
+        &docs,
+        &[
+            "message_text.json",
+            "message_photo.json",
+            "edited_message.json",
+        ],
+    );
+    assert_eq!(cursor(&app).await.as_deref(), Some("512340020"));
+    let offsets: Vec<Option<i64>> = api.calls("getUpdates").iter().map(|c| c.offset).collect();
+    assert_eq!(
+        offsets[0], None,
+        "the first poll starts from Telegram's own position"
+    );
+    assert!(
+        offsets[1..].iter().all(|o| *o == Some(512340020)),
+        "every later poll confirms the batch: {offsets:?}"
+    );
+    assert!(api.calls("getMe").is_empty(), "username was configured");
+}
+
+#[tokio::test]
+async fn polling_resumes_after_a_restart_without_loss_or_duplicate() {
+    let (api, url) = spawn_bot_api().await;
+    let namespace = common::unique("tg-restart");
+    let config = polling_instance(&url, true);
+    api.push("message_text.json");
+    api.push("message_photo.json");
+
+    let mut first = spawn_replica(&config, &namespace, "first").await;
+    wait_for_entries(&first, 2).await;
+    wait_for_offset(&api, 0, 512340003).await;
+    first.stop().await;
+    let polls_before_restart = api.calls("getUpdates").len();
+
+    // Updates that arrive while no gateway runs.
+    api.push("message_voice.json");
+    api.push("message_reply.json");
+
+    let mut second = spawn_replica(&config, &namespace, "second").await;
+    wait_for_entries(&second, 4).await;
+    wait_for_offset(&api, polls_before_restart, 512340013).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    second.stop().await;
+
+    let after_restart = &api.calls("getUpdates")[polls_before_restart..];
+    assert_eq!(
+        after_restart[0].offset,
+        Some(512340003),
+        "the restarted gateway resumes from the stored offset"
+    );
+    assert_documents(
+        &second.complaints().await,
+        &[
+            "message_text.json",
+            "message_photo.json",
+            "message_voice.json",
+            "message_reply.json",
+        ],
+    );
+
+    // A crash between publishing and storing the offset: the next gateway
+    // fetches the same updates again and the stream still holds each once.
+    let mut conn = second.redis.clone();
+    let _: () = conn
+        .del(format!("{}:cursor:telegram:tg-bogor", second.prefix))
+        .await
+        .expect("DEL");
+    let polls_before_crash_restart = api.calls("getUpdates").len();
+    let mut third = spawn_replica(&config, &namespace, "third").await;
+    wait_for_offset(&api, polls_before_crash_restart, 512340013).await;
+    let refetched = api.calls("getUpdates")[polls_before_crash_restart..]
+        .iter()
+        .any(|c| c.offset.is_none());
+    assert!(
+        refetched,
+        "the gateway without an offset asked from the start"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    third.stop().await;
+    assert_eq!(
+        third.stream_len().await,
+        4,
+        "re-fetched updates are not appended again"
+    );
+    assert_eq!(cursor(&third).await.as_deref(), Some("512340013"));
+}
+
+/// A gateway process on the Redis keys of `namespace`, as a replica would
+/// run: its own listener and its own spool file (`replica` names it). The
+/// spool is released a moment after a gateway stops, so restarts in these
+/// tests also take a fresh one; it is empty while Redis is up.
+async fn spawn_replica(config_toml: &str, namespace: &str, replica: &str) -> common::TestApp {
+    let stream = format!("test:{namespace}:complaints");
+    let prefix = format!("test:{namespace}");
+    let spool_dir = std::env::temp_dir().join(format!("aduan-test-spool-{namespace}-{replica}"));
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_seconds = 5\n\n\
+         [redis]\nurl = \"{}\"\nstream = \"{stream}\"\nkey_prefix = \"{prefix}\"\n\n\
+         [spool]\ndir = \"{}\"\n\n{config_toml}",
+        common::redis_url(),
+        spool_dir.display()
+    );
+    let config = aduan::config::Config::from_toml(&text, &[], "replica.toml")
+        .unwrap_or_else(|e| panic!("replica configuration is invalid:\n{e}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let running = aduan::server::start(config, listener)
+        .await
+        .expect("replica starts");
+    common::TestApp {
+        base_url: format!("http://{}", running.addr),
+        running: Some(running),
+        stream,
+        prefix,
+        redis: redis::Client::open(common::redis_url())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("test redis reachable"),
+        client: reqwest::Client::new(),
+    }
+}
+
+#[tokio::test]
+async fn two_gateways_polling_one_bot_ingest_each_update_once() {
+    let (api, url) = spawn_bot_api().await;
+    let namespace = common::unique("tg-pair");
+    let config = polling_instance(&url, true);
+    let mut a = spawn_replica(&config, &namespace, "a").await;
+    let mut b = spawn_replica(&config, &namespace, "b").await;
+
+    let fixtures = [
+        "message_text.json",
+        "message_photo.json",
+        "message_document.json",
+        "message_location.json",
+        "message_venue.json",
+    ];
+    for f in fixtures {
+        api.push(f);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for_entries(&a, 5).await;
+    wait_for_offset(&api, 0, 512340011).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let mut conn = a.redis.clone();
+    let holder: Option<String> = conn
+        .get(format!("{}:lease:telegram:tg-bogor", a.prefix))
+        .await
+        .expect("GET");
+    assert!(holder.is_some(), "one gateway holds the polling lease");
+    a.stop().await;
+    b.stop().await;
+    assert_documents(&a.complaints().await, &fixtures);
+}
+
+#[tokio::test]
+async fn polling_honours_retry_after_and_learns_the_username() {
+    let (api, url) = spawn_bot_api().await;
+    *api.throttle.lock().expect("lock") = Some(2);
+    api.push("message_text.json");
+    let mut app = common::spawn_app(&polling_instance(&url, false)).await;
+    wait_for_entries(&app, 1).await;
+    app.stop().await;
+
+    let polls = api.calls("getUpdates");
+    assert!(polls.len() >= 2);
+    let waited = polls[1].at.duration_since(polls[0].at);
+    assert!(
+        waited >= Duration::from_secs(2),
+        "the poll after a 429 waited {waited:?}, less than retry_after"
+    );
+    assert_eq!(api.calls("getMe").len(), 1, "the username is asked once");
+    // The learned username fills `recipient` exactly like a configured one.
+    assert_documents(&app.complaints().await, &["message_text.json"]);
+}
