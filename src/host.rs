@@ -32,6 +32,8 @@ pub struct RedisHost {
     pipeline: Arc<Pipeline>,
     /// Identifies this process as a lease holder.
     owner: String,
+    /// Where pollers' attachment bytes go (email), when the gateway keeps them.
+    blobs: Option<crate::blobs::BlobStore>,
 }
 
 impl RedisHost {
@@ -39,7 +41,14 @@ impl RedisHost {
         RedisHost {
             pipeline,
             owner: ulid::Ulid::generate().to_string(),
+            blobs: None,
         }
+    }
+
+    /// Lets pollers store attachment bytes in `store`.
+    pub fn with_blobs(mut self, store: crate::blobs::BlobStore) -> Self {
+        self.blobs = Some(store);
+        self
     }
 
     fn key(&self, kind: &str, name: &str) -> String {
@@ -67,6 +76,17 @@ impl Host for RedisHost {
             .publish(complaints)
             .await
             .map_err(|e| HostError(e.to_string()))
+    }
+
+    async fn store_blobs(&self, blobs: Vec<aduan_adapter::Blob>) -> Result<(), HostError> {
+        match &self.blobs {
+            Some(store) => store
+                .put_all(blobs)
+                .await
+                .map_err(|e| HostError(e.to_string())),
+            None if blobs.is_empty() => Ok(()),
+            None => Err(HostError("this gateway keeps no attachment bytes".into())),
+        }
     }
 
     fn ignored(&self, instance: &str, reason: &'static str) {

@@ -128,7 +128,8 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
     let shutdown = CancellationToken::new();
     let grace = Duration::from_secs(restored.server.shutdown_grace_seconds);
 
-    let host: Arc<dyn aduan_adapter::Host> = Arc::new(RedisHost::new(state.pipeline.clone()));
+    let host: Arc<dyn aduan_adapter::Host> =
+        Arc::new(RedisHost::new(state.pipeline.clone()).with_blobs(state.blobs.clone()));
     let mut pollers = tokio::task::JoinSet::new();
     for inst in &instances {
         let poller = inst.poller.lock().ok().and_then(|mut p| p.take());

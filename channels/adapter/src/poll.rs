@@ -22,6 +22,17 @@ pub trait Host: Send + Sync + 'static {
     /// published can be lost any more; duplicates come back with `duplicate`.
     async fn publish(&self, complaints: Vec<Complaint>) -> Result<Vec<Receipt>, HostError>;
 
+    /// Stores attachment bytes in the gateway's blob store (email). Call it
+    /// before publishing the complaints that name them. A host without a
+    /// store refuses any blob.
+    async fn store_blobs(&self, blobs: Vec<crate::Blob>) -> Result<(), HostError> {
+        if blobs.is_empty() {
+            Ok(())
+        } else {
+            Err(HostError("this gateway keeps no attachment bytes".into()))
+        }
+    }
+
     /// Counts non-complaint events the poller acknowledged.
     fn ignored(&self, instance: &str, reason: &'static str);
 
