@@ -130,7 +130,9 @@ impl Hub {
 /// The envelope of every Meta event notification.
 #[derive(Debug, Deserialize)]
 pub struct Envelope<E> {
+    /// The Meta product: `whatsapp_business_account`, `page`, `instagram`.
     pub object: String,
+    /// One entry per account the notification is about.
     pub entry: Vec<E>,
 }
 
@@ -224,7 +226,9 @@ pub fn raw(req: &Request<'_>, ctx: &Context<'_>) -> Option<Raw> {
 /// Complaints and acknowledged events gathered from one notification.
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// One per message a citizen wrote, in notification order.
     pub complaints: Vec<Complaint>,
+    /// One per event acknowledged and not written.
     pub ignored: Vec<Ignored>,
 }
 

@@ -23,10 +23,13 @@ pub struct Entry {
     pub id: String,
     /// Seconds for `changes` entries, milliseconds for `messaging` entries.
     pub time: Option<i64>,
+    /// Events of conversations this app handles.
     #[serde(default)]
     pub messaging: Vec<Event>,
+    /// Events of conversations another app holds (handover protocol): never complaints here.
     #[serde(default)]
     pub standby: Vec<IgnoredAny>,
+    /// Changes of subscribed fields (`feed`, `comments`, …).
     #[serde(default)]
     pub changes: Vec<Change>,
 }
@@ -34,14 +37,18 @@ pub struct Entry {
 /// A field change (`feed`, `comments`, …): the value's shape depends on the field.
 #[derive(Debug, Deserialize)]
 pub struct Change {
+    /// The subscribed field that changed.
     pub field: String,
+    /// The change, read once `field` says what it is.
     pub value: serde_json::Value,
 }
 
 /// Which channel a messaging event came through.
 #[derive(Clone, Copy, Debug)]
 pub struct Flavor {
+    /// The complaints' `channel`.
     pub channel: Channel,
+    /// The complaints' `provider`.
     pub provider: &'static str,
     /// The sender URN scheme: `facebook` or `instagram`.
     pub scheme: &'static str,
