@@ -5,11 +5,17 @@
 //! provider id, so a part redelivered after its message was written is
 //! recognised. A message whose parts are all held is assembled at once; a
 //! group whose window passes is assembled from what arrived, marked
-//! incomplete, by the sweeper ([`sweep`]) that every replica runs. Groups
-//! stay in Redis until their complaint is durably appended, so a crash
-//! between the two only delays the complaint to the window's end; appends
-//! are idempotent because the assembled `external_id` is the first held
-//! part's, so replicas sweeping the same group write it once.
+//! incomplete, by the sweeper ([`sweep`]) that every replica runs. The
+//! sweeper first claims a group (renames it aside, so a part arriving just
+//! then starts a new group rather than joining one already being written).
+//! Groups and claims stay in Redis until their complaint is durably
+//! appended, so a crash in between only delays the complaint; appends are
+//! idempotent because the assembled `external_id` is the first held part's,
+//! so replicas sweeping the same group write it once.
+//!
+//! The scripts touch several keys of one instance's groups and the shared
+//! deadline index, so this store needs a single Redis node (or the index and
+//! groups in one hash slot), not a sharded cluster.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
@@ -59,6 +65,35 @@ if redis.call('HLEN', KEYS[1]) - 2 >= total then
 end
 return {'held'}
 "#;
+
+/// KEYS[1] a due member (group or claimed key), KEYS[2] deadline index.
+/// ARGV: claimed key base, score for a retry (ms).
+/// Returns {} when the member is gone, else {claimed key, field, value, …}.
+/// The claimed key carries the group's deadline so that claims of groups
+/// reusing one reference never collide.
+const CLAIM: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  return {}
+end
+local target = KEYS[1]
+if string.find(KEYS[1], ':frag:group:', 1, true) then
+  target = ARGV[1] .. ':' .. (redis.call('HGET', KEYS[1], 'deadline') or '0')
+  redis.call('RENAME', KEYS[1], target)
+  redis.call('ZREM', KEYS[2], KEYS[1])
+end
+redis.call('ZADD', KEYS[2], ARGV[2], target)
+local out = {target}
+for _, v in ipairs(redis.call('HGETALL', target)) do
+  table.insert(out, v)
+end
+return out
+"#;
+
+static CLAIM_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(CLAIM));
+
+/// How long a claim may take before another replica takes it over.
+const CLAIM_RETRY_MS: i64 = 60_000;
 
 static ABSORB_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(ABSORB));
 
@@ -221,17 +256,15 @@ pub async fn sweep_once(pipeline: &Pipeline, now_ms: i64) -> Result<usize, Fragm
         .await
         .map_err(|e| FragmentError::Redis(e.to_string()))?;
     let mut written = 0;
-    for group in due {
-        let fields: Vec<String> = redis::cmd("HGETALL")
-            .arg(&group)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| FragmentError::Redis(e.to_string()))?;
-        if fields.is_empty() {
-            // Released by another replica between the two reads.
-            release(&mut conn, &keys, std::slice::from_ref(&group)).await?;
-            continue;
-        }
+    for member in due {
+        // Claiming moves the group out of the way first: a part arriving
+        // while it is being written starts a group of its own instead of
+        // joining one whose complaint is already on its way.
+        let (claimed, fields) =
+            match claim(&mut conn, &keys, &member, now_ms + CLAIM_RETRY_MS).await? {
+                Claimed::Gone => continue,
+                Claimed::Fields(claimed, fields) => (claimed, fields),
+            };
         let (total, parts) = match held_parts(&fields) {
             Ok(held) => held,
             Err(e) => {
@@ -240,7 +273,7 @@ pub async fn sweep_once(pipeline: &Pipeline, now_ms: i64) -> Result<usize, Fragm
                 tracing::warn!(error = %e, "unreadable held group skipped");
                 let _: () = redis::cmd("ZREM")
                     .arg(keys.due())
-                    .arg(&group)
+                    .arg(&claimed)
                     .query_async(&mut conn)
                     .await
                     .map_err(|e| FragmentError::Redis(e.to_string()))?;
@@ -251,9 +284,42 @@ pub async fn sweep_once(pipeline: &Pipeline, now_ms: i64) -> Result<usize, Fragm
             pipeline.publish(vec![whole]).await?;
             written += 1;
         }
-        release(&mut conn, &keys, std::slice::from_ref(&group)).await?;
+        release(&mut conn, &keys, std::slice::from_ref(&claimed)).await?;
     }
     Ok(written)
+}
+
+/// What claiming a due group found.
+enum Claimed {
+    /// Released meanwhile (written when complete, or by another replica).
+    Gone,
+    /// The claimed key and its fields.
+    Fields(String, Vec<String>),
+}
+
+/// Renames a due group to a claimed key that stays in the index with a
+/// later score, so that if this replica dies before writing it another
+/// replica picks the claim up. A claimed key is re-claimed in place.
+async fn claim(
+    conn: &mut ConnectionManager,
+    keys: &Keys,
+    member: &str,
+    retry_at_ms: i64,
+) -> Result<Claimed, FragmentError> {
+    let reply: redis::Value = CLAIM_SCRIPT
+        .key(member)
+        .key(keys.due())
+        .arg(member.replacen(":frag:group:", ":frag:claimed:", 1))
+        .arg(retry_at_ms)
+        .invoke_async(conn)
+        .await
+        .map_err(|e| FragmentError::Redis(e.to_string()))?;
+    let mut items = strings(&reply)?;
+    if items.is_empty() {
+        return Ok(Claimed::Gone);
+    }
+    let claimed = items.remove(0);
+    Ok(Claimed::Fields(claimed, items))
 }
 
 /// Runs [`sweep_once`] until `shutdown`; every replica runs one.
