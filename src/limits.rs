@@ -416,6 +416,7 @@ impl Limits {
 
 /// Counts one refusal by a limit.
 pub fn count(route: &'static str, limit: &'static str) {
+    tracing::info!(route, limit, "refused by a limit");
     metrics::counter!(telemetry::LIMIT_EXCEEDED, "limit" => limit, "route" => route).increment(1);
 }
 

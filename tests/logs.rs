@@ -1,0 +1,424 @@
+//! No secret and no personal data in what the gateway writes for operators.
+//!
+//! One scenario runs through several channels (transcripts, WhatsApp,
+//! Telegram by webhook and by polling, Twilio), accepted, redelivered,
+//! refused, throttled and malformed, while every log line is captured twice:
+//! at `debug` in the human format and at the default level (`info`) as JSON.
+//! Every captured line, every answer body and the `/metrics` text are then
+//! scanned: no secret, token or signature may appear anywhere, nor a phone
+//! number, email address, name or message text, at either level.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::Value;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+
+const TRANSCRIPT_TOKEN: &str = "cc-bogor-token-rahasia-2026";
+const APP_SECRET: &str = "rahasia-aplikasi-meta";
+const VERIFY_TOKEN: &str = "token-verifikasi-meta";
+const TELEGRAM_SECRET: &str = "rahasia-webhook_123";
+const BOT_TOKEN: &str = "7012345678:AAH-uji-token_stand-in";
+const TWILIO_TOKEN: &str = "twilio-test-token-jabar";
+
+/// A log sink the test can read back.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Installs, once for this test binary, a subscriber writing `debug` and above
+/// to the first sink and the default level to the second, as JSON.
+fn capture() -> &'static (Captured, Captured) {
+    static SINKS: OnceLock<(Captured, Captured)> = OnceLock::new();
+    SINKS.get_or_init(|| {
+        let debug = Captured::default();
+        let default = Captured::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(debug.clone())
+                    .with_ansi(false)
+                    .with_filter(LevelFilter::DEBUG),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(default.clone())
+                    .with_filter(LevelFilter::INFO),
+            );
+        tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
+        (debug, default)
+    })
+}
+
+/// A loopback port nothing listens on, for the Telegram poller to fail against.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn instances() -> String {
+    let api = format!("http://127.0.0.1:{}", closed_port());
+    format!(
+        r#"
+[[instances]]
+name = "cc-bogor"
+kind = "transcript"
+tokens = ["{TRANSCRIPT_TOKEN}"]
+
+[[instances]]
+name = "wa-jabar"
+kind = "whatsapp"
+app_secret = "{APP_SECRET}"
+verify_token = "{VERIFY_TOKEN}"
+
+[[instances]]
+name = "tg-bogor"
+kind = "telegram"
+secret_token = "{TELEGRAM_SECRET}"
+bot_username = "LaporCibinongBot"
+
+[[instances]]
+name = "tg-poll"
+kind = "telegram"
+mode = "polling"
+bot_token = "{BOT_TOKEN}"
+api_url = "{api}"
+poll_timeout_seconds = 1
+lease_seconds = 3
+
+[[instances]]
+name = "twilio-jabar"
+kind = "twilio"
+auth_token = "{TWILIO_TOKEN}"
+public_url = "https://lapor.example.go.id/"
+
+[limits.instances.cc-bogor]
+per_sender_per_minute = 2
+"#
+    )
+}
+
+fn meta_signature(secret: &str, body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        hex::encode(aduan_adapter::verify::hmac_sha256(secret.as_bytes(), body))
+    )
+}
+
+/// One request of the scenario and the status it must get.
+struct Sent {
+    label: &'static str,
+    status: u16,
+    response: reqwest::Response,
+}
+
+#[tokio::test]
+async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
+    let (debug, default) = capture();
+    let mut app = common::spawn_app(&instances()).await;
+    let mut answers = Vec::new();
+    let mut sent: Vec<Sent> = Vec::new();
+
+    // Transcripts: accepted, redelivered, throttled (same caller), wrong token, malformed.
+    let transcript = common::fixture("channels/transcript/fixtures/plain.json");
+    let mut second: Value = serde_json::from_slice(&transcript).expect("JSON");
+    second["call_id"] = "JKT-20261122-000999".into();
+    let second = serde_json::to_vec(&second).expect("JSON");
+    let mut third: Value = serde_json::from_slice(&transcript).expect("JSON");
+    third["call_id"] = "JKT-20261122-000998".into();
+    let third = serde_json::to_vec(&third).expect("JSON");
+    for (label, token, body, status) in [
+        ("transcript", TRANSCRIPT_TOKEN, transcript.clone(), 201),
+        (
+            "transcript again",
+            TRANSCRIPT_TOKEN,
+            transcript.clone(),
+            201,
+        ),
+        ("transcript second call", TRANSCRIPT_TOKEN, second, 201),
+        ("transcript throttled", TRANSCRIPT_TOKEN, third, 429),
+        (
+            "transcript wrong token",
+            "cc-bogor-token-salah",
+            transcript.clone(),
+            401,
+        ),
+        (
+            "transcript malformed",
+            TRANSCRIPT_TOKEN,
+            common::fixture("channels/transcript/fixtures/invalid_many.json"),
+            400,
+        ),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/v1/transcripts"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        sent.push(Sent {
+            label,
+            status,
+            response,
+        });
+    }
+
+    // WhatsApp: a batch, its redelivery, a tampered body, a wrong secret, a handshake.
+    let batch = common::fixture("channels/meta/fixtures/whatsapp/batch.json");
+    let good = meta_signature(APP_SECRET, &batch);
+    let mut tampered = batch.clone();
+    if let Some(b) = tampered.iter_mut().find(|b| b.is_ascii_digit()) {
+        *b = if *b == b'9' { b'8' } else { *b + 1 };
+    }
+    for (label, body, signature, status) in [
+        ("whatsapp batch", batch.clone(), good.clone(), 200),
+        ("whatsapp redelivered", batch.clone(), good.clone(), 200),
+        ("whatsapp tampered", tampered, good.clone(), 403),
+        (
+            "whatsapp wrong secret",
+            batch.clone(),
+            meta_signature("rahasia-lain", &batch),
+            403,
+        ),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/webhooks/whatsapp/wa-jabar"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        sent.push(Sent {
+            label,
+            status,
+            response,
+        });
+    }
+    for (label, token, status) in [
+        ("whatsapp handshake", VERIFY_TOKEN, 200),
+        ("whatsapp handshake wrong token", "token-salah", 403),
+    ] {
+        let response = app
+            .client
+            .get(app.url(&format!(
+                "/webhooks/whatsapp/wa-jabar?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={token}"
+            )))
+            .send()
+            .await
+            .expect("sent");
+        sent.push(Sent {
+            label,
+            status,
+            response,
+        });
+    }
+
+    // Telegram: a text, a contact (a phone in the payload), a wrong secret, not JSON.
+    for (label, file, secret, status) in [
+        ("telegram text", "message_text.json", TELEGRAM_SECRET, 200),
+        (
+            "telegram contact",
+            "message_contact.json",
+            TELEGRAM_SECRET,
+            200,
+        ),
+        (
+            "telegram wrong secret",
+            "message_text.json",
+            "rahasia-salah",
+            401,
+        ),
+        ("telegram not JSON", "not_json.txt", TELEGRAM_SECRET, 400),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/webhooks/telegram/tg-bogor"))
+            .header("content-type", "application/json")
+            .header("x-telegram-bot-api-secret-token", secret)
+            .body(common::fixture(&format!(
+                "channels/telegram/fixtures/{file}"
+            )))
+            .send()
+            .await
+            .expect("sent");
+        sent.push(Sent {
+            label,
+            status,
+            response,
+        });
+    }
+
+    // Twilio: an SMS, its redelivery, a wrong token's signature, a tampered body.
+    let form = common::fixture("channels/sms/fixtures/twilio/sms.form");
+    let sig =
+        String::from_utf8(common::fixture("channels/sms/fixtures/twilio/sms.sig")).expect("utf-8");
+    let wrong = String::from_utf8(common::fixture(
+        "channels/sms/fixtures/twilio/sms.wrongtoken.sig",
+    ))
+    .expect("utf-8");
+    let tampered = String::from_utf8(form.clone())
+        .expect("utf-8")
+        .replace("Cibinong", "Cileungsi")
+        .into_bytes();
+    for (label, body, signature, status) in [
+        ("twilio sms", form.clone(), sig.clone(), 200),
+        ("twilio redelivered", form.clone(), sig.clone(), 200),
+        ("twilio wrong token", form.clone(), wrong.clone(), 403),
+        ("twilio tampered", tampered, sig.clone(), 403),
+    ] {
+        let response = app
+            .client
+            .post(app.url("/webhooks/twilio/twilio-jabar"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-twilio-signature", signature.trim())
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        sent.push(Sent {
+            label,
+            status,
+            response,
+        });
+    }
+
+    for s in sent {
+        let status = s.response.status().as_u16();
+        let body = s.response.text().await.unwrap_or_default();
+        assert_eq!(status, s.status, "{}: {body}", s.label);
+        answers.push(format!("{}: {body}", s.label));
+    }
+    let stored = app.complaints().await;
+    // 2 transcripts, 3 from the batch, 2 Telegram, 1 Twilio.
+    assert_eq!(stored.len(), 8, "{stored:#?}");
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    // Let the poller fail against the closed port at least once.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    app.stop().await;
+
+    let debug = debug.text();
+    let default = default.text();
+    // For a reader who wants to see what was scanned.
+    if let Some(dir) = std::env::var_os("ADUAN_LOGS_DUMP") {
+        let dir = std::path::Path::new(&dir);
+        let _ = std::fs::write(dir.join("debug.log"), &debug);
+        let _ = std::fs::write(dir.join("default.log"), &default);
+    }
+    assert!(
+        default.contains("complaint accepted"),
+        "the default level logs acceptances:\n{default}"
+    );
+    assert!(debug.lines().count() >= default.lines().count());
+
+    let mut forbidden: Vec<(String, &str)> = [
+        TRANSCRIPT_TOKEN,
+        "cc-bogor-token-salah",
+        APP_SECRET,
+        VERIFY_TOKEN,
+        TELEGRAM_SECRET,
+        BOT_TOKEN,
+        "AAH-uji-token_stand-in",
+        TWILIO_TOKEN,
+        "rahasia-lain",
+        "rahasia-salah",
+        good.trim_start_matches("sha256="),
+        sig.trim(),
+        wrong.trim(),
+    ]
+    .into_iter()
+    .map(|s| (s.to_string(), "secret"))
+    .collect();
+    // Personal data from the fixtures, in every form a number takes there.
+    for pii in [
+        "81234567890",
+        "0812-3456-7890",
+        "85712345678",
+        "Budi Santoso",
+        "Siti Rahmawati",
+        "Siti Rahayu",
+        "Dewi Lestari",
+        "berlubang",
+        "Cibinong",
+        "PDAM",
+    ] {
+        forbidden.push((pii.to_string(), "personal data"));
+    }
+    // The Telegram fixtures' senders and the Twilio sender.
+    for doc in &stored {
+        for key in ["name", "phone", "email", "handle"] {
+            if let Some(v) = doc["sender"][key].as_str() {
+                forbidden.push((v.to_string(), "personal data"));
+            }
+        }
+        if let Some(text) = doc["text"].as_str() {
+            let words: String = text.chars().take(24).collect();
+            if words.chars().count() >= 12 {
+                forbidden.push((words, "message text"));
+            }
+        }
+    }
+
+    let mut leaks = Vec::new();
+    for (place, text) in [
+        ("log at debug", debug.as_str()),
+        ("log at the default level", default.as_str()),
+        ("metrics", metrics.as_str()),
+        ("answer", &answers.join("\n")),
+    ] {
+        for line in text.lines() {
+            for (needle, what) in &forbidden {
+                if line.contains(needle.as_str()) {
+                    leaks.push(format!("{what} `{needle}` in {place}: {line}"));
+                }
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+}
