@@ -665,3 +665,126 @@ async fn polling_honours_retry_after_and_learns_the_username() {
     // The learned username fills `recipient` exactly like a configured one.
     assert_documents(&app.complaints().await, &["message_text.json"]);
 }
+
+/// The gateway's own host, with the first `publish` failing as if Redis and
+/// the spool were both unavailable, and a log of what the poller asked.
+struct FlakyHost {
+    inner: aduan::host::RedisHost,
+    failures_left: Mutex<u32>,
+    log: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl aduan_adapter::Host for FlakyHost {
+    async fn publish(
+        &self,
+        complaints: Vec<aduan_adapter::Complaint>,
+    ) -> Result<Vec<aduan_adapter::Receipt>, aduan_adapter::HostError> {
+        let fail = {
+            let mut left = self.failures_left.lock().expect("lock");
+            let fail = *left > 0;
+            *left = left.saturating_sub(1);
+            fail
+        };
+        if fail {
+            self.log.lock().expect("lock").push("publish failed".into());
+            return Err(aduan_adapter::HostError("storage unavailable".into()));
+        }
+        let receipts = self.inner.publish(complaints).await?;
+        self.log
+            .lock()
+            .expect("lock")
+            .push(format!("published {}", receipts.len()));
+        Ok(receipts)
+    }
+
+    fn ignored(&self, instance: &str, reason: &'static str) {
+        self.inner.ignored(instance, reason)
+    }
+
+    async fn lease(&self, name: &str, ttl: Duration) -> Result<bool, aduan_adapter::HostError> {
+        self.inner.lease(name, ttl).await
+    }
+
+    async fn release(&self, name: &str) -> Result<(), aduan_adapter::HostError> {
+        self.inner.release(name).await
+    }
+
+    async fn load_cursor(&self, name: &str) -> Result<Option<String>, aduan_adapter::HostError> {
+        self.inner.load_cursor(name).await
+    }
+
+    async fn store_cursor(&self, name: &str, value: &str) -> Result<(), aduan_adapter::HostError> {
+        self.log
+            .lock()
+            .expect("lock")
+            .push(format!("stored {value}"));
+        self.inner.store_cursor(name, value).await
+    }
+
+    fn now(&self) -> aduan_adapter::Timestamp {
+        self.inner.now()
+    }
+}
+
+#[tokio::test]
+async fn polling_stores_the_offset_only_after_the_publish_succeeded() {
+    let (api, url) = spawn_bot_api().await;
+    api.push("message_text.json");
+    api.push("message_photo.json");
+    // A gateway for its pipeline and Redis keys; the poller runs beside it on a flaky host.
+    let mut app = common::spawn_app(&format!(
+        "[[instances]]\nname = \"tg-webhook\"\nkind = \"telegram\"\nsecret_token = \"{SECRET}\"\n"
+    ))
+    .await;
+    let pipeline = app
+        .running
+        .as_ref()
+        .expect("running")
+        .state
+        .pipeline
+        .clone();
+    let host = Arc::new(FlakyHost {
+        inner: aduan::host::RedisHost::new(pipeline),
+        failures_left: Mutex::new(1),
+        log: Mutex::new(Vec::new()),
+    });
+    let cfg: aduan_telegram::TelegramConfig =
+        toml::from_str(&polling_instance(&url, true).replace(
+            "[[instances]]\nname = \"tg-bogor\"\nkind = \"telegram\"\nkeep_raw = false\n",
+            "",
+        ))
+        .expect("polling settings");
+    let Ok(aduan_telegram::Intake::Polling(poller)) = aduan_telegram::build("tg-bogor", false, cfg)
+    else {
+        panic!("a poller expected");
+    };
+    let shutdown = aduan_adapter::Shutdown::new();
+    let running = tokio::spawn(aduan_adapter::Poller::run(
+        Box::new(poller),
+        host.clone(),
+        shutdown.clone(),
+    ));
+
+    wait_for_entries(&app, 2).await;
+    wait_for_offset(&api, 0, 512340003).await;
+    shutdown.cancel();
+    running.await.expect("poller stops");
+    app.stop().await;
+
+    assert_eq!(
+        *host.log.lock().expect("lock"),
+        ["publish failed", "published 2", "stored 512340003"],
+        "nothing is confirmed before the complaints are accepted"
+    );
+    let offsets: Vec<Option<i64>> = api.calls("getUpdates").iter().map(|c| c.offset).collect();
+    assert_eq!(
+        offsets[..2],
+        [None, None],
+        "after the failure the same updates are fetched again: {offsets:?}"
+    );
+    assert_documents(
+        &app.complaints().await,
+        &["message_text.json", "message_photo.json"],
+    );
+}
