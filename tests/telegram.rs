@@ -788,3 +788,23 @@ async fn polling_stores_the_offset_only_after_the_publish_succeeded() {
         &["message_text.json", "message_photo.json"],
     );
 }
+
+#[tokio::test]
+async fn oversize_updates_are_refused() {
+    let mut app = common::spawn_app(&webhook_instances()).await;
+    // A valid update whose text alone is past the gateway's 1 MiB default.
+    let mut update = fixture_json("message_text.json");
+    update["message"]["text"] = "Jalan rusak. ".repeat(90_000).into();
+    let res = app
+        .client
+        .post(app.url("/webhooks/telegram/tg-bogor"))
+        .header("content-type", "application/json")
+        .header("x-telegram-bot-api-secret-token", SECRET)
+        .body(update.to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 413);
+    assert_eq!(app.stream_len().await, 0, "nothing written");
+    app.stop().await;
+}

@@ -302,3 +302,26 @@ async fn raw_is_the_exact_body() {
     assert_eq!(docs[0]["raw"]["content_type"], "application/json");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn oversize_bodies_are_refused() {
+    let mut app = common::spawn_app(&instances()).await;
+    let mut activity: Value =
+        serde_json::from_slice(&common::fixture("channels/x/fixtures/dm_text.json"))
+            .expect("fixture is JSON");
+    activity["direct_message_events"][0]["message_create"]["message_data"]["text"] =
+        "Lampu jalan mati. ".repeat(70_000).into();
+    let body = activity.to_string().into_bytes();
+    let res = app
+        .client
+        .post(app.url(PUPR))
+        .header("content-type", "application/json")
+        .header("x-twitter-webhooks-signature", signature(SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(res.status().as_u16(), 413);
+    assert_eq!(app.stream_len().await, 0, "nothing written");
+    app.stop().await;
+}
