@@ -458,6 +458,13 @@ const CASES: &[Case] = &[
         Written,
     ),
     post(
+        "page comment without its author",
+        FB,
+        "messenger/feed_comment_anonymous.json",
+        200,
+        Written,
+    ),
+    post(
         "page comment edited",
         FB,
         "messenger/feed_edited.json",

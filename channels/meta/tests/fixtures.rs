@@ -91,6 +91,7 @@ fn each_fixture_yields_its_complaints_and_counted_events() {
         ("messenger", "messenger/standby.json", 0, &["standby"]),
         ("messenger", "messenger/feed_comment.json", 1, &[]),
         ("messenger", "messenger/feed_reply_photo.json", 1, &[]),
+        ("messenger", "messenger/feed_comment_anonymous.json", 1, &[]),
         ("messenger", "messenger/feed_edited.json", 0, &["edit"]),
         ("messenger", "messenger/feed_remove.json", 0, &["removal"]),
         ("messenger", "messenger/feed_own_comment.json", 0, &["own_comment"]),
