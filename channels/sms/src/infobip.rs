@@ -225,6 +225,48 @@ mod tests {
     use crate::testkit::{Owned, ctx, fixture};
 
     #[test]
+    fn mms_segments_give_text_and_media() {
+        let a = Infobip::new(InfobipConfig {
+            auth: InfobipAuth::Basic,
+            username: Some("infobip".into()),
+            secret: Secret::literal("rahasia"),
+            secret_header: default_secret_header(),
+            region: "ID".into(),
+            keywords: Keywords::default_list(),
+        })
+        .expect("valid config");
+        let body = serde_json::json!({"results": [{
+            "messageId": "mms-1", "from": "6281234567890", "to": "628111708",
+            "receivedAt": "2026-11-22T15:05:00.000+0700",
+            "message": [
+                {"contentType": "text/plain", "value": "LAPOR Got mampet"},
+                {"contentType": "image/jpeg", "url": "https://mms.example.com/1.jpg"}
+            ]
+        }]})
+        .to_string();
+        let r = Owned::new(
+            "POST",
+            "/",
+            &[("authorization", "Basic aW5mb2JpcDpyYWhhc2lh")],
+            body.as_bytes(),
+        );
+        assert!(a.verify(&r.request()).is_ok());
+        let Ok(Outcome::Accept { complaints, .. }) = a.parse(&r.request(), &ctx("ib")) else {
+            panic!("accepted");
+        };
+        let c = &complaints[0];
+        assert_eq!(
+            (c.subject.as_deref(), c.text.as_str()),
+            (Some("LAPOR"), "Got mampet")
+        );
+        assert_eq!(c.attachments[0].kind, AttachmentKind::Image);
+        assert_eq!(
+            c.attachments[0].url.as_deref(),
+            Some("https://mms.example.com/1.jpg")
+        );
+    }
+
+    #[test]
     fn each_result_is_a_complaint() {
         let a = Infobip::new(InfobipConfig {
             auth: InfobipAuth::Header,

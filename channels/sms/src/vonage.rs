@@ -466,6 +466,54 @@ mod tests {
     }
 
     #[test]
+    fn signed_json_bodies() {
+        let v = vonage(Some("rahasia"), SignatureMethod::Sha256, 3600);
+        let mut body = serde_json::json!({
+            "msisdn": "6281234567890", "to": "6281100017080", "messageId": "J1",
+            "text": "Jalan rusak & berlubang = bahaya", "type": "text",
+            "timestamp": 1_795_335_330, "message-timestamp": "2026-11-22 08:15:30"
+        });
+        let params: Vec<(String, String)> = body
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let sig = signature(SignatureMethod::Sha256, b"rahasia", &params).expect("keyed");
+        body["sig"] = serde_json::json!(sig.to_ascii_lowercase());
+        let text = body.to_string();
+        let r = Owned::new(
+            "POST",
+            "/",
+            &[("content-type", "application/json; charset=utf-8")],
+            text.as_bytes(),
+        );
+        assert!(v.verify(&r.request()).is_ok());
+        let Ok(Outcome::Accept { complaints, .. }) = v.parse(&r.request(), &ctx("v")) else {
+            panic!("accepted");
+        };
+        assert_eq!(complaints[0].text, "Jalan rusak & berlubang = bahaya");
+        body["text"] = serde_json::json!("Jalan rusak");
+        let text = body.to_string();
+        let r = Owned::new(
+            "POST",
+            "/",
+            &[("content-type", "application/json")],
+            text.as_bytes(),
+        );
+        assert!(v.verify(&r.request()).is_err());
+    }
+
+    #[test]
     fn receipts_and_binary_are_ignored() {
         let v = vonage(None, SignatureMethod::Md5hash, 600);
         for (query, reason) in [
