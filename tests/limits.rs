@@ -508,6 +508,31 @@ async fn too_many_headers_are_refused_with_431() {
 }
 
 #[tokio::test]
+async fn a_request_head_over_its_size_is_refused_with_431() {
+    let app = common::spawn_app(&instances("[limits]\nmax_header_bytes = 8192\n")).await;
+    let resp = request(&app, &Req::WhatsApp("text.json"))
+        .header("x-tambahan", "a".repeat(9000))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status().as_u16(), 431);
+    assert_eq!(app.stream_len().await, 0);
+    // Within the size, the same request goes through.
+    let resp = request(&app, &Req::WhatsApp("text.json"))
+        .header("x-tambahan", "a".repeat(4000))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(resp.status().as_u16(), 200);
+    let docs = app.complaints().await;
+    common::assert_json_matches(
+        &Value::Array(docs),
+        &Value::Array(expected("text.expected.json")),
+    );
+    assert!(counted(&app, "header_size", "any").await > 0);
+}
+
+#[tokio::test]
 async fn a_client_too_slow_with_its_headers_is_disconnected() {
     let app = common::spawn_app(&instances("[limits]\nheader_read_timeout_seconds = 1\n")).await;
     let addr = app.base_url.trim_start_matches("http://").to_string();
