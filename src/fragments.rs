@@ -38,6 +38,10 @@ const SWEEP_EVERY: Duration = Duration::from_millis(500);
 /// Groups assembled per sweep round, so one round stays short.
 const SWEEP_BATCH: isize = 100;
 
+/// Counter of message parts and groups by `outcome`: `held`, `duplicate`,
+/// `completed` (all parts arrived), `expired` (written incomplete).
+pub const METRIC: &str = "aduan_message_parts_total";
+
 /// Written where a part never arrived.
 pub const MISSING_PART: &str = "[…]";
 
@@ -183,7 +187,14 @@ pub async fn absorb(
             .await
             .map_err(|e| FragmentError::Redis(e.to_string()))?;
         let items = strings(&reply)?;
-        match items.first().map(String::as_str) {
+        let outcome = items.first().map(String::as_str);
+        let label = match outcome {
+            Some("dup") => "duplicate",
+            Some("complete") => "completed",
+            _ => "held",
+        };
+        metrics::counter!(METRIC, "outcome" => label).increment(1);
+        match outcome {
             Some("complete") => {
                 let (total, parts) = held_parts(&items[1..])?;
                 if let Some(whole) = assemble(parts, total) {
@@ -280,8 +291,13 @@ pub async fn sweep_once(pipeline: &Pipeline, now_ms: i64) -> Result<usize, Fragm
                 continue;
             }
         };
+        let complete = (1..=total).all(|n| parts.contains_key(&n));
         if let Some(whole) = assemble(parts, total) {
             pipeline.publish(vec![whole]).await?;
+            // A complete group here was counted when its last part came.
+            if !complete {
+                metrics::counter!(METRIC, "outcome" => "expired").increment(1);
+            }
             written += 1;
         }
         release(&mut conn, &keys, std::slice::from_ref(&claimed)).await?;
