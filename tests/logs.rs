@@ -89,7 +89,7 @@ fn closed_port() -> u16 {
         .expect("free port")
 }
 
-fn instances() -> String {
+fn instances(blobs: &std::path::Path) -> String {
     let api = format!("http://127.0.0.1:{}", closed_port());
     format!(
         r#"
@@ -125,10 +125,70 @@ kind = "twilio"
 auth_token = "{TWILIO_TOKEN}"
 public_url = "https://lapor.example.go.id/"
 
+[[instances]]
+name = "pengaduan-kota"
+kind = "smtp"
+addresses = ["pengaduan@lapor.example.go.id"]
+
+[smtp]
+listen = "127.0.0.1:0"
+hostname = "mx.uji.example.go.id"
+
+[blobs]
+dir = "{blobs}"
+
 [limits.instances.cc-bogor]
 per_sender_per_minute = 2
-"#
+"#,
+        blobs = blobs.display()
     )
+}
+
+/// One SMTP session delivering `message`; returns every reply line.
+async fn smtp_deliver(addr: std::net::SocketAddr, message: &[u8]) -> Vec<String> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("smtp connect");
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
+    let mut replies = Vec::new();
+    // A reply ends on a line whose code is followed by a space.
+    async fn reply(
+        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+        replies: &mut Vec<String>,
+    ) {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let last = line.as_bytes().get(3) != Some(&b'-');
+            replies.push(line);
+            if last {
+                break;
+            }
+        }
+    }
+    reply(&mut lines, &mut replies).await;
+    for command in [
+        "EHLO klien.example.id",
+        "MAIL FROM:<budi.santoso@example.id>",
+        "RCPT TO:<pengaduan@lapor.example.go.id>",
+        "DATA",
+    ] {
+        write
+            .write_all(format!("{command}\r\n").as_bytes())
+            .await
+            .expect("smtp write");
+        reply(&mut lines, &mut replies).await;
+    }
+    let text = String::from_utf8_lossy(message).replace("\r\n", "\n");
+    let mut data = text.replace('\n', "\r\n");
+    if !data.ends_with("\r\n") {
+        data.push_str("\r\n");
+    }
+    data.push_str(".\r\nQUIT\r\n");
+    write.write_all(data.as_bytes()).await.expect("smtp write");
+    reply(&mut lines, &mut replies).await;
+    reply(&mut lines, &mut replies).await;
+    replies
 }
 
 fn meta_signature(secret: &str, body: &[u8]) -> String {
@@ -148,7 +208,8 @@ struct Sent {
 #[tokio::test]
 async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
     let (debug, default) = capture();
-    let mut app = common::spawn_app(&instances()).await;
+    let blobs = tempfile::tempdir().expect("tempdir");
+    let mut app = common::spawn_app(&instances(blobs.path())).await;
     let mut answers = Vec::new();
     let mut sent: Vec<Sent> = Vec::new();
 
@@ -320,6 +381,25 @@ async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
         });
     }
 
+    // Email over SMTP: addresses and names in the envelope and the headers.
+    let smtp = app
+        .running
+        .as_ref()
+        .and_then(|r| r.smtp_addr)
+        .expect("smtp listening");
+    let replies = smtp_deliver(
+        smtp,
+        &common::fixture("channels/email/fixtures/mime/plain-indonesian.eml"),
+    )
+    .await;
+    assert!(
+        replies
+            .iter()
+            .any(|l| l.starts_with("250") && l.contains("2.0.0")),
+        "{replies:#?}"
+    );
+    answers.extend(replies);
+
     for s in sent {
         let status = s.response.status().as_u16();
         let body = s.response.text().await.unwrap_or_default();
@@ -327,8 +407,8 @@ async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
         answers.push(format!("{}: {body}", s.label));
     }
     let stored = app.complaints().await;
-    // 2 transcripts, 3 from the batch, 2 Telegram, 1 Twilio.
-    assert_eq!(stored.len(), 8, "{stored:#?}");
+    // 2 transcripts, 3 from the batch, 2 Telegram, 1 Twilio, 1 email.
+    assert_eq!(stored.len(), 9, "{stored:#?}");
 
     let metrics = app
         .client
@@ -387,6 +467,8 @@ async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
         "berlubang",
         "Cibinong",
         "PDAM",
+        "budi.santoso@example.id",
+        "Budi.Santoso@Example.ID",
     ] {
         forbidden.push((pii.to_string(), "personal data"));
     }
