@@ -310,6 +310,9 @@ struct BotApi {
     calls: Mutex<Vec<Call>>,
     /// Answer the next `getUpdates` with 429 and this `retry_after`.
     throttle: Mutex<Option<u32>>,
+    /// `getUpdates` calls being answered now, and the most there ever were:
+    /// two replicas polling one bot would overlap.
+    polling_now: Mutex<(u32, u32)>,
 }
 
 impl BotApi {
@@ -363,6 +366,11 @@ async fn bot_api(
                     "parameters": {"retry_after": secs}});
                 return (StatusCode::TOO_MANY_REQUESTS, axum::Json(answer)).into_response();
             }
+            {
+                let mut now = api.polling_now.lock().expect("lock");
+                now.0 += 1;
+                now.1 = now.1.max(now.0);
+            }
             let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(100) as usize;
             let pending = || -> Vec<Value> {
                 let mut all: Vec<Value> = api
@@ -383,6 +391,7 @@ async fn bot_api(
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 result = pending();
             }
+            api.polling_now.lock().expect("lock").0 -= 1;
             axum::Json(json!({"ok": true, "result": result})).into_response()
         }
         _ => {
@@ -640,9 +649,33 @@ async fn two_gateways_polling_one_bot_ingest_each_update_once() {
         .await
         .expect("GET");
     assert!(holder.is_some(), "one gateway holds the polling lease");
+    assert_eq!(
+        api.polling_now.lock().expect("lock").1,
+        1,
+        "never two getUpdates calls at once"
+    );
+
+    // Whichever replica held the lease, the other one carries on once `a` is gone.
     a.stop().await;
+    let polls_before = api.calls("getUpdates").len();
+    // Update ids keep growing, as Telegram's do.
+    api.push("message_reply.json");
+    api.push("edited_message.json");
+    wait_for_entries(&b, 7).await;
+    wait_for_offset(&api, polls_before, 512340014).await;
     b.stop().await;
-    assert_documents(&a.complaints().await, &fixtures);
+    assert_documents(
+        &b.complaints().await,
+        &[
+            "message_text.json",
+            "message_photo.json",
+            "message_document.json",
+            "message_location.json",
+            "message_venue.json",
+            "message_reply.json",
+            "edited_message.json",
+        ],
+    );
 }
 
 #[tokio::test]
