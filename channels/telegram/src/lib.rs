@@ -104,9 +104,11 @@ pub fn build(instance: &str, keep_raw: bool, cfg: TelegramConfig) -> Result<Inta
                 bot,
                 normalizer,
                 cfg.bot_username.is_none(),
-                cfg.poll_timeout_seconds,
-                cfg.poll_limit,
-                Duration::from_secs(lease),
+                poll::Pace {
+                    timeout: cfg.poll_timeout_seconds,
+                    limit: cfg.poll_limit,
+                    lease_ttl: Duration::from_secs(lease),
+                },
             )))
         }
     }

@@ -32,9 +32,17 @@ pub struct TelegramPoller {
     normalizer: Normalizer,
     /// Ask `getMe` for the username before polling (the config named none).
     learn_username: bool,
-    timeout: u32,
-    limit: u8,
-    lease_ttl: Duration,
+    pace: Pace,
+}
+
+/// How the poller calls `getUpdates` and how long its lease lasts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pace {
+    /// Long-poll wait, seconds.
+    pub timeout: u32,
+    /// Most updates per call.
+    pub limit: u8,
+    pub lease_ttl: Duration,
 }
 
 /// `getUpdates`, answered as untyped JSON so that each update goes through
@@ -58,16 +66,13 @@ impl Payload for GetUpdatesJson {
 }
 
 impl TelegramPoller {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         instance: &str,
         keep_raw: bool,
         bot: Bot,
         normalizer: Normalizer,
         learn_username: bool,
-        timeout: u32,
-        limit: u8,
-        lease_ttl: Duration,
+        pace: Pace,
     ) -> Self {
         TelegramPoller {
             instance: instance.to_string(),
@@ -75,9 +80,7 @@ impl TelegramPoller {
             bot,
             normalizer,
             learn_username,
-            timeout,
-            limit,
-            lease_ttl,
+            pace,
         }
     }
 
@@ -86,11 +89,11 @@ impl TelegramPoller {
         let mut backoff = MIN_BACKOFF;
         // A standby replica checks back often enough to take over well within one lease.
         let standby =
-            (self.lease_ttl / 3).clamp(Duration::from_millis(200), Duration::from_secs(10));
+            (self.pace.lease_ttl / 3).clamp(Duration::from_millis(200), Duration::from_secs(10));
         let mut holding = false;
 
         while !shutdown.is_cancelled() {
-            match host.lease(&name, self.lease_ttl).await {
+            match host.lease(&name, self.pace.lease_ttl).await {
                 Ok(true) => {
                     if !holding {
                         tracing::info!(instance = %self.instance, "telegram polling lease taken");
@@ -98,6 +101,9 @@ impl TelegramPoller {
                     holding = true;
                 }
                 Ok(false) => {
+                    if holding {
+                        tracing::info!(instance = %self.instance, "telegram polling lease lost to another replica");
+                    }
                     holding = false;
                     if !pause(standby, &shutdown).await {
                         break;
@@ -178,8 +184,8 @@ impl TelegramPoller {
             self.bot.clone(),
             GetUpdatesJson {
                 offset,
-                limit: self.limit,
-                timeout: self.timeout,
+                limit: self.pace.limit,
+                timeout: self.pace.timeout,
             },
         );
         let updates = tokio::select! {
