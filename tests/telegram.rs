@@ -310,6 +310,9 @@ struct BotApi {
     calls: Mutex<Vec<Call>>,
     /// Answer the next `getUpdates` with 429 and this `retry_after`.
     throttle: Mutex<Option<u32>>,
+    /// Answer the next `getUpdates` with 409, as Telegram does when another
+    /// client polls the same bot or a webhook is set.
+    conflict: Mutex<bool>,
     /// `getUpdates` calls being answered now, and the most there ever were:
     /// two replicas polling one bot would overlap.
     polling_now: Mutex<(u32, u32)>,
@@ -365,6 +368,11 @@ async fn bot_api(
                     "description": format!("Too Many Requests: retry after {secs}"),
                     "parameters": {"retry_after": secs}});
                 return (StatusCode::TOO_MANY_REQUESTS, axum::Json(answer)).into_response();
+            }
+            if std::mem::take(&mut *api.conflict.lock().expect("lock")) {
+                let answer = json!({"ok": false, "error_code": 409,
+                    "description": "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"});
+                return (StatusCode::CONFLICT, axum::Json(answer)).into_response();
             }
             {
                 let mut now = api.polling_now.lock().expect("lock");
@@ -840,4 +848,23 @@ async fn oversize_updates_are_refused() {
     assert_eq!(res.status().as_u16(), 413);
     assert_eq!(app.stream_len().await, 0, "nothing written");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn polling_backs_off_after_an_error_and_recovers() {
+    let (api, url) = spawn_bot_api().await;
+    *api.conflict.lock().expect("lock") = true;
+    api.push("message_text.json");
+    let mut app = common::spawn_app(&polling_instance(&url, true)).await;
+    wait_for_entries(&app, 1).await;
+    app.stop().await;
+
+    let polls = api.calls("getUpdates");
+    assert!(polls.len() >= 2);
+    let waited = polls[1].at.duration_since(polls[0].at);
+    assert!(
+        waited >= Duration::from_millis(500),
+        "the poll after an error came after {waited:?}, without backing off"
+    );
+    assert_documents(&app.complaints().await, &["message_text.json"]);
 }
