@@ -16,7 +16,9 @@ use redis::{AsyncCommands, RedisResult};
 #[tokio::main]
 async fn main() -> RedisResult<()> {
     let mut args = std::env::args().skip(1);
-    let url = args.next().unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let url = args
+        .next()
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     let stream = args.next().unwrap_or_else(|| "aduan:complaints".into());
     let group = args.next().unwrap_or_else(|| "core".into());
     let consumer = args.next().unwrap_or_else(|| "worker-1".into());

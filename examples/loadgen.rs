@@ -1,0 +1,227 @@
+//! A load generator for `scripts/bench`: keeps N HTTP/1.1 keep-alive
+//! connections busy for a fixed time (or paced to a fixed total rate), every
+//! request a distinct delivery, and prints one JSON line of results.
+//!
+//! ```text
+//! loadgen <kind> <url> [--connections 50] [--seconds 10] [--rate R] [--secret S] [--token T]
+//! kind: raw | transcript | whatsapp
+//! ```
+//!
+//! `raw` posts the WhatsApp body unsigned (for the bare baseline), `whatsapp`
+//! signs it with `--secret` as Meta does, `transcript` posts a call transcript
+//! with `--token`. Each request carries a fresh message id, so none is a duplicate,
+//! and comes from one of 20,000 citizens (like real traffic, and so that the
+//! gateway's per-sender rate limit sees what it would in production).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+
+const WHATSAPP: &str = include_str!("../channels/meta/fixtures/whatsapp/bench_text.json");
+const WAMID: &str = "wamid.HBgNNjI4MTIzNDU2Nzg5MBUCABIYFjNFQjBDNzE4RjA5QjI0QjA2RTQ0QTZZ";
+
+#[derive(Clone)]
+struct Options {
+    kind: String,
+    url: hyper::Uri,
+    connections: usize,
+    seconds: u64,
+    rate: Option<f64>,
+    secret: String,
+    token: String,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let kind = args.next().ok_or("missing kind")?;
+    let url: hyper::Uri = args
+        .next()
+        .ok_or("missing url")?
+        .parse()
+        .map_err(|e| format!("url: {e}"))?;
+    let mut o = Options {
+        kind,
+        url,
+        connections: 50,
+        seconds: 10,
+        rate: None,
+        secret: "bench-app-secret".into(),
+        token: "bench-token".into(),
+    };
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--connections" => o.connections = value.parse().map_err(|_| "connections")?,
+            "--seconds" => o.seconds = value.parse().map_err(|_| "seconds")?,
+            "--rate" => o.rate = Some(value.parse().map_err(|_| "rate")?),
+            "--secret" => o.secret = value,
+            "--token" => o.token = value,
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(o)
+}
+
+/// Distinct senders the load is spread over.
+const SENDERS: u64 = 20_000;
+
+fn request(o: &Options, n: u64, run: &str) -> hyper::Request<Full<Bytes>> {
+    let citizen = 10_000_000 + n % SENDERS;
+    let builder = hyper::Request::post(o.url.clone()).header(
+        "host",
+        o.url.authority().map(|a| a.as_str()).unwrap_or("localhost"),
+    );
+    let (builder, body) = match o.kind.as_str() {
+        "transcript" => {
+            let body = format!(
+                r#"{{"call_id":"BENCH-{run}-{n}","agent":{{"id":"AG-017","name":"Siti Rahayu"}},"caller":{{"phone":"0812-{citizen}","name":"Budi Santoso"}},"started_at":"2026-11-22T08:15:30+07:00","duration_seconds":184,"direction":"inbound","category":"Infrastruktur Jalan","text":"Penelepon melaporkan jalan berlubang di depan SDN 3 Cibinong. Lubang sudah ada sejak dua minggu dan sudah menyebabkan dua pengendara motor jatuh."}}"#
+            );
+            (
+                builder
+                    .header("content-type", "application/json")
+                    .header("authorization", format!("Bearer {}", o.token)),
+                body,
+            )
+        }
+        kind => {
+            let body = WHATSAPP
+                .trim_end()
+                .replace(WAMID, &format!("wamid.BENCH{run}X{n:012}"))
+                .replace("6281234567890", &format!("62812{citizen}"));
+            let builder = builder.header("content-type", "application/json");
+            if kind == "whatsapp" {
+                let mac = aduan_adapter::verify::hmac_sha256(o.secret.as_bytes(), body.as_bytes());
+                let sig = format!("sha256={}", hex::encode(mac));
+                (builder.header("x-hub-signature-256", sig), body)
+            } else {
+                (builder, body)
+            }
+        }
+    };
+    builder
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| hyper::Request::new(Full::new(Bytes::new())))
+}
+
+struct Tally {
+    hist: hdrhistogram::Histogram<u64>,
+    ok: u64,
+    errors: u64,
+    /// The status of the first refused request, to tell overload from misconfiguration.
+    first_error: Option<u16>,
+}
+
+async fn connection(
+    o: Arc<Options>,
+    counter: Arc<AtomicU64>,
+    run: Arc<String>,
+    deadline: Instant,
+) -> Tally {
+    let mut tally = Tally {
+        hist: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+        ok: 0,
+        errors: 0,
+        first_error: None,
+    };
+    let host = o.url.host().unwrap_or("127.0.0.1").to_string();
+    let port = o.url.port_u16().unwrap_or(80);
+    let pace = o
+        .rate
+        .map(|r| Duration::from_secs_f64(o.connections as f64 / r));
+    'reconnect: while Instant::now() < deadline {
+        let Ok(stream) = tokio::net::TcpStream::connect((host.as_str(), port)).await else {
+            tally.errors += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let Ok((mut sender, conn)) = hyper::client::conn::http1::handshake(io).await else {
+            tally.errors += 1;
+            continue;
+        };
+        tokio::spawn(conn);
+        let mut next = Instant::now();
+        while Instant::now() < deadline {
+            if let Some(pace) = pace {
+                next += pace;
+                tokio::time::sleep_until(next.into()).await;
+            }
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let req = request(&o, n, &run);
+            let started = Instant::now();
+            match sender.send_request(req).await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let _ = resp.into_body().collect().await;
+                    let micros = started.elapsed().as_micros() as u64;
+                    let _ = tally.hist.record(micros.max(1));
+                    if status.is_success() {
+                        tally.ok += 1;
+                    } else {
+                        tally.errors += 1;
+                        tally.first_error.get_or_insert(status.as_u16());
+                    }
+                }
+                Err(_) => {
+                    tally.errors += 1;
+                    continue 'reconnect;
+                }
+            }
+        }
+    }
+    tally
+}
+
+#[tokio::main]
+async fn main() {
+    let o = match parse_args() {
+        Ok(o) => Arc::new(o),
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            std::process::exit(2);
+        }
+    };
+    let run = Arc::new(format!("{}", std::process::id()));
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(o.seconds);
+    let tasks: Vec<_> = (0..o.connections)
+        .map(|_| {
+            tokio::spawn(connection(
+                o.clone(),
+                counter.clone(),
+                run.clone(),
+                deadline,
+            ))
+        })
+        .collect();
+    let mut hist =
+        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+    let (mut ok, mut errors, mut first_error) = (0, 0, None);
+    for t in tasks {
+        if let Ok(tally) = t.await {
+            let _ = hist.add(&tally.hist);
+            ok += tally.ok;
+            errors += tally.errors;
+            first_error = first_error.or(tally.first_error);
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{{\"kind\":\"{}\",\"connections\":{},\"seconds\":{:.1},\"ok\":{},\"errors\":{},\"rps\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"first_error_status\":{}}}",
+        o.kind,
+        o.connections,
+        elapsed,
+        ok,
+        errors,
+        ok as f64 / elapsed,
+        hist.value_at_quantile(0.50) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0,
+        first_error.map_or("null".to_string(), |s| s.to_string())
+    );
+}
