@@ -129,9 +129,14 @@ pub fn complaint_from_mime(
     if mime.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Rejection::malformed("empty message"));
     }
-    let message = MessageParser::default()
-        .parse(mime)
-        .ok_or_else(|| Rejection::malformed("no message headers"))?;
+    // mail-parser has debug assertions that hostile input can trip (found by
+    // the `mime` fuzz target); a panic here must not take a session or a
+    // request down with it. The parser holds no state beyond this call.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        MessageParser::default().parse(mime)
+    }))
+    .map_err(|_| Rejection::malformed("unparseable MIME structure"))?;
+    let message = parsed.ok_or_else(|| Rejection::malformed("no message headers"))?;
     if depth(&message, 0, limits.max_depth) > limits.max_depth {
         return Err(Rejection::malformed("MIME nesting too deep"));
     }
