@@ -26,6 +26,8 @@ pub struct Config {
     pub blobs: crate::blobs::BlobsConfig,
     pub spool: crate::spool::SpoolConfig,
     pub limits: crate::limits::LimitsConfig,
+    /// `[language]`, built: which languages complaint texts are detected among.
+    pub language: crate::pipeline::LanguageDetector,
     pub instances: Vec<Instance>,
 }
 
@@ -218,6 +220,16 @@ impl Config {
             });
         }
         let limits = section::<crate::limits::LimitsConfig>(&mut root, "limits", &mut errors);
+        let language_cfg =
+            section::<crate::pipeline::LanguageConfig>(&mut root, "language", &mut errors);
+        let language =
+            crate::pipeline::LanguageDetector::new(&language_cfg).unwrap_or_else(|message| {
+                errors.push(ConfigError {
+                    location: "language.candidates".into(),
+                    message,
+                });
+                crate::pipeline::LanguageDetector::default()
+            });
         if redis.url.starts_with("env:") || redis.url.starts_with("file:") {
             match aduan_adapter::Secret::resolve(&redis.url) {
                 Ok(s) => redis.url = s.expose().to_string(),
@@ -255,7 +267,7 @@ impl Config {
             errors.push(ConfigError {
                 location: key.clone(),
                 message: format!(
-                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, instances"
+                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, instances"
                 ),
             });
         }
@@ -357,6 +369,7 @@ impl Config {
                 blobs,
                 spool,
                 limits,
+                language,
                 instances,
             })
         } else {
@@ -494,9 +507,12 @@ kind = "nope"
         assert!(errs[0].starts_with("server:"), "{errs:#?}");
         assert!(errs[1].contains("strem"), "{errs:#?}");
         assert!(errs[2].contains("unknown section `bogus`"), "{errs:#?}");
-        assert!(errs[3].contains("t.toml:11") && errs[3].contains("[a-z0-9-]+"));
+        assert!(
+            errs[3].contains("t.toml:10") && errs[3].contains("[a-z0-9-]+"),
+            "{errs:#?}"
+        );
         assert!(errs[4].contains("unknown kind `nope`"));
-        assert!(errs[5].contains("missing `name`") && errs[5].contains("t.toml:15"));
+        assert!(errs[5].contains("missing `name`") && errs[5].contains("t.toml:14"));
     }
 
     #[test]

@@ -67,7 +67,8 @@ pub async fn import_transcripts(
     let Some(adapter) = inst.adapter.as_ref() else {
         return Err(ImportError::NoSuchInstance(instance.to_string()));
     };
-    let pipeline = Pipeline::new(RedisSink::new(&config.redis)?);
+    let pipeline =
+        Pipeline::new(RedisSink::new(&config.redis)?).with_language(config.language.clone());
     let read_err = |e| ImportError::Read(file.display().to_string(), e);
     let total = std::fs::metadata(file).map_err(read_err)?.len();
     let reader = std::io::BufReader::new(std::fs::File::open(file).map_err(read_err)?);

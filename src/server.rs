@@ -50,7 +50,10 @@ impl AppState {
     /// URL can be parsed or the spool file cannot be opened.
     pub fn new(config: &Config, instances: &[Arc<Instance>]) -> anyhow::Result<Self> {
         let spool = crate::spool::Spool::open(&config.spool)?;
-        let pipeline = Arc::new(Pipeline::with_spool(RedisSink::new(&config.redis)?, spool));
+        let pipeline = Arc::new(
+            Pipeline::with_spool(RedisSink::new(&config.redis)?, spool)
+                .with_language(config.language.clone()),
+        );
         let mut routes = HashMap::new();
         let mut transcripts = Vec::new();
         for inst in instances {
@@ -122,6 +125,7 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         blobs: config.blobs.clone(),
         spool: config.spool.clone(),
         limits: config.limits.clone(),
+        language: config.language.clone(),
         instances: Vec::new(),
     };
     let state = Arc::new(AppState::new(&restored, &instances)?);
