@@ -86,17 +86,24 @@ async fn spool(path: PathBuf, command: SpoolCommand) -> anyhow::Result<ExitCode>
     let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
     match command {
         SpoolCommand::Status { json } => {
-            let status = aduan::spool::Spool::status_of(&config.spool)?;
+            let status = match aduan::spool::Spool::status_of(&config.spool) {
+                Ok(s) => serde_json::to_value(s)?,
+                // The running gateway holds the file; it reports the same figures.
+                Err(aduan::spool::SpoolError::InUse { .. }) => {
+                    running_spool_status(config.server.listen).await?
+                }
+                Err(e) => return Err(e.into()),
+            };
             if json {
                 println!("{}", serde_json::to_string(&status)?);
             } else {
                 println!("spool: {}", config.spool.path().display());
-                println!("depth: {} ({} bytes)", status.depth, status.bytes);
-                match status.oldest_age_seconds {
+                println!("depth: {} ({} bytes)", status["depth"], status["bytes"]);
+                match status["oldest_age_seconds"].as_f64() {
                     Some(age) => println!("oldest: {age:.1} s"),
                     None => println!("oldest: -"),
                 }
-                println!("quarantined: {}", status.quarantined);
+                println!("quarantined: {}", status["quarantined"]);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -153,6 +160,43 @@ async fn import(path: PathBuf, file: PathBuf, instance: String) -> anyhow::Resul
     } else {
         ExitCode::from(2)
     })
+}
+
+/// The spool figures of the gateway listening at `listen`, from its `/readyz`.
+async fn running_spool_status(listen: std::net::SocketAddr) -> anyhow::Result<serde_json::Value> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream
+            .write_all(format!("GET /readyz HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+            .await?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await?;
+        anyhow::Ok(answer)
+    };
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), exchange)
+        .await
+        .map_err(|_| anyhow::anyhow!("the gateway at {addr} did not answer"))?
+        .map_err(|e| {
+            anyhow::anyhow!("the spool is in use but the gateway at {addr} cannot be asked: {e}")
+        })?;
+    let body = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| &answer[i + 4..])
+        .ok_or_else(|| anyhow::anyhow!("unexpected answer from {addr}"))?;
+    let ready: serde_json::Value = serde_json::from_slice(body)?;
+    match ready.get("spool") {
+        Some(spool) if spool.is_object() => Ok(spool.clone()),
+        _ => anyhow::bail!("the gateway at {addr} reports no spool"),
+    }
 }
 
 fn check_config(path: PathBuf) -> ExitCode {
