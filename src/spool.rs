@@ -411,6 +411,11 @@ impl Spool {
             self.publish_gauges();
             return Ok(0);
         }
+        // Keeps the age current while Redis stays away, when nothing else changes.
+        if let Some(oldest) = batch.first().and_then(|(_, v)| spooled_at(v)) {
+            self.shared.oldest_ms.store(oldest, Ordering::Relaxed);
+        }
+        self.publish_gauges();
         let mut forwarded = Vec::new();
         let mut broken = Vec::new();
         let mut failure = None;

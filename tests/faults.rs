@@ -434,7 +434,7 @@ struct Delivery {
 
 impl Delivery {
     fn new(run: &str, n: u64) -> Delivery {
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             let call_id = format!("FLT-{run}-{n}");
             let body = json!({
                 "call_id": call_id,

@@ -40,8 +40,8 @@ fn complaint(n: usize) -> Complaint {
         &ctx,
         Channel::Whatsapp,
         "meta_whatsapp",
-        &format!("wamid.BENCH{n:012}"),
-        &format!("whatsapp:{}", &phone[1..]),
+        format!("wamid.BENCH{n:012}"),
+        format!("whatsapp:{}", &phone[1..]),
     );
     c.sender.phone = Some(phone);
     c.sender.name = Some("Siti Rahmawati".into());
