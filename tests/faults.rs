@@ -162,7 +162,8 @@ struct Gateway {
 }
 
 impl Gateway {
-    async fn start(redis_url: &str) -> Gateway {
+    /// `spool_keys` are added to the `[spool]` section.
+    async fn start(redis_url: &str, spool_keys: &str) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let stream = format!("faults:{}:complaints", port);
@@ -182,6 +183,7 @@ command_timeout_ms = {DEADLINE_MS}
 [spool]
 dir = "{spool}"
 retry_interval_ms = 100
+{spool_keys}
 
 [limits]
 per_sender_per_minute = 0
@@ -638,7 +640,7 @@ async fn redis_killed_then_restarted() {
     let _serial = SERIAL.lock().await;
     let label = "redis killed then restarted";
     let mut redis = PrivateRedis::start().await;
-    let gateway = Gateway::start(&redis.url()).await;
+    let gateway = Gateway::start(&redis.url(), "").await;
     let load = Load::start(gateway.base(), 8, Retries::Once);
     tokio::time::sleep(phase(800)).await;
     redis.kill();
@@ -656,7 +658,7 @@ async fn redis_paused_beyond_the_deadline() {
     let _serial = SERIAL.lock().await;
     let label = "redis paused beyond the deadline";
     let redis = PrivateRedis::start().await;
-    let gateway = Gateway::start(&redis.url()).await;
+    let gateway = Gateway::start(&redis.url(), "").await;
     let load = Load::start(gateway.base(), 8, Retries::Once);
     tokio::time::sleep(phase(800)).await;
     let pause = phase(2000).as_millis() as u64;
@@ -674,7 +676,7 @@ async fn gateway_killed_with_sigkill_and_restarted() {
     let _serial = SERIAL.lock().await;
     let label = "gateway killed with kill -9";
     let mut redis = PrivateRedis::start().await;
-    let mut gateway = Gateway::start(&redis.url()).await;
+    let mut gateway = Gateway::start(&redis.url(), "").await;
     let load = Load::start(gateway.base(), 8, Retries::Once);
     let rounds = if long_mode() { 10 } else { 4 };
     for round in 0..rounds {
@@ -704,7 +706,7 @@ async fn every_request_retried_twice_through_faults() {
     let _serial = SERIAL.lock().await;
     let label = "every request retried twice";
     let mut redis = PrivateRedis::start().await;
-    let gateway = Gateway::start(&redis.url()).await;
+    let gateway = Gateway::start(&redis.url(), "").await;
     let load = Load::start(gateway.base(), 6, Retries::TwiceSomeConcurrent);
     tokio::time::sleep(phase(800)).await;
     redis.kill();
@@ -720,4 +722,54 @@ async fn every_request_retried_twice_through_faults() {
         f.sent >= 3 * f.deliveries as u64,
         "every delivery was sent three times"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_answers_503_with_retry_after_and_keeps_nothing_it_refused() {
+    let _serial = SERIAL.lock().await;
+    let label = "spool full";
+    let mut redis = PrivateRedis::start().await;
+    let gateway = Gateway::start(&redis.url(), "max_records = 10").await;
+    redis.kill();
+    let client = reqwest::Client::new();
+    let mut ledger = HashMap::new();
+    let mut statuses = Vec::new();
+    for n in 0..20 {
+        let delivery = Delivery::new("full", n);
+        let mut req = client
+            .post(format!("{}{}", gateway.base(), delivery.path))
+            .header("content-type", "application/json")
+            .body(delivery.body.clone());
+        for (name, value) in &delivery.headers {
+            req = req.header(*name, value);
+        }
+        let resp = req.send().await.expect("gateway answers");
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        statuses.push(status);
+        let mut seen = Seen::default();
+        if (200..300).contains(&status) {
+            seen.acked = 1;
+        } else {
+            assert_eq!(status, 503, "{label}: {statuses:?}");
+            assert!(retry_after.is_some(), "{label}: 503 without Retry-After");
+            seen.refused = 1;
+        }
+        ledger.insert(delivery.key(), seen);
+    }
+    let acked = statuses.iter().filter(|s| (200..300).contains(*s)).count();
+    assert_eq!(
+        acked, 10,
+        "{label}: exactly the cap is accepted: {statuses:?}"
+    );
+    let ready = gateway.readiness().await.expect("readyz answers");
+    assert_eq!(ready["redis"], "unreachable");
+    assert_eq!(ready["spool"]["state"], "unwritable");
+    redis.restart().await;
+    let f = check(label, &redis, &gateway, 20, &ledger).await;
+    assert_eq!((f.acknowledged, f.refused, f.found), (10, 10, 10));
 }
