@@ -85,6 +85,11 @@ pub fn build(kind: &str, name: &str, keep_raw: bool, table: toml::Table) -> Resu
             adapter: Some(Arc::new(aduan_email::SmtpIntake::new(settings(table)?)?)),
             poller: None,
         }),
+        "imap" => Built::poll(Box::new(aduan_email::ImapPoller::new(
+            name,
+            keep_raw,
+            settings(table)?,
+        )?)),
         other => Err(format!("unknown kind `{other}`")),
     }
 }

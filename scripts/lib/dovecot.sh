@@ -17,6 +17,7 @@ start_private_dovecot() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=localhost" \
     -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -addext "basicConstraints=critical,CA:FALSE" -addext "extendedKeyUsage=serverAuth" \
     -keyout "$dir/key.pem" -out "$dir/cert.pem" >/dev/null 2>&1 || return 1
   local user="warga" password="sandi-uji-imap"
   # Mail is owned by an unprivileged account: Dovecot refuses root as a mail user.
@@ -48,6 +49,8 @@ userdb {
   args = uid=$mail_uid gid=$mail_gid home=$dir/home/%u
 }
 mail_location = maildir:~/Maildir
+# Tests wait for IDLE notifications; check the maildir every second.
+mailbox_idle_check_interval = 1 secs
 service imap-login {
   inet_listener imap {
     port = 0
@@ -65,7 +68,11 @@ service imap-login {
   chroot =
 }
 CONF
-  dovecot -c "$dir/dovecot.conf" || { cat "$dir/dovecot.log" >&2 2>/dev/null; return 1; }
+  # The daemon must not hold the caller's stdout/stderr open (callers read them to the end).
+  dovecot -c "$dir/dovecot.conf" </dev/null >"$dir/start.log" 2>&1 || {
+    cat "$dir/start.log" "$dir/dovecot.log" >&2 2>/dev/null
+    return 1
+  }
   local i
   for i in $(seq 1 50); do
     if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$port)))" 2>/dev/null; then
