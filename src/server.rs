@@ -442,7 +442,11 @@ async fn handle(
         },
         Err(e) => {
             tracing::warn!(instance = %inst.name, error = %e, "complaints not accepted");
-            count_rejected(route, &inst.name, "unavailable");
+            let reason = match e {
+                crate::pipeline::PublishError::SpoolFull(_) => "spool_full",
+                _ => "unavailable",
+            };
+            count_rejected(route, &inst.name, reason);
             let mut r = error_reply(503, "unavailable");
             r.headers_mut().insert(
                 header::RETRY_AFTER,
