@@ -46,7 +46,8 @@ pub struct SmtpListenerConfig {
     pub max_recipients: usize,
     /// Longest command line, in bytes including CRLF (`500 5.5.2` past it). Default 2048.
     pub max_line_bytes: usize,
-    /// Most commands in one session (`421 4.7.0` past it). Default 1000.
+    /// Most commands in a session without a message delivered (`421 4.7.0`
+    /// past it). Default 1000.
     pub max_commands: usize,
     /// Seconds a client may stay silent before the session is closed (`421 4.4.2`). Default 300.
     pub idle_timeout_seconds: u64,
@@ -642,6 +643,11 @@ impl<'s> Session<'s> {
         } else {
             self.server.deliver(&message, &mail_from, &rcpts).await
         };
+        // The command limit guards against sessions that talk without
+        // delivering; a mail server reusing its connection starts afresh.
+        if answer.starts_with("250") {
+            self.commands = 0;
+        }
         self.reply(answer);
         Ok(Ok(true))
     }
