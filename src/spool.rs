@@ -282,9 +282,10 @@ impl Spool {
         Ok(spool)
     }
 
-    /// Reads the counters of the spool at `cfg` without taking it over. A missing
-    /// file is an empty spool; a file a gateway has open is [`SpoolError::InUse`]
-    /// (that gateway's `/readyz` reports the same figures).
+    /// Reads the counters of the spool at `cfg` without forwarding anything. A
+    /// missing file is an empty spool; a file a gateway has open is
+    /// [`SpoolError::InUse`] (that gateway's `/readyz` reports the same figures).
+    /// A file left by a crash is repaired first, as the gateway would on start.
     pub fn status_of(cfg: &SpoolConfig) -> Result<Status, SpoolError> {
         let path = cfg.path();
         if !path.exists() {
@@ -295,14 +296,9 @@ impl Spool {
                 quarantined: 0,
             });
         }
-        let mut builder = Database::builder();
-        builder.set_concurrency_mode(ConcurrencyMode::ExclusiveWriter);
-        let db = builder.open_read_only(&path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => SpoolError::InUse {
-                path: path.display().to_string(),
-            },
-            other => SpoolError::storage(other),
-        })?;
+        // Opened for writing although only read: a file left by a killed gateway
+        // must be repaired first, which a read-only handle cannot do.
+        let db = open_db(&path)?;
         let txn = db.begin_read().map_err(SpoolError::storage)?;
         let count = |def| -> Result<u64, SpoolError> {
             match txn.open_table(def) {

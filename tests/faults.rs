@@ -773,3 +773,51 @@ async fn a_full_spool_answers_503_with_retry_after_and_keeps_nothing_it_refused(
     let f = check(label, &redis, &gateway, 20, &ledger).await;
     assert_eq!((f.acknowledged, f.refused, f.found), (10, 10, 10));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_left_by_a_killed_gateway_is_drained_by_hand() {
+    let _serial = SERIAL.lock().await;
+    let label = "spool drained by hand";
+    let mut redis = PrivateRedis::start().await;
+    let mut gateway = Gateway::start(&redis.url(), "").await;
+    redis.kill();
+    let load = Load::start(gateway.base(), 4, Retries::Once);
+    until_spooled(label, &gateway).await;
+    tokio::time::sleep(phase(500)).await;
+    gateway.kill9();
+    let (sent, ledger) = load.finish().await;
+
+    // No gateway holds the file now: status reads it, drain forwards it.
+    let waiting = gateway.status_cli();
+    let depth = waiting["depth"].as_u64().expect("depth");
+    assert!(depth > 0, "{label}: {waiting}");
+    let drain = || {
+        Command::new(env!("CARGO_BIN_EXE_aduan"))
+            .args(["spool", "drain", "--config"])
+            .arg(gateway.config_path())
+            .output()
+            .expect("aduan spool drain runs")
+    };
+    let refused = drain();
+    assert_eq!(
+        refused.status.code(),
+        Some(1),
+        "{label}: drain without Redis fails and keeps the records"
+    );
+    assert_eq!(gateway.status_cli()["depth"].as_u64(), Some(depth));
+    redis.restart().await;
+    let drained = drain();
+    assert!(
+        drained.status.success(),
+        "{label}: {}",
+        String::from_utf8_lossy(&drained.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&drained.stdout).starts_with(&format!("forwarded {depth} ")),
+        "{label}: {}",
+        String::from_utf8_lossy(&drained.stdout)
+    );
+    // The checks read the gateway's readiness; start it again on the empty spool.
+    gateway.restart().await;
+    check(label, &redis, &gateway, sent, &ledger).await;
+}
