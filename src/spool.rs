@@ -677,18 +677,25 @@ fn writer_loop(
                     accepted.push(None);
                 }
             }
-            txn.commit().map_err(SpoolError::storage)?;
-            Ok((added, added_bytes))
+            // Counted before the commit: once committed, the forwarder may read and
+            // delete these records at any moment, and its subtraction must never
+            // come before this addition.
+            shared.bytes.fetch_add(added_bytes, Ordering::AcqRel);
+            let before = shared.depth.fetch_add(added, Ordering::AcqRel);
+            if let Err(e) = txn.commit() {
+                shared.bytes.fetch_sub(added_bytes, Ordering::AcqRel);
+                shared.depth.fetch_sub(added, Ordering::AcqRel);
+                return Err(SpoolError::storage(e));
+            }
+            Ok((added, before))
         })();
         match committed {
-            Ok((added, added_bytes)) => {
+            Ok((added, before)) => {
                 shared.commits.fetch_add(1, Ordering::Relaxed);
                 shared
                     .commit_micros
                     .fetch_add(began.elapsed().as_micros() as u64, Ordering::Relaxed);
                 if added > 0 {
-                    shared.bytes.fetch_add(added_bytes, Ordering::AcqRel);
-                    let before = shared.depth.fetch_add(added, Ordering::AcqRel);
                     if before == 0 {
                         let _ = shared.oldest_ms.compare_exchange(
                             0,
