@@ -359,11 +359,97 @@ pub(crate) fn automatic_mail<'h>(
 pub(crate) fn html_to_text(html: &str) -> String {
     // Wrapping would put line breaks the citizen never wrote into the complaint.
     const NO_WRAP: usize = 100_000;
+    // The renderer's cost grows with the square of the nesting depth (80,000
+    // nested `<div>`s, 400 KB, take most of a minute). No mail client nests
+    // that deep, so deeper markup is read by the plain tag stripper instead.
+    if nesting_depth(html) > MAX_HTML_DEPTH {
+        return collapse_blank_lines(&strip_tags(html));
+    }
     html2text::config::plain_no_decorate()
         .no_table_borders()
         .string_from_read(html.as_bytes(), NO_WRAP)
         .map(|t| collapse_blank_lines(&t))
         .unwrap_or_default()
+}
+
+/// Deeper HTML than this skips the renderer (see [`html_to_text`]).
+const MAX_HTML_DEPTH: usize = 200;
+
+/// Elements that never have a closing tag, so never nest.
+const VOID_ELEMENTS: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// The tag names of `html`, in order, with whether each one closes.
+fn tags(html: &str) -> impl Iterator<Item = (bool, &str, bool)> {
+    html.split('<').skip(1).filter_map(|rest| {
+        let end = rest.find('>')?;
+        let tag = &rest[..end];
+        let closing = tag.starts_with('/');
+        let name = tag
+            .trim_start_matches('/')
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        let self_closing = tag.ends_with('/');
+        Some((closing, name, self_closing))
+    })
+}
+
+/// An estimate of how deep the elements of `html` nest; stops counting once
+/// past the limit.
+fn nesting_depth(html: &str) -> usize {
+    let mut depth = 0usize;
+    let mut deepest = 0usize;
+    for (closing, name, self_closing) in tags(html) {
+        if name.is_empty() || name.starts_with('!') || name.starts_with('?') {
+            continue;
+        }
+        if closing {
+            depth = depth.saturating_sub(1);
+        } else if !self_closing && !VOID_ELEMENTS.iter().any(|v| v.eq_ignore_ascii_case(name)) {
+            depth += 1;
+            deepest = deepest.max(depth);
+            if deepest > MAX_HTML_DEPTH {
+                break;
+            }
+        }
+    }
+    deepest
+}
+
+/// Text of `html` with every tag dropped, block tags as line breaks, and the
+/// common entities decoded. Linear in the input, for markup too deep to render.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len() / 2);
+    let mut rest = html;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = rest[open + 1..open + close].trim_start_matches('/');
+        let name = tag
+            .split(|c: char| c.is_whitespace() || c == '/')
+            .next()
+            .unwrap_or("");
+        if ["br", "p", "div", "li", "tr", "h1", "h2", "h3", "blockquote"]
+            .iter()
+            .any(|b| b.eq_ignore_ascii_case(name))
+        {
+            out.push('\n');
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// Trailing spaces dropped and runs of blank lines (empty paragraphs, `<br>`
@@ -480,5 +566,23 @@ impl Mail<'_> {
             complaint: Box::new(complaint),
             blobs,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_measured_without_void_or_closed_elements() {
+        assert_eq!(nesting_depth("<p>a<br>b<img src=x></p><p>c</p>"), 1);
+        assert_eq!(nesting_depth("<div><div><span>x</span></div></div>"), 3);
+        assert!(nesting_depth(&"<div>".repeat(10_000)) > MAX_HTML_DEPTH);
+    }
+
+    #[test]
+    fn deep_markup_is_stripped_not_rendered() {
+        let html = format!("{}Sampah &amp; banjir<br>di RW 07", "<div>".repeat(5_000));
+        assert_eq!(html_to_text(&html), "Sampah & banjir\ndi RW 07");
     }
 }
