@@ -111,6 +111,10 @@ fn eml(name: &str) -> String {
 }
 
 fn config(server: &Dovecot, folder: &str, blobs: &Path) -> String {
+    config_with(server, folder, blobs, "")
+}
+
+fn config_with(server: &Dovecot, folder: &str, blobs: &Path, extra: &str) -> String {
     format!(
         r#"
 [blobs]
@@ -127,6 +131,7 @@ password = "{password}"
 mailbox = "{folder}"
 address = "pengaduan@lapor.example.go.id"
 poll_interval_seconds = 60
+{extra}
 "#,
         blobs = blobs.display(),
         port = server.get("DOVECOT_IMAPS_PORT"),
@@ -241,5 +246,43 @@ async fn imap_poller_against_dovecot() {
             "uid {uid}: {flags}"
         );
     }
+    app.stop().await;
+}
+
+/// With `move_to`, an accepted message leaves the mailbox for the folder;
+/// its attachments are in the blob store before that.
+#[tokio::test]
+async fn imap_poller_moves_accepted_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs = tempfile::tempdir().expect("tempdir");
+    let server = dovecot(dir.path());
+    let folder = common::unique("masuk").replace('-', "_");
+    let done = format!("{folder}_diterima");
+    mailbox(&server, &["create", &folder]);
+    mailbox(&server, &["create", &done]);
+    mailbox(&server, &["append", &folder, &eml("phone-photo")]);
+    let toml = config_with(
+        &server,
+        &folder,
+        blobs.path(),
+        &format!("move_to = \"{done}\""),
+    );
+    let mut app = common::spawn_app(&toml).await;
+    wait_for_len(&app, 1, Duration::from_secs(20)).await;
+    let docs = app.complaints().await;
+    common::assert_json_matches(&docs[0], &expected("phone-photo", json!(null)));
+    let key = docs[0]["attachments"][0]["storage_key"]
+        .as_str()
+        .expect("storage_key");
+    assert!(blobs.path().join(key).is_file(), "photo stored");
+    let start = Instant::now();
+    while mailbox(&server, &["count", &folder]).trim() != "0" {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "message not moved"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(mailbox(&server, &["count", &done]).trim(), "1");
     app.stop().await;
 }

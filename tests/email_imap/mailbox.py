@@ -6,6 +6,7 @@ usage: mailbox.py create MAILBOX
        mailbox.py append MAILBOX MESSAGE_FILE
        mailbox.py flags MAILBOX            (prints {"uid": ["\\Seen", ...]})
        mailbox.py unseen MAILBOX UID
+       mailbox.py count MAILBOX            (prints the number of messages)
 Server and login from DOVECOT_IMAPS_PORT, DOVECOT_USER, DOVECOT_PASSWORD, DOVECOT_CA.
 """
 import imaplib
@@ -46,6 +47,10 @@ elif command == "unseen":
     imap.select(mailbox)
     typ, _ = imap.uid("STORE", sys.argv[3], "-FLAGS.SILENT", "(\\Seen)")
     assert typ == "OK", typ
+elif command == "count":
+    typ, data = imap.select(mailbox, readonly=True)
+    assert typ == "OK", typ
+    print(int(data[0]))
 else:
     raise SystemExit(f"unknown command {command}")
 imap.logout()
