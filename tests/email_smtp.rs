@@ -340,6 +340,26 @@ async fn smtp_listener_with_real_clients() {
     let lines = reply(&mut read).await;
     assert!(lines[0].starts_with("500 5.5.2"), "{lines:?}");
 
+    // Commands pipelined behind STARTTLS were sent in the clear: refused, closed.
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    reply(&mut read).await;
+    write
+        .write_all(b"EHLO klien.example.id\r\n")
+        .await
+        .expect("write");
+    reply(&mut read).await;
+    write
+        .write_all(b"STARTTLS\r\nMAIL FROM:<penyusup@example.id>\r\n")
+        .await
+        .expect("write");
+    let lines = reply(&mut read).await;
+    assert!(lines[0].starts_with("554 5.5.1"), "{lines:?}");
+    assert!(reply(&mut read).await.is_empty(), "connection closed");
+
     // Idle clients are closed with 421 4.4.2.
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
