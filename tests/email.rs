@@ -76,6 +76,30 @@ fn mailgun_form(key: &str, timestamp: i64, signature: Option<&str>) -> Vec<u8> {
     body
 }
 
+/// The Mailgun multipart fixture (a message with an attachment) with the
+/// signature fields added as parts before the closing delimiter.
+fn mailgun_multipart(timestamp: i64) -> Vec<u8> {
+    let body = common::fixture("channels/email/fixtures/webhooks/mailgun-mime.multipart");
+    let closing = b"--mg-7d1f--\r\n";
+    let mut out = body[..body.len() - closing.len()].to_vec();
+    let ts = timestamp.to_string();
+    let sig = aduan_email::Mailgun::signature(SIGNING_KEY.as_bytes(), &ts, TOKEN);
+    for (name, value) in [
+        ("timestamp", ts.as_str()),
+        ("token", TOKEN),
+        ("signature", &sig),
+    ] {
+        out.extend_from_slice(
+            format!(
+                "--mg-7d1f\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    out.extend_from_slice(closing);
+    out
+}
+
 struct Case {
     label: &'static str,
     path: &'static str,
@@ -127,6 +151,21 @@ fn cases() -> Vec<Case> {
             body: mailgun_form(SIGNING_KEY, now, None),
             status: 200,
             written: vec![],
+        },
+        Case {
+            label: "mailgun: multipart form with an attachment",
+            path: "/webhooks/email/lapor-mailgun",
+            headers: vec![(
+                "content-type",
+                "multipart/form-data; boundary=mg-7d1f".into(),
+            )],
+            body: mailgun_multipart(now),
+            status: 200,
+            written: vec![expected(
+                "phone-photo",
+                json!({"provider": "mailgun", "instance": "lapor-mailgun",
+                       "recipient": "pengaduan@mg.lapor.example.go.id", "language": null}),
+            )],
         },
         Case {
             label: "mailgun: signed with another key",
