@@ -374,3 +374,43 @@ async fn smtp_listener_with_real_clients() {
     assert_eq!(app.stream_len().await, 5);
     app.stop().await;
 }
+
+/// When attachments cannot be stored, the message is refused with a
+/// temporary failure (`451 4.3.0`) so the sending server retries, and nothing
+/// is written.
+#[tokio::test]
+async fn storage_failure_is_a_temporary_451() {
+    let tls = tempfile::tempdir().expect("tempdir");
+    write_certificate(tls.path());
+    // A blob directory under a regular file can never be created.
+    let not_a_dir = tempfile::NamedTempFile::new().expect("temp file");
+    let mut app = common::spawn_app(&config(tls.path(), &not_a_dir.path().join("blobs"))).await;
+    let port = app
+        .running
+        .as_ref()
+        .and_then(|r| r.smtp_addr)
+        .expect("smtp listener started")
+        .port();
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    reply(&mut read).await;
+    write
+        .write_all(b"EHLO klien.example.id\r\nMAIL FROM:<dewi.lestari@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n")
+        .await
+        .expect("write");
+    let mut last = Vec::new();
+    for _ in 0..4 {
+        last = reply(&mut read).await;
+    }
+    assert!(last[0].starts_with("354"), "{last:?}");
+    let mut message = common::fixture("channels/email/fixtures/mime/phone-photo.eml");
+    message.extend_from_slice(b".\r\n");
+    write.write_all(&message).await.expect("write");
+    let lines = reply(&mut read).await;
+    assert!(lines[0].starts_with("451 4.3.0"), "{lines:?}");
+    assert_eq!(app.stream_len().await, 0);
+    app.stop().await;
+}
