@@ -376,10 +376,10 @@ async fn smtp_listener_with_real_clients() {
 }
 
 /// When attachments cannot be stored, the message is refused with a
-/// temporary failure (`451 4.3.0`) so the sending server retries, and nothing
-/// is written.
+/// temporary failure (`451 4.3.0`) so the sending server retries; a malformed
+/// message is refused for good (`554 5.6.0`). Nothing is written.
 #[tokio::test]
-async fn storage_failure_is_a_temporary_451() {
+async fn storage_failure_is_451_and_malformed_is_554() {
     let tls = tempfile::tempdir().expect("tempdir");
     write_certificate(tls.path());
     // A blob directory under a regular file can never be created.
@@ -411,6 +411,32 @@ async fn storage_failure_is_a_temporary_451() {
     write.write_all(&message).await.expect("write");
     let lines = reply(&mut read).await;
     assert!(lines[0].starts_with("451 4.3.0"), "{lines:?}");
+
+    // On the same session, a message nested deeper than the limit is a
+    // permanent 554 5.6.0.
+    write
+        .write_all(
+            b"MAIL FROM:<warga@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n",
+        )
+        .await
+        .expect("write");
+    for code in ["250", "250", "354"] {
+        let lines = reply(&mut read).await;
+        assert!(lines[0].starts_with(code), "{lines:?}");
+    }
+    let mut nested = String::from(
+        "From: warga@example.id\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n",
+    );
+    for i in 1..30 {
+        nested.push_str(&format!(
+            "--b{}\r\nContent-Type: multipart/mixed; boundary=b{i}\r\n\r\n",
+            i - 1
+        ));
+    }
+    nested.push_str("--b29\r\nContent-Type: text/plain\r\n\r\ndalam\r\n.\r\n");
+    write.write_all(nested.as_bytes()).await.expect("write");
+    let lines = reply(&mut read).await;
+    assert!(lines[0].starts_with("554 5.6.0"), "{lines:?}");
     assert_eq!(app.stream_len().await, 0);
     app.stop().await;
 }
