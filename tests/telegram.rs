@@ -625,6 +625,7 @@ async fn spawn_replica(config_toml: &str, namespace: &str, replica: &str) -> com
             .await
             .expect("test redis reachable"),
         client: reqwest::Client::new(),
+        spool_dir,
     }
 }
 

@@ -26,6 +26,14 @@ pub struct TestApp {
     pub prefix: String,
     pub redis: redis::aio::MultiplexedConnection,
     pub client: reqwest::Client,
+    /// This gateway's spool directory, removed when the app is dropped.
+    pub spool_dir: std::path::PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.spool_dir);
+    }
 }
 
 /// A unique suffix for keys: process id, time and a counter.
@@ -83,6 +91,7 @@ pub async fn spawn_app_with(config_toml: &str, redis_url: &str, namespace: &str)
         prefix,
         redis,
         client: reqwest::Client::new(),
+        spool_dir,
     }
 }
 
