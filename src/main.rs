@@ -104,6 +104,12 @@ async fn spool(path: PathBuf, command: SpoolCommand) -> anyhow::Result<ExitCode>
                     None => println!("oldest: -"),
                 }
                 println!("quarantined: {}", status["quarantined"]);
+                if let Some(rate) = status["drain_rate_per_second"].as_f64() {
+                    println!(
+                        "drained: {} since the gateway started, {rate:.1}/s over the last 10 s",
+                        status["drained_total"]
+                    );
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

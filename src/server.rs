@@ -205,6 +205,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             "bytes": status.bytes,
             "oldest_age_seconds": status.oldest_age_seconds,
             "quarantined": status.quarantined,
+            "drained_total": status.drained_total,
+            "drain_rate_per_second": status.drain_rate_per_second,
         })),
     });
     let status = if ready {

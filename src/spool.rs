@@ -174,7 +174,15 @@ struct Shared {
     commit_micros: AtomicU64,
     /// Woken after each commit so the forwarder starts at once.
     appended: Notify,
+    /// Complaints forwarded by this process.
+    drained: AtomicU64,
+    /// (when, `drained` then), one sample per forwarder round, the last
+    /// [`RATE_WINDOW`] of them: what the drain rate is computed over.
+    drain_samples: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, u64)>>,
 }
+
+/// How far back the drain rate looks.
+const RATE_WINDOW: Duration = Duration::from_secs(10);
 
 /// What `aduan spool status` and `/readyz` report.
 #[derive(Debug, Clone, Serialize)]
@@ -184,6 +192,12 @@ pub struct Status {
     /// Seconds since the oldest waiting record was spooled; `None` when empty.
     pub oldest_age_seconds: Option<f64>,
     pub quarantined: u64,
+    /// Complaints forwarded to Redis by the running gateway since it started;
+    /// `None` when read from the file.
+    pub drained_total: Option<u64>,
+    /// Complaints forwarded per second over the last ten seconds; `None` when
+    /// read from the file.
+    pub drain_rate_per_second: Option<f64>,
 }
 
 /// The open spool.
@@ -294,6 +308,8 @@ impl Spool {
                 bytes: 0,
                 oldest_age_seconds: None,
                 quarantined: 0,
+                drained_total: None,
+                drain_rate_per_second: None,
             });
         }
         // Opened for writing although only read: a file left by a killed gateway
@@ -325,6 +341,8 @@ impl Spool {
             bytes,
             oldest_age_seconds: oldest.map(age_seconds),
             quarantined,
+            drained_total: None,
+            drain_rate_per_second: None,
         })
     }
 
@@ -336,6 +354,38 @@ impl Spool {
             bytes: self.shared.bytes.load(Ordering::Relaxed),
             oldest_age_seconds: (oldest > 0).then(|| age_seconds(oldest)),
             quarantined: self.shared.quarantined.load(Ordering::Relaxed),
+            drained_total: Some(self.shared.drained.load(Ordering::Relaxed)),
+            drain_rate_per_second: Some(self.drain_rate()),
+        }
+    }
+
+    /// Records how many were drained by now; called once per forwarder round.
+    fn sample_drain(&self) {
+        let now = std::time::Instant::now();
+        let drained = self.shared.drained.load(Ordering::Relaxed);
+        if let Ok(mut samples) = self.shared.drain_samples.lock() {
+            samples.push_back((now, drained));
+            while samples
+                .front()
+                .is_some_and(|(t, _)| now.duration_since(*t) > RATE_WINDOW)
+            {
+                samples.pop_front();
+            }
+        }
+    }
+
+    /// Complaints forwarded per second over the samples of the last ten seconds.
+    fn drain_rate(&self) -> f64 {
+        let Ok(samples) = self.shared.drain_samples.lock() else {
+            return 0.0;
+        };
+        let now = std::time::Instant::now();
+        let drained = self.shared.drained.load(Ordering::Relaxed);
+        match samples.front() {
+            Some((t, then)) if now.duration_since(*t) > Duration::from_millis(100) => {
+                drained.saturating_sub(*then) as f64 / now.duration_since(*t).as_secs_f64()
+            }
+            _ => 0.0,
         }
     }
 
@@ -469,6 +519,9 @@ impl Spool {
                 }
             }
             metrics::counter!(DRAINED).increment(done as u64);
+            self.shared
+                .drained
+                .fetch_add(done as u64, Ordering::Relaxed);
             self.refresh_oldest();
             self.publish_gauges();
         }
@@ -499,6 +552,7 @@ impl Spool {
         let retry = Duration::from_millis(self.cfg.retry_interval_ms.max(1));
         let mut failing = false;
         loop {
+            self.sample_drain();
             let wait = match self.forward_once(&sink).await {
                 Ok(0) => {
                     if failing {

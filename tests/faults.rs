@@ -651,6 +651,11 @@ async fn redis_killed_then_restarted() {
     let (sent, ledger) = load.finish().await;
     check(label, &redis, &gateway, sent, &ledger).await;
     assert!(gateway.metric("aduan_spool_drained_total").await > 0.0);
+    let ready = gateway.readiness().await.expect("readyz answers");
+    assert!(
+        ready["spool"]["drained_total"].as_u64() > Some(0),
+        "{label}: {ready}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
