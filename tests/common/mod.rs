@@ -234,3 +234,23 @@ pub fn fixture(rel: &str) -> Vec<u8> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
+
+/// The whole documents a fixture must become, read from `rel` (a path from the
+/// repository root). With `ADUAN_BLESS=1` the file is first written from
+/// `actual`, with `id` and `received_at` as `"*"`, for a reviewer to check.
+pub fn expected_documents(rel: &str, actual: &[Value]) -> Value {
+    if std::env::var_os("ADUAN_BLESS").is_some() {
+        let mut docs = actual.to_vec();
+        for d in &mut docs {
+            d["id"] = "*".into();
+            d["received_at"] = "*".into();
+        }
+        let text = serde_json::to_string_pretty(&docs).expect("serializes") + "\n";
+        std::fs::write(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel),
+            text,
+        )
+        .expect("write expected");
+    }
+    serde_json::from_slice(&fixture(rel)).expect("expected documents are JSON")
+}
