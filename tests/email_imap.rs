@@ -286,3 +286,28 @@ async fn imap_poller_moves_accepted_messages() {
     assert_eq!(mailbox(&server, &["count", &done]).trim(), "1");
     app.stop().await;
 }
+
+/// Without IDLE (`idle = false`, as for a server that does not offer it) the
+/// poller checks the mailbox every `poll_interval_seconds`: a message appended
+/// after the first round arrives on a later one.
+#[tokio::test]
+async fn imap_poller_polls_when_idle_is_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs = tempfile::tempdir().expect("tempdir");
+    let server = dovecot(dir.path());
+    let folder = common::unique("poll").replace('-', "_");
+    mailbox(&server, &["create", &folder]);
+    mailbox(&server, &["append", &folder, &eml("plain-indonesian")]);
+    let toml = config(&server, &folder, blobs.path()).replace(
+        "poll_interval_seconds = 60",
+        "poll_interval_seconds = 1\nidle = false",
+    );
+    let mut app = common::spawn_app(&toml).await;
+    wait_for_len(&app, 1, Duration::from_secs(20)).await;
+    mailbox(&server, &["append", &folder, &eml("reply")]);
+    wait_for_len(&app, 2, Duration::from_secs(10)).await;
+    let docs = app.complaints().await;
+    common::assert_json_matches(&docs[0], &expected("plain-indonesian", json!("ind")));
+    common::assert_json_matches(&docs[1], &expected("reply", json!("ind")));
+    app.stop().await;
+}
