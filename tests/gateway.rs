@@ -368,3 +368,44 @@ fn check_config_accepts_the_shipped_default() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_append_script_is_reloaded_after_a_script_flush() {
+    let redis = PrivateRedis::start();
+    let app = spawn_app_with(&instances(), &redis.url(), &unique("noscript")).await;
+    let first = unique("call");
+    let r = post_transcript(&app, &transcript(&first)).await;
+    assert_eq!(r.status(), 201);
+    let first_id = r.json::<Value>().await.expect("json")["id"].clone();
+
+    // Redis forgets every cached script (as after a restart without
+    // persistence or a failover): the next EVALSHA answers NOSCRIPT.
+    let client = redis::Client::open(redis.url()).expect("url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("conn");
+    let _: () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut conn)
+        .await
+        .expect("SCRIPT FLUSH");
+
+    let second = unique("call");
+    assert_eq!(
+        post_transcript(&app, &transcript(&second)).await.status(),
+        201
+    );
+    let again = post_transcript(&app, &transcript(&first)).await;
+    assert_eq!(again.status(), 201);
+    let again: Value = again.json().await.expect("json");
+    assert_eq!(again["duplicate"], json!(true));
+    assert_eq!(again["id"], first_id, "a duplicate keeps the first id");
+
+    let len: usize = redis::cmd("XLEN")
+        .arg(&app.stream)
+        .query_async(&mut conn)
+        .await
+        .expect("xlen");
+    assert_eq!(len, 2);
+}
