@@ -4,12 +4,14 @@
 //!
 //! ```text
 //! loadgen <kind> <url> [--connections 50] [--seconds 10] [--rate R] [--secret S] [--token T]
-//! kind: raw | transcript | whatsapp
+//! kind: raw | transcript | whatsapp | twilio
 //! ```
 //!
 //! `raw` posts the WhatsApp body unsigned (for the bare baseline), `whatsapp`
 //! signs it with `--secret` as Meta does, `transcript` posts a call transcript
-//! with `--token`. Each request carries a fresh message id, so none is a duplicate,
+//! with `--token`, `twilio` posts an inbound SMS form signed with `--token` as
+//! the Auth Token over the URL as given (the instance's `public_url` must be its
+//! scheme and authority). Each request carries a fresh message id, so none is a duplicate,
 //! and comes from one of 20,000 citizens (like real traffic, and so that the
 //! gateway's per-sender rate limit sees what it would in production).
 
@@ -75,6 +77,41 @@ fn request(o: &Options, n: u64, run: &str) -> hyper::Request<Full<Bytes>> {
         o.url.authority().map(|a| a.as_str()).unwrap_or("localhost"),
     );
     let (builder, body) = match o.kind.as_str() {
+        "twilio" => {
+            let sid = format!("SM{run:0>8}{n:024x}");
+            let params: Vec<(String, String)> = [
+                ("ToCountry", "ID".to_string()),
+                ("SmsMessageSid", sid.clone()),
+                ("NumMedia", "0".to_string()),
+                ("SmsSid", sid.clone()),
+                ("SmsStatus", "received".to_string()),
+                (
+                    "Body",
+                    "LAPOR Jalan berlubang di depan SDN 3 Cibinong, sudah dua motor jatuh minggu ini"
+                        .to_string(),
+                ),
+                ("FromCountry", "ID".to_string()),
+                ("To", "+6281100017080".to_string()),
+                ("NumSegments", "1".to_string()),
+                ("MessageSid", sid),
+                ("AccountSid", "AC5f0d3e1b2a4c6e8f0a1b3c5d7e9f1a2b".to_string()),
+                ("From", format!("+62812{citizen}")),
+                ("ApiVersion", "2010-04-01".to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            let sig = aduan_sms::twilio::signature(o.token.as_bytes(), &o.url.to_string(), &params);
+            let body = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&params)
+                .finish();
+            (
+                builder
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("x-twilio-signature", sig),
+                body,
+            )
+        }
         "transcript" => {
             let body = format!(
                 r#"{{"call_id":"BENCH-{run}-{n}","agent":{{"id":"AG-017","name":"Siti Rahayu"}},"caller":{{"phone":"0812-{citizen}","name":"Budi Santoso"}},"started_at":"2026-11-22T08:15:30+07:00","duration_seconds":184,"direction":"inbound","category":"Infrastruktur Jalan","text":"Penelepon melaporkan jalan berlubang di depan SDN 3 Cibinong. Lubang sudah ada sejak dua minggu dan sudah menyebabkan dua pengendara motor jatuh."}}"#
