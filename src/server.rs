@@ -91,6 +91,15 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/webhooks/{route}/{instance}", any(webhook))
         .fallback(|| async { error_reply(404, "not_found") })
         .with_state(state)
+        // A bug must not drop the connection without an answer, nor show the
+        // caller anything of the panic: a bare 500 and a log line.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("request handler panicked");
+                metrics::counter!(telemetry::REJECTED, "route" => "any", "instance" => "unknown", "reason" => "internal").increment(1);
+                error_reply(500, "internal")
+            },
+        ))
 }
 
 /// A started gateway.
