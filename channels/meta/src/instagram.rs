@@ -7,8 +7,8 @@
 use aduan_adapter::{Adapter, Channel, Context, Outcome, Rejection, Request};
 
 use crate::comments;
-use crate::hub::{self, Batch, Hub, MetaConfig};
-use crate::messaging::{self, Entry, Flavor};
+use crate::hub::{Hub, MetaConfig};
+use crate::messaging::{self, Flavor};
 
 /// The `provider` of Instagram complaints, messages and comments alike.
 pub const PROVIDER: &str = "instagram";
@@ -44,23 +44,13 @@ impl Adapter for Instagram {
         if req.method == http::Method::GET {
             return self.hub.challenge(req);
         }
-        let entries: Vec<Entry> = hub::decode_envelope(req.body, "instagram")?;
-        let mut batch = Batch::default();
-        for (e, entry) in entries.iter().enumerate() {
-            let at = format!("entry[{e}]");
-            messaging::read(&entry.messaging, &at, FLAVOR, req, ctx, &mut batch)?;
-            for _ in &entry.standby {
-                batch.ignore("standby");
-            }
-            for (c, change) in entry.changes.iter().enumerate() {
-                if change.field == "comments" {
-                    let at = format!("{at}.changes[{c}].value");
-                    comments::instagram(entry, &change.value, &at, req, ctx, &mut batch)?;
-                } else {
-                    batch.ignore("field");
-                }
-            }
-        }
-        Ok(batch.into_outcome())
+        messaging::read_notification(
+            req,
+            ctx,
+            "instagram",
+            FLAVOR,
+            "comments",
+            comments::instagram,
+        )
     }
 }

@@ -7,7 +7,7 @@
 //! `provider_ref`.
 
 use aduan_adapter::{
-    Attachment, AttachmentKind, Channel, Complaint, Context, Location, Rejection, Request,
+    Attachment, AttachmentKind, Channel, Complaint, Context, Location, Outcome, Rejection, Request,
     Timestamp,
 };
 use serde::Deserialize;
@@ -118,6 +118,47 @@ struct Payload {
 struct Coordinates {
     lat: f64,
     long: f64,
+}
+
+/// Reads one comment change (`changes[].value` of the comment field) into the batch.
+pub type CommentReader = fn(
+    &Entry,
+    &serde_json::Value,
+    &str,
+    &Request<'_>,
+    &Context<'_>,
+    &mut Batch,
+) -> Result<(), Rejection>;
+
+/// A whole Messenger-Platform notification (`object` `page` or `instagram`):
+/// every entry's `messaging` events as `flavor`, its `standby` events ignored,
+/// and its `changes` of `comment_field` read by `comments` (other fields ignored).
+pub fn read_notification(
+    req: &Request<'_>,
+    ctx: &Context<'_>,
+    object: &str,
+    flavor: Flavor,
+    comment_field: &str,
+    comments: CommentReader,
+) -> Result<Outcome, Rejection> {
+    let entries: Vec<Entry> = hub::decode_envelope(req.body, object)?;
+    let mut batch = Batch::default();
+    for (e, entry) in entries.iter().enumerate() {
+        let at = format!("entry[{e}]");
+        read(&entry.messaging, &at, flavor, req, ctx, &mut batch)?;
+        for _ in &entry.standby {
+            batch.ignore("standby");
+        }
+        for (c, change) in entry.changes.iter().enumerate() {
+            if change.field == comment_field {
+                let at = format!("{at}.changes[{c}].value");
+                comments(entry, &change.value, &at, req, ctx, &mut batch)?;
+            } else {
+                batch.ignore("field");
+            }
+        }
+    }
+    Ok(batch.into_outcome())
 }
 
 /// Turns the events of one entry into complaints and acknowledged events.
