@@ -251,37 +251,15 @@ async fn webhook(
         return error_reply(404, "unknown_instance");
     };
     let started = Instant::now();
-    let response = match tokio::time::timeout(
-        state.request_timeout,
-        handle(&state, route, &inst, method, uri, headers, body),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => {
-            count_rejected(route, &inst.name, "timeout");
-            error_reply(408, "timeout")
-        }
-    };
+    let response = handle_in_time(&state, route, &inst, method, uri, headers, body).await;
     metrics::histogram!(telemetry::LATENCY, "route" => route).record(started.elapsed());
     response
 }
 
-/// Interns a path segment as one of the configured routes' static names.
+/// Interns a path segment as one of the routes' static names. `transcripts`
+/// is among them but no webhook instance is registered under it.
 fn route_key(segment: &str) -> &'static str {
-    const ROUTES: &[&str] = &[
-        "whatsapp",
-        "messenger",
-        "instagram",
-        "telegram",
-        "twilio",
-        "vonage",
-        "infobip",
-        "sms",
-        "x",
-        "email",
-    ];
-    ROUTES
+    crate::limits::ROUTES
         .iter()
         .find(|r| **r == segment)
         .copied()
@@ -317,21 +295,37 @@ async fn transcripts(
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             r
         }
-        Some(inst) => match tokio::time::timeout(
-            state.request_timeout,
-            handle(&state, "transcripts", &inst, method, uri, headers, body),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => {
-                count_rejected("transcripts", &inst.name, "timeout");
-                error_reply(408, "timeout")
-            }
-        },
+        Some(inst) => {
+            handle_in_time(&state, "transcripts", &inst, method, uri, headers, body).await
+        }
     };
     metrics::histogram!(telemetry::LATENCY, "route" => "transcripts").record(started.elapsed());
     response
+}
+
+/// [`handle`] within the request deadline; past it, `408` (a slow client's body
+/// or a stalled append never holds a connection for longer).
+async fn handle_in_time(
+    state: &AppState,
+    route: &'static str,
+    inst: &Instance,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match tokio::time::timeout(
+        state.request_timeout,
+        handle(state, route, inst, method, uri, headers, body),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            count_rejected(route, &inst.name, "timeout");
+            error_reply(408, "timeout")
+        }
+    }
 }
 
 /// The shared path of every push request.
