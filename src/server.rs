@@ -123,23 +123,20 @@ impl Running {
 }
 
 /// Starts the HTTP server on `listener` and every configured poller.
-pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<Running> {
+pub async fn start(
+    mut config: Config,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
-    let instances: Vec<Arc<Instance>> = config.instances.into_iter().map(Arc::new).collect();
-    let restored = Config {
-        server: config.server.clone(),
-        redis: config.redis.clone(),
-        log: config.log.clone(),
-        smtp: config.smtp.clone(),
-        blobs: config.blobs.clone(),
-        spool: config.spool.clone(),
-        limits: config.limits.clone(),
-        language: config.language.clone(),
-        instances: Vec::new(),
-    };
-    let state = Arc::new(AppState::new(&restored, &instances)?);
+    // The instances move out to be shared by the handlers; the rest of the
+    // configuration stays where it is.
+    let instances: Vec<Arc<Instance>> = std::mem::take(&mut config.instances)
+        .into_iter()
+        .map(Arc::new)
+        .collect();
+    let state = Arc::new(AppState::new(&config, &instances)?);
     let shutdown = CancellationToken::new();
-    let grace = Duration::from_secs(restored.server.shutdown_grace_seconds);
+    let grace = Duration::from_secs(config.server.shutdown_grace_seconds);
 
     let host: Arc<dyn aduan_adapter::Host> =
         Arc::new(RedisHost::new(state.pipeline.clone()).with_blobs(state.blobs.clone()));
@@ -165,7 +162,7 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
     }
 
     let smtp = crate::smtp::start(
-        &restored.smtp,
+        &config.smtp,
         &instances,
         state.clone(),
         shutdown.child_token(),
@@ -175,7 +172,7 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
 
     let router = app(state.clone());
     let token = shutdown.clone();
-    let limits = restored.limits.clone();
+    let limits = config.limits.clone();
     let done = tokio::spawn(async move {
         crate::listener::serve(listener, router, &limits, token, grace).await;
         if let Some(smtp) = smtp {
