@@ -11,25 +11,8 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::settings::BlobsConfig;
 use aduan_adapter::Blob;
-use serde::Deserialize;
-
-/// `[blobs]`: where attachment bytes are kept.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BlobsConfig {
-    /// Directory of the content-addressed store; a blob with key `sha256/<hex>`
-    /// is the file `<dir>/sha256/<hex>`. Default `data/blobs`.
-    pub dir: PathBuf,
-}
-
-impl Default for BlobsConfig {
-    fn default() -> Self {
-        BlobsConfig {
-            dir: PathBuf::from("data/blobs"),
-        }
-    }
-}
 
 /// Why a blob could not be stored. The complaint is then not accepted either.
 #[derive(Debug, thiserror::Error)]

@@ -2,23 +2,33 @@
 //! call center's daily export, one transcript per line.
 //!
 //! Each line goes through the instance's own adapter (its region and limits)
-//! and the same pipeline as the HTTP API, so a line already accepted — over
-//! HTTP or by an earlier run of the same file — is a duplicate and adds nothing.
+//! and the same ingest service as the HTTP API, so a line already accepted —
+//! over HTTP or by an earlier run of the same file — is a duplicate and adds
+//! nothing. While Redis is unavailable the lines go to the spool, like any
+//! complaint: the import drains it before it exits when Redis answers again,
+//! and otherwise leaves it for the gateway (started on the same `[spool] dir`)
+//! to forward. When a running gateway holds the spool, the import works
+//! without one and stops at the first line Redis cannot take.
 
 use std::io::BufRead;
 use std::path::Path;
+use std::sync::Arc;
 
-use aduan_adapter::{Context, Outcome, Request, Timestamp};
+use aduan_adapter::{Context, Outcome, Timestamp};
 
-use crate::config::Config;
-use crate::pipeline::Pipeline;
-use crate::sink::RedisSink;
+use crate::ingest::{Door, IngestError};
+use crate::instances::Intake;
+use crate::settings::Config;
+use crate::spool::{Spool, SpoolError, Target};
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub accepted: usize,
     pub duplicates: usize,
+    /// Accepted into the local spool while Redis was unavailable, and still
+    /// waiting there when the import ended (the gateway forwards them).
+    pub spooled: usize,
     /// (line number, reason) for every refused line.
     pub rejected: Vec<(usize, String)>,
 }
@@ -32,6 +42,14 @@ impl std::fmt::Display for Summary {
             self.duplicates,
             self.rejected.len()
         )?;
+        if self.spooled > 0 {
+            writeln!(
+                f,
+                "spooled: {} of the accepted wait in the local spool (Redis was unavailable); \
+                 a gateway started on the same spool forwards them",
+                self.spooled
+            )?;
+        }
         for (line, reason) in &self.rejected {
             writeln!(f, "  line {line}: {reason}")?;
         }
@@ -49,7 +67,7 @@ pub enum ImportError {
     #[error("storage unavailable after line {line}: {reason}; re-run the same file to resume")]
     Storage { line: usize, reason: String },
     #[error("{0}")]
-    Sink(#[from] crate::sink::SinkError),
+    Setup(String),
 }
 
 /// Imports `file` through `instance`. `progress` shows a progress bar on stderr.
@@ -59,39 +77,31 @@ pub async fn import_transcripts(
     instance: &str,
     progress: bool,
 ) -> Result<Summary, ImportError> {
-    let inst = config
+    let setup = |e: &dyn std::fmt::Display| ImportError::Setup(e.to_string());
+    let def = config
         .instances
         .iter()
-        .find(|i| i.name == instance && i.kind == "transcript")
+        .find(|i| i.name == instance)
         .ok_or_else(|| ImportError::NoSuchInstance(instance.to_string()))?;
-    let Some(adapter) = inst.adapter.as_ref() else {
+    let inst = Arc::new(crate::instances::build(def).map_err(|e| setup(&e))?);
+    let Intake::Transcript(adapter) = &inst.intake else {
         return Err(ImportError::NoSuchInstance(instance.to_string()));
     };
-    let pipeline =
-        Pipeline::new(RedisSink::new(&config.redis)?).with_language(config.language.clone());
+    let spool = match Spool::open(&config.spool) {
+        Ok(s) => Some(s),
+        Err(SpoolError::InUse { .. }) => {
+            tracing::info!("the spool is held by a running gateway; importing without it");
+            None
+        }
+        Err(e) => return Err(setup(&e)),
+    };
+    let ingest = crate::server::ingest(config, std::slice::from_ref(&inst), spool.clone())
+        .map_err(|e| setup(&e))?;
     let read_err = |e| ImportError::Read(file.display().to_string(), e);
     let total = std::fs::metadata(file).map_err(read_err)?.len();
     let reader = std::io::BufReader::new(std::fs::File::open(file).map_err(read_err)?);
+    let bar = progress_bar(progress, total);
 
-    let bar = if progress {
-        let bar = indicatif::ProgressBar::new(total);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
-        {
-            bar.set_style(style);
-        }
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-
-    let method = http::Method::POST;
-    let uri = http::Uri::from_static("/v1/transcripts");
-    let mut headers = http::HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
     let mut summary = Summary::default();
     for (index, line) in reader.split(b'\n').enumerate() {
         let number = index + 1;
@@ -101,42 +111,34 @@ pub async fn import_transcripts(
         if trimmed.is_empty() {
             continue;
         }
-        let req = Request {
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            body: trimmed,
-        };
         let ctx = Context {
             instance: &inst.name,
             received_at: Timestamp(chrono::Utc::now()),
             keep_raw: inst.keep_raw,
         };
-        let complaints = match adapter.parse(&req, &ctx) {
-            Ok(Outcome::Accept { complaints, .. }) => complaints,
-            Ok(_) => {
-                summary
-                    .rejected
-                    .push((number, "not a transcript".to_string()));
-                continue;
-            }
+        let outcome = match adapter.parse_line(trimmed, &ctx) {
+            Ok(complaint) => Outcome::complaints(vec![complaint]),
             Err(rejection) => {
                 summary.rejected.push((number, describe(&rejection)));
                 continue;
             }
         };
-        let receipts = pipeline
-            .publish(complaints)
-            .await
-            .map_err(|e| ImportError::Storage {
-                line: number,
-                reason: e.to_string(),
-            })?;
-        for r in receipts {
-            if r.duplicate {
-                summary.duplicates += 1;
-            } else {
-                summary.accepted += 1;
+        match ingest.accept(&inst, outcome, Door::Import).await {
+            Ok(receipts) => {
+                for r in receipts {
+                    if r.duplicate {
+                        summary.duplicates += 1;
+                    } else {
+                        summary.accepted += 1;
+                    }
+                }
+            }
+            Err(e @ IngestError::Limited(_)) => summary.rejected.push((number, e.to_string())),
+            Err(e) => {
+                return Err(ImportError::Storage {
+                    line: number,
+                    reason: e.to_string(),
+                });
             }
         }
         bar.set_message(format!(
@@ -147,7 +149,39 @@ pub async fn import_transcripts(
         ));
     }
     bar.finish_and_clear();
+    if let Some(spool) = spool {
+        summary.spooled = forward_spooled(&spool, &ingest).await;
+    }
     Ok(summary)
+}
+
+/// Forwards what the import spooled, if Redis answers; the count still waiting.
+async fn forward_spooled(spool: &Spool, ingest: &crate::ingest::Ingest) -> usize {
+    if spool.is_empty() {
+        return 0;
+    }
+    let pipeline = ingest.pipeline();
+    let target = Target {
+        redis: pipeline.redis(),
+        language: pipeline.language(),
+    };
+    if let Err(e) = spool.drain(target).await {
+        tracing::warn!(error = %e, "spooled lines stay in the spool");
+    }
+    spool.status().depth as usize
+}
+
+fn progress_bar(shown: bool, total: u64) -> indicatif::ProgressBar {
+    if !shown {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} ({eta})")
+    {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// A rejection as one line: the reason and, for field errors, every field.

@@ -1,95 +1,293 @@
-//! Channel instances: one explicit `match` from a configured `kind` to the
-//! adapter (and poller) that serves it.
+//! Channel instances: one explicit `match` from a configured kind to what
+//! serves it (adapter, mail intake or poller) and how its route behaves.
 //!
-//! Each arm deserializes the instance's own keys into the adapter's config
-//! struct (which denies unknown keys) and builds the adapter. Nothing is
-//! registered anywhere else.
+//! Each arm deserializes the instance's own keys into its channel crate's
+//! config struct (which denies unknown keys) and builds it. Nothing is
+//! registered anywhere else: the router, the limits and the SMTP listener
+//! all read the built instances.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use aduan_adapter::{Adapter, Poller};
+use aduan_email::MailIntake;
+use aduan_transcript::Transcripts;
 use serde::de::DeserializeOwned;
 
-/// What a configured instance runs.
-pub struct Built {
-    /// The route segment under `/webhooks/` (or `transcripts` for `/v1/transcripts`).
-    pub route: Option<&'static str>,
-    pub adapter: Option<Arc<dyn Adapter>>,
-    pub poller: Option<Box<dyn Poller>>,
+use crate::settings::{Config, ConfigError, ConfigErrors, InstanceKind, InstanceSettings};
+
+/// How an HTTP route behaves: its path segment and how its provider is answered
+/// when the gateway cannot take the request now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// The segment under `/webhooks/` (`whatsapp`, `twilio`, …), or `transcripts`
+    /// for `/v1/transcripts`. Also the `route` label of metrics and the key of
+    /// `[limits] body_limit_bytes`.
+    pub segment: &'static str,
+    /// The status a throttled request gets: `429` where the provider documents
+    /// retrying it (the transcript API, Telegram, Vonage), `503` elsewhere
+    /// (SendGrid retries only 5xx; Meta, X, Mailgun and Postmark retry any failure).
+    pub throttle_status: u16,
+    /// Whether a request waits for room instead of being refused at once when
+    /// the listener or its instance is full (Twilio does not retry a refused message).
+    pub waits_for_room: bool,
 }
 
-impl Built {
-    /// An adapter that providers push to at `/webhooks/<route>/{instance}`.
-    pub fn push(route: &'static str, adapter: impl Adapter) -> Result<Built, String> {
-        Ok(Built {
-            route: Some(route),
-            adapter: Some(Arc::new(adapter)),
-            poller: None,
-        })
+impl Route {
+    const fn retried(segment: &'static str) -> Route {
+        Route {
+            segment,
+            throttle_status: 503,
+            waits_for_room: false,
+        }
     }
 
-    /// A channel that fetches its own messages.
-    pub fn poll(poller: Box<dyn Poller>) -> Result<Built, String> {
-        Ok(Built {
-            route: None,
-            adapter: None,
-            poller: Some(poller),
-        })
-    }
-
-    /// Both: a webhook route and a poller (e.g. a bot that can be switched between the two).
-    pub fn push_and_poll(
-        route: &'static str,
-        adapter: impl Adapter,
-        poller: Option<Box<dyn Poller>>,
-    ) -> Result<Built, String> {
-        Ok(Built {
-            route: Some(route),
-            adapter: Some(Arc::new(adapter)),
-            poller,
-        })
+    const fn throttled_with_429(segment: &'static str) -> Route {
+        Route {
+            segment,
+            throttle_status: 429,
+            waits_for_room: false,
+        }
     }
 }
 
-/// Deserializes an instance's own keys (everything but `name`, `kind`, `keep_raw`).
-pub fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, String> {
+/// What an instance runs.
+pub enum Intake {
+    /// A provider that pushes HTTP requests to its route.
+    Push(Arc<dyn Adapter>),
+    /// A call center posting to `/v1/transcripts` (or importing files).
+    Transcript(Arc<Transcripts>),
+    /// Mail delivered to the SMTP listener.
+    Mail(Arc<dyn MailIntake>),
+    /// A channel that fetches its own messages; taken by the server when it starts it.
+    Poll(Mutex<Option<Box<dyn Poller>>>),
+}
+
+/// A configured channel instance, built and ready to serve.
+pub struct Instance {
+    pub name: String,
+    pub kind: InstanceKind,
+    /// Keep the exact bytes received in `raw`.
+    pub keep_raw: bool,
+    /// The HTTP route, for instances providers push to.
+    pub route: Option<Route>,
+    pub intake: Intake,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Instance {
+    /// The adapter that answers HTTP requests for this instance, if any.
+    pub fn adapter(&self) -> Option<&dyn Adapter> {
+        match &self.intake {
+            Intake::Push(a) => Some(a.as_ref()),
+            Intake::Transcript(t) => Some(t.as_ref()),
+            Intake::Mail(_) | Intake::Poll(_) => None,
+        }
+    }
+
+    /// The `route` label of this instance's metrics: its HTTP route, else its door.
+    pub fn label(&self) -> &'static str {
+        match (&self.route, &self.intake) {
+            (Some(route), _) => route.segment,
+            (None, Intake::Mail(_)) => "smtp",
+            (None, _) => "poll",
+        }
+    }
+}
+
+/// The route of each kind of instance that has one.
+pub fn route_of(kind: InstanceKind) -> Option<Route> {
+    match kind {
+        InstanceKind::Transcript => Some(Route::throttled_with_429("transcripts")),
+        InstanceKind::Whatsapp => Some(Route::retried("whatsapp")),
+        InstanceKind::Messenger => Some(Route::retried("messenger")),
+        InstanceKind::Instagram => Some(Route::retried("instagram")),
+        InstanceKind::Telegram => Some(Route::throttled_with_429("telegram")),
+        InstanceKind::X => Some(Route::retried("x")),
+        InstanceKind::Twilio => Some(Route {
+            waits_for_room: true,
+            ..Route::retried("twilio")
+        }),
+        InstanceKind::Vonage => Some(Route::throttled_with_429("vonage")),
+        InstanceKind::Infobip => Some(Route::retried("infobip")),
+        InstanceKind::Sms => Some(Route::retried("sms")),
+        InstanceKind::Mailgun | InstanceKind::Sendgrid | InstanceKind::Postmark => {
+            Some(Route::retried("email"))
+        }
+        InstanceKind::Smtp | InstanceKind::Imap => None,
+    }
+}
+
+/// Every route name, once each: the keys `[limits] body_limit_bytes` accepts.
+pub fn route_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for route in InstanceKind::ALL.into_iter().filter_map(route_of) {
+        if !names.contains(&route.segment) {
+            names.push(route.segment);
+        }
+    }
+    names
+}
+
+/// Deserializes an instance's own keys into its channel crate's settings.
+fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, String> {
     T::deserialize(table).map_err(|e| e.message().to_string())
 }
 
-/// Builds the instance of `kind` from its settings. `name` and `keep_raw`
-/// are for pollers, which build their complaints without a request context.
-pub fn build(kind: &str, name: &str, keep_raw: bool, table: toml::Table) -> Result<Built, String> {
-    match kind {
-        "telegram" => match aduan_telegram::build(name, keep_raw, settings(table)?)? {
-            aduan_telegram::Intake::Webhook(bot) => Built::push("telegram", bot),
-            aduan_telegram::Intake::Polling(poller) => Built::poll(Box::new(poller)),
+/// Builds one instance from its settings.
+pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
+    let (name, keep_raw, table) = (def.name.as_str(), def.keep_raw, def.table.clone());
+    let push = |adapter: Arc<dyn Adapter>| Intake::Push(adapter);
+    let intake = match def.kind {
+        InstanceKind::Transcript => {
+            Intake::Transcript(Arc::new(Transcripts::new(settings(table)?)?))
+        }
+        InstanceKind::Whatsapp => push(Arc::new(aduan_meta::WhatsApp::new(settings(table)?)?)),
+        InstanceKind::Messenger => push(Arc::new(aduan_meta::Messenger::new(settings(table)?)?)),
+        InstanceKind::Instagram => push(Arc::new(aduan_meta::Instagram::new(settings(table)?)?)),
+        InstanceKind::Telegram => match aduan_telegram::build(name, keep_raw, settings(table)?)? {
+            aduan_telegram::Intake::Webhook(bot) => push(Arc::new(bot)),
+            aduan_telegram::Intake::Polling(poller) => {
+                Intake::Poll(Mutex::new(Some(Box::new(poller))))
+            }
         },
-        "x" => Built::push("x", aduan_x::X::new(settings(table)?)?),
-        "transcript" => Built::push(
-            "transcripts",
-            aduan_transcript::Transcripts::new(settings(table)?)?,
-        ),
-        "whatsapp" => Built::push("whatsapp", aduan_meta::WhatsApp::new(settings(table)?)?),
-        "messenger" => Built::push("messenger", aduan_meta::Messenger::new(settings(table)?)?),
-        "instagram" => Built::push("instagram", aduan_meta::Instagram::new(settings(table)?)?),
-        "twilio" => Built::push("twilio", aduan_sms::Twilio::new(settings(table)?)?),
-        "vonage" => Built::push("vonage", aduan_sms::Vonage::new(settings(table)?)?),
-        "infobip" => Built::push("infobip", aduan_sms::Infobip::new(settings(table)?)?),
-        "sms" => Built::push("sms", aduan_sms::GenericSms::new(settings(table)?)?),
-        "mailgun" => Built::push("email", aduan_email::Mailgun::new(settings(table)?)?),
-        "sendgrid" => Built::push("email", aduan_email::SendGrid::new(settings(table)?)?),
-        "postmark" => Built::push("email", aduan_email::Postmark::new(settings(table)?)?),
-        // No route: the gateway's SMTP listener hands these their messages.
-        "smtp" => Ok(Built {
-            route: None,
-            adapter: Some(Arc::new(aduan_email::SmtpIntake::new(settings(table)?)?)),
-            poller: None,
-        }),
-        "imap" => Built::poll(Box::new(aduan_email::ImapPoller::new(
-            name,
-            keep_raw,
-            settings(table)?,
-        )?)),
-        other => Err(format!("unknown kind `{other}`")),
+        InstanceKind::X => push(Arc::new(aduan_x::X::new(settings(table)?)?)),
+        InstanceKind::Twilio => push(Arc::new(aduan_sms::Twilio::new(settings(table)?)?)),
+        InstanceKind::Vonage => push(Arc::new(aduan_sms::Vonage::new(settings(table)?)?)),
+        InstanceKind::Infobip => push(Arc::new(aduan_sms::Infobip::new(settings(table)?)?)),
+        InstanceKind::Sms => push(Arc::new(aduan_sms::GenericSms::new(settings(table)?)?)),
+        InstanceKind::Mailgun => push(Arc::new(aduan_email::Mailgun::new(settings(table)?)?)),
+        InstanceKind::Sendgrid => push(Arc::new(aduan_email::SendGrid::new(settings(table)?)?)),
+        InstanceKind::Postmark => push(Arc::new(aduan_email::Postmark::new(settings(table)?)?)),
+        InstanceKind::Smtp => {
+            Intake::Mail(Arc::new(aduan_email::SmtpIntake::new(settings(table)?)?))
+        }
+        InstanceKind::Imap => Intake::Poll(Mutex::new(Some(Box::new(
+            aduan_email::ImapPoller::new(name, keep_raw, settings(table)?)?,
+        )))),
+    };
+    // A polling Telegram bot has no webhook route.
+    let route = match intake {
+        Intake::Poll(_) => None,
+        _ => route_of(def.kind),
+    };
+    Ok(Instance {
+        name: def.name.clone(),
+        kind: def.kind,
+        keep_raw,
+        route,
+        intake,
+    })
+}
+
+/// Builds every instance and checks what needs them all (limits naming
+/// instances and routes, language candidates, transcript tokens). Every
+/// problem comes back at once, with its location.
+pub fn build_all(config: &Config) -> Result<Vec<Instance>, ConfigErrors> {
+    let mut errors = Vec::new();
+    let mut built = Vec::new();
+    for def in &config.instances {
+        match build(def) {
+            Ok(instance) => built.push(instance),
+            Err(message) => errors.push(ConfigError {
+                location: format!("{} kind `{}`", def.location, def.kind),
+                message,
+            }),
+        }
     }
+    let names: HashSet<&str> = config.instances.iter().map(|i| i.name.as_str()).collect();
+    errors.extend(config.limits.check(&names, &route_names()));
+    if let Err(message) = crate::language::LanguageDetector::new(&config.language) {
+        errors.push(ConfigError {
+            location: "language.candidates".into(),
+            message,
+        });
+    }
+    if let Err(e) = TranscriptTokens::index(&built.iter().collect::<Vec<_>>()) {
+        errors.push(e);
+    }
+    if errors.is_empty() {
+        Ok(built)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Parses and builds a configuration text, returning every problem of both
+/// steps at once: what `aduan check-config` prints.
+pub fn check(text: &str, env: &[(String, String)], origin: &str) -> Result<usize, ConfigErrors> {
+    let (config, mut errors) = Config::parse(text, env, origin);
+    finish_check(&config, &mut errors)
+}
+
+/// [`check`] of a file.
+pub fn check_file(path: &std::path::Path) -> Result<usize, ConfigErrors> {
+    let (config, mut errors) = Config::read(path);
+    finish_check(&config, &mut errors)
+}
+
+fn finish_check(config: &Config, errors: &mut Vec<ConfigError>) -> Result<usize, ConfigErrors> {
+    match build_all(config) {
+        Ok(built) if errors.is_empty() => Ok(built.len()),
+        Ok(_) => Err(ConfigErrors(std::mem::take(errors))),
+        Err(more) => {
+            errors.extend(more.0);
+            Err(ConfigErrors(std::mem::take(errors)))
+        }
+    }
+}
+
+/// The transcript instances by bearer token, indexed once at start. Keyed by
+/// the token's SHA-256, so that a lookup reveals nothing about a token by its
+/// timing; the adapter's own constant-time check still runs after.
+#[derive(Default)]
+pub struct TranscriptTokens {
+    by_digest: HashMap<[u8; 32], usize>,
+}
+
+impl TranscriptTokens {
+    /// Indexes the transcript instances' tokens. Two instances listing one
+    /// token is a configuration error: the token is what tells call centers apart.
+    pub fn index(instances: &[&Instance]) -> Result<TranscriptTokens, ConfigError> {
+        let mut by_digest = HashMap::new();
+        for (i, inst) in instances.iter().enumerate() {
+            let Intake::Transcript(t) = &inst.intake else {
+                continue;
+            };
+            for token in t.tokens() {
+                if let Some(other) = by_digest.insert(digest(token.expose_bytes()), i)
+                    && other != i
+                {
+                    return Err(ConfigError {
+                        location: format!("instances \"{}\"", inst.name),
+                        message: format!(
+                            "a token of this instance is also a token of `{}`; every call center needs its own",
+                            instances[other].name
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(TranscriptTokens { by_digest })
+    }
+
+    /// The index (into the instances it was built from) of the instance whose
+    /// token is `token`.
+    pub fn find(&self, token: &str) -> Option<usize> {
+        self.by_digest.get(&digest(token.as_bytes())).copied()
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
 }

@@ -3,33 +3,46 @@
 //! Each provider's request is verified and normalized by an adapter (under
 //! `channels/`, see the `aduan-adapter` crate for the contract); this crate
 //! hosts them and appends each complaint exactly once to a Redis stream.
+//! A complaint flows door → ingest → pipeline → Redis or spool
+//! (`docs/architecture.md` draws it).
 //!
-//! - [`config`]: typed settings from TOML and the environment; `check-config`.
-//! - [`instances`]: the one `match` from a configured kind to its adapter.
-//! - [`server`]: the HTTP routes, pollers and graceful shutdown.
-//! - [`pipeline`]: ids, language detection, the append, counting.
-//! - [`fragments`]: parts of split messages held in Redis until whole.
-//! - [`sink`]: the atomic dedup-and-append in Redis.
+//! Settings and building:
+//! - [`settings`]: the configuration as data, loaded in layers; a leaf.
+//! - [`instances`]: the one `match` from a configured kind to what serves it.
+//! - [`server`]: builds everything at start, the router, readiness, shutdown.
+//!
+//! Doors (each hands its adapter's outcome to [`ingest`] and nothing else):
+//! - [`webhooks`]: the HTTP routes of push adapters and the transcript API.
+//! - [`smtp`]: the SMTP listener for email instances.
+//! - [`poll`]: the host of polling channels, with leases and cursors.
+//! - [`import`]: bulk import of call-center transcript files.
+//!
+//! The pipeline and below:
+//! - [`ingest`]: the one door into the pipeline: blobs, split messages, limits, publish, counting.
+//! - [`pipeline`]: ids and languages, then Redis or the spool.
+//! - [`redis`]: the connection, key names, scripts and every Redis operation.
 //! - [`spool`]: the local durable spool used while Redis is unavailable, and its forwarder.
 //! - [`limits`]: backpressure, rate limits and input limits.
+//! - [`blobs`]: the content-addressed store for attachment bytes.
+//! - [`assembly`]: a split message made whole from its parts.
+//! - [`language`]: language detection of complaint texts.
 //! - [`listener`]: the HTTP accept loop with header and slow-client limits.
-//! - [`blobs`]: the content-addressed store for attachment bytes (email).
-//! - [`smtp`]: the SMTP listener for email instances.
-//! - [`host`]: leases and cursors for polling channels.
-//! - [`import`]: bulk import of call-center transcript files.
 //! - [`telemetry`]: metrics, logging and the masking of personal data.
 
+pub mod assembly;
 pub mod blobs;
-pub mod config;
-pub mod fragments;
-pub mod host;
 pub mod import;
+pub mod ingest;
 pub mod instances;
+pub mod language;
 pub mod limits;
 pub mod listener;
 pub mod pipeline;
+pub mod poll;
+pub mod redis;
 pub mod server;
-pub mod sink;
+pub mod settings;
 pub mod smtp;
 pub mod spool;
 pub mod telemetry;
+pub mod webhooks;

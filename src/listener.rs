@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::limits::{self, LimitsConfig};
+use crate::settings::LimitsConfig;
+use crate::telemetry;
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets open
 /// connections finish their requests (bounded by `grace`).
@@ -91,9 +92,9 @@ fn count_connection_error(e: &(dyn std::error::Error + 'static)) {
         return;
     };
     if e.is_parse_too_large() {
-        limits::count("any", "header_size");
+        telemetry::limit_exceeded("any", "header_size");
     } else if e.is_timeout() {
-        limits::count("any", "header_timeout");
+        telemetry::limit_exceeded("any", "header_timeout");
     } else {
         tracing::debug!(error = %e, "connection closed with an error");
     }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aduan::config::Config;
+use aduan::settings::Config;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -116,10 +116,16 @@ async fn spool(path: PathBuf, command: SpoolCommand) -> anyhow::Result<ExitCode>
         SpoolCommand::Drain => {
             aduan::telemetry::init_logging(&config.log);
             let spool = aduan::spool::Spool::open(&config.spool)?;
-            let sink = aduan::sink::RedisSink::new(&config.redis)?;
+            let redis = aduan::redis::Redis::new(&config.redis)?;
+            let language = aduan::language::LanguageDetector::new(&config.language)
+                .map_err(|e| anyhow::anyhow!("language: {e}"))?;
+            let target = aduan::spool::Target {
+                redis: &redis,
+                language: &language,
+            };
             let before = spool.status().depth;
             let started = std::time::Instant::now();
-            let result = spool.drain(&sink).await;
+            let result = spool.drain(target).await;
             let status = spool.status();
             let forwarded = before.saturating_sub(status.depth);
             let secs = started.elapsed().as_secs_f64();
@@ -206,13 +212,13 @@ async fn running_spool_status(listen: std::net::SocketAddr) -> anyhow::Result<se
 }
 
 fn check_config(path: PathBuf) -> ExitCode {
-    match Config::load(&path) {
-        Ok(cfg) => {
+    match aduan::instances::check_file(&path) {
+        Ok(instances) => {
             println!(
                 "{}: ok ({} instance{})",
                 path.display(),
-                cfg.instances.len(),
-                if cfg.instances.len() == 1 { "" } else { "s" }
+                instances,
+                if instances == 1 { "" } else { "s" }
             );
             ExitCode::SUCCESS
         }

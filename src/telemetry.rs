@@ -1,14 +1,18 @@
 //! Metrics (Prometheus text at `/metrics`) and logging (`tracing`, human or
 //! JSON), with personal data masked.
 //!
-//! Metric labels carry only configured names (channel, instance, route) and
-//! fixed reason labels, never anything a caller sent.
+//! The gateway's events have one definition each here (a function per
+//! event), so that every door counts and logs them with the same names and
+//! labels. Labels carry only configured names (channel, instance, route or
+//! door) and fixed reason labels, never anything a caller sent.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
+use aduan_adapter::{Channel, Complaint, Receipt};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::config::{LogConfig, LogFormat};
+use crate::settings::{LogConfig, LogFormat};
 
 /// Complaints appended to the stream, by `channel` and `instance`.
 pub const ACCEPTED: &str = "aduan_complaints_accepted_total";
@@ -24,6 +28,81 @@ pub const LATENCY: &str = "aduan_request_duration_seconds";
 pub const LIMIT_EXCEEDED: &str = "aduan_limit_exceeded_total";
 /// Failed Redis operations, by `op`.
 pub const REDIS_ERRORS: &str = "aduan_redis_errors_total";
+/// Complaints waiting in the spool (gauge).
+pub const SPOOL_DEPTH: &str = "aduan_spool_depth";
+/// Bytes of the records waiting in the spool (gauge).
+pub const SPOOL_BYTES: &str = "aduan_spool_bytes";
+/// Age in seconds of the oldest waiting record, 0 when empty (gauge).
+pub const SPOOL_OLDEST_AGE: &str = "aduan_spool_oldest_age_seconds";
+/// Records moved to quarantine because they could not be decoded (gauge).
+pub const SPOOL_QUARANTINED: &str = "aduan_spool_quarantined";
+/// Complaints written to the spool (counter).
+pub const SPOOL_WRITTEN: &str = "aduan_spool_written_total";
+/// Complaints forwarded from the spool and confirmed by Redis (counter); its
+/// rate is the drain rate.
+pub const SPOOL_DRAINED: &str = "aduan_spool_drained_total";
+/// Group commits (counter); `WRITTEN / COMMITS` is the mean batch size.
+pub const SPOOL_COMMITS: &str = "aduan_spool_commits_total";
+/// Writes refused because the spool was full (counter).
+pub const SPOOL_FULL: &str = "aduan_spool_full_total";
+
+/// Counts and logs what one append did: each complaint accepted or found to
+/// be a redelivery. `door` names where they came in (a route, `smtp`, `poll`,
+/// `import`, `sweep`, `spool`).
+pub fn published(door: &'static str, complaints: &[Complaint], receipts: &[Receipt]) {
+    for (complaint, receipt) in complaints.iter().zip(receipts) {
+        if receipt.duplicate {
+            duplicate(complaint.channel, &complaint.instance);
+            tracing::info!(id = %receipt.id, instance = %complaint.instance, door, "duplicate delivery");
+        } else {
+            metrics::counter!(ACCEPTED, "channel" => complaint.channel.as_str(), "instance" => complaint.instance.clone())
+                .increment(1);
+            tracing::info!(
+                id = %receipt.id,
+                channel = complaint.channel.as_str(),
+                instance = %complaint.instance,
+                door,
+                sender = %mask_sender(&complaint.sender.id),
+                "complaint accepted"
+            );
+        }
+    }
+}
+
+/// Counts one redelivery of a complaint already accepted.
+pub fn duplicate(channel: Channel, instance: &str) {
+    metrics::counter!(DUPLICATES, "channel" => channel.as_str(), "instance" => instance.to_string())
+        .increment(1);
+}
+
+/// Counts and logs one refused request or message.
+pub fn rejected(door: &'static str, instance: &str, reason: &'static str) {
+    tracing::info!(instance, door, reason, "request refused");
+    metrics::counter!(REJECTED, "route" => door, "instance" => instance.to_string(), "reason" => reason)
+        .increment(1);
+}
+
+/// Counts non-complaint events acknowledged and not written.
+pub fn ignored(door: &'static str, instance: &str, reason: &'static str) {
+    metrics::counter!(IGNORED, "route" => door, "instance" => instance.to_string(), "reason" => reason)
+        .increment(1);
+}
+
+/// Counts one refusal by a limit.
+pub fn limit_exceeded(route: &'static str, limit: &'static str) {
+    tracing::info!(route, limit, "refused by a limit");
+    metrics::counter!(LIMIT_EXCEEDED, "limit" => limit, "route" => route).increment(1);
+}
+
+/// Counts one failed Redis operation.
+pub fn redis_error(op: &'static str) {
+    metrics::counter!(REDIS_ERRORS, "op" => op).increment(1);
+}
+
+/// Records how long one request took.
+pub fn request_took(route: &'static str, elapsed: Duration) {
+    metrics::histogram!(LATENCY, "route" => route).record(elapsed);
+}
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 

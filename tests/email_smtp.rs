@@ -440,3 +440,55 @@ async fn storage_failure_is_451_and_malformed_is_554() {
     assert_eq!(app.stream_len().await, 0);
     app.stop().await;
 }
+
+/// The per-sender limit applies to mail as to webhooks: a second message from
+/// one citizen within the limit's minute is a temporary `451 4.7.1`, which the
+/// sending server retries later; only the first is written.
+#[tokio::test]
+async fn the_per_sender_limit_applies_to_smtp() {
+    let tls = tempfile::tempdir().expect("tempdir");
+    write_certificate(tls.path());
+    let blobs = tempfile::tempdir().expect("tempdir");
+    let app = common::spawn_app(&format!(
+        "[limits]\nper_sender_per_minute = 1\n{}",
+        config(tls.path(), blobs.path())
+    ))
+    .await;
+    let port = app
+        .running
+        .as_ref()
+        .and_then(|r| r.smtp_addr)
+        .expect("smtp listener started")
+        .port();
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    reply(&mut read).await;
+    write
+        .write_all(b"EHLO klien.example.id\r\n")
+        .await
+        .expect("write");
+    reply(&mut read).await;
+    let mut answers = Vec::new();
+    for n in 1..=2 {
+        write
+            .write_all(b"MAIL FROM:<yuni.astuti@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n")
+            .await
+            .expect("write");
+        for _ in 0..3 {
+            reply(&mut read).await;
+        }
+        let body = format!(
+            "From: Yuni Astuti <yuni.astuti@example.id>\r\nTo: pengaduan@lapor.example.go.id\r\n\
+             Subject: Lampu jalan mati\r\nMessage-ID: <aduan-{n}@example.id>\r\n\r\n\
+             Lampu jalan di depan rumah nomor {n} mati sejak minggu lalu.\r\n.\r\n"
+        );
+        write.write_all(body.as_bytes()).await.expect("write");
+        answers.push(reply(&mut read).await.remove(0));
+    }
+    assert!(answers[0].starts_with("250"), "{answers:?}");
+    assert!(answers[1].starts_with("451 4.7.1"), "{answers:?}");
+    assert_eq!(app.stream_len().await, 1);
+}

@@ -559,7 +559,7 @@ fn limits_with_unknown_routes_or_instances_are_configuration_errors() {
     let text = instances(
         "[limits]\nmax_header_bytes = 100\n[limits.body_limit_bytes]\nfax = 10\n[limits.instances.tidak-ada]\nper_sender_per_minute = 1\n",
     );
-    let errors = match aduan::config::Config::from_toml(&text, &[], "t.toml") {
+    let errors = match aduan::instances::check(&text, &[], "t.toml") {
         Ok(_) => panic!("accepted"),
         Err(e) => e.0,
     };

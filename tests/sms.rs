@@ -166,7 +166,7 @@ fn doc(fields: Value) -> Value {
         "raw": null
     });
     // Language detection is the gateway's own, not the channel's: expect what it says.
-    let detected = aduan::pipeline::detect_language(fields["text"].as_str().unwrap_or(""));
+    let detected = aduan::language::detect_language(fields["text"].as_str().unwrap_or(""));
     base["language"] = json!(detected);
     merge(&mut base, fields);
     let instance = base["instance"].as_str().unwrap_or("").to_string();
@@ -908,4 +908,66 @@ async fn generic_table() {
         id.starts_with("sha256:") && id.len() == 71,
         "content id {id}"
     );
+}
+
+/// While Redis is away, the parts of a split message are accepted into the
+/// spool (Vonage gets its `200`, not a `503` it would retry for a day); once
+/// Redis answers, the forwarder holds them and the whole message is written once.
+#[tokio::test]
+async fn parts_are_spooled_while_redis_is_down_and_joined_when_it_returns() {
+    let mut redis = common::private_redis::PrivateRedis::stopped();
+    let app = common::spawn_app_with(CONCAT, &redis.url(), &common::unique("concat-spool")).await;
+    for file in ["concat_3of3", "concat_1of3", "concat_2of3"] {
+        let resp = app
+            .client
+            .post(app.url("/webhooks/vonage/vonage-concat"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(fixture(&format!("vonage/{file}.form")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200, "{file} taken while Redis is down");
+    }
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(ready["spool"]["depth"], 3, "the three parts wait: {ready}");
+
+    redis.restart().await;
+    let mut docs = Vec::new();
+    for _ in 0..80 {
+        docs = app.complaints().await;
+        if !docs.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(docs.len(), 1, "one complaint for the three parts");
+    assert_eq!(docs[0]["external_id"], "1B00000000C0A401");
+    assert!(
+        docs[0]["text"].as_str().is_some_and(
+            |t| t.starts_with("Sudah dua bulan air PDAM") && t.ends_with("lingkungan kami.")
+        ),
+        "{}",
+        docs[0]
+    );
+    // The same parts again, now that Redis answers: nothing new.
+    for file in ["concat_1of3", "concat_2of3", "concat_3of3"] {
+        let resp = app
+            .client
+            .post(app.url("/webhooks/vonage/vonage-concat"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(fixture(&format!("vonage/{file}.form")))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(app.stream_len().await, 1, "redelivered parts write nothing");
 }

@@ -16,11 +16,12 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use aduan::config::RedisConfig;
+use aduan::language::LanguageDetector;
 use aduan::pipeline::Pipeline;
-use aduan::sink::RedisSink;
-use aduan::spool::{Spool, SpoolConfig};
-use aduan_adapter::{Channel, Complaint, Context, Timestamp};
+use aduan::redis::Redis;
+use aduan::settings::{RedisConfig, SpoolConfig};
+use aduan::spool::{Spool, Target};
+use aduan_adapter::{Channel, Complaint, Context, Secret, Timestamp};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -69,13 +70,14 @@ async fn spool_throughput_and_drain_rate() {
     .expect("spool opens");
     // Nothing listens on port 1: every direct append fails at once.
     let unreachable = RedisConfig {
-        url: "redis://127.0.0.1:1".into(),
+        url: Secret::literal("redis://127.0.0.1:1"),
         command_timeout_ms: 500,
         ..RedisConfig::default()
     };
-    let pipeline = Arc::new(Pipeline::with_spool(
-        RedisSink::new(&unreachable).expect("sink"),
-        spool.clone(),
+    let pipeline = Arc::new(Pipeline::new(
+        Arc::new(Redis::new(&unreachable).expect("redis url")),
+        Some(spool.clone()),
+        LanguageDetector::default(),
     ));
 
     // What every complaint costs before any storage, on one core: building it,
@@ -84,7 +86,7 @@ async fn spool_throughput_and_drain_rate() {
     let sample = 5_000;
     for n in 0..sample {
         let mut c = complaint(n);
-        c.language = aduan::pipeline::detect_language(&c.text);
+        c.language = aduan::language::detect_language(&c.text);
         std::hint::black_box(serde_json::to_vec(&c).expect("json"));
     }
     println!(
@@ -99,7 +101,7 @@ async fn spool_throughput_and_drain_rate() {
         tasks.spawn(async move {
             for i in 0..per_writer {
                 let receipts = pipeline
-                    .publish(vec![complaint(w * per_writer + i)])
+                    .publish(&mut [complaint(w * per_writer + i)])
                     .await
                     .expect("spooled");
                 assert_eq!(receipts.len(), 1);
@@ -130,15 +132,20 @@ async fn spool_throughput_and_drain_rate() {
         chrono::Utc::now().timestamp_millis()
     );
     let reachable = RedisConfig {
-        url: url.clone(),
+        url: Secret::literal(url.clone()),
         stream: format!("{ns}:complaints"),
         key_prefix: ns.clone(),
         dedup_window_seconds: 600,
         ..RedisConfig::default()
     };
-    let sink = RedisSink::new(&reachable).expect("sink");
+    let sink = Redis::new(&reachable).expect("redis url");
+    let language = LanguageDetector::default();
+    let target = Target {
+        redis: &sink,
+        language: &language,
+    };
     let started = Instant::now();
-    let drained = spool.drain(&sink).await.expect("drained");
+    let drained = spool.drain(target).await.expect("drained");
     let elapsed = started.elapsed().as_secs_f64();
     assert_eq!(drained, spooled);
     assert!(spool.is_empty());
@@ -149,13 +156,13 @@ async fn spool_throughput_and_drain_rate() {
 
     let mut conn = sink.connection().await.expect("redis");
     let len: usize = redis::cmd("XLEN")
-        .arg(sink.stream())
+        .arg(sink.keys().stream())
         .query_async(&mut conn)
         .await
         .expect("XLEN");
     assert_eq!(len, spooled, "each spooled complaint appended once");
     let _: () = redis::cmd("DEL")
-        .arg(sink.stream())
+        .arg(sink.keys().stream())
         .query_async(&mut conn)
         .await
         .expect("DEL");

@@ -456,7 +456,7 @@ async fn wait_for_offset(api: &BotApi, since: usize, offset: i64) {
 }
 
 async fn cursor(app: &common::TestApp) -> Option<String> {
-    let mut conn = app.redis.clone();
+    let mut conn = app.conn().await;
     conn.get(format!("{}:cursor:telegram:tg-bogor", app.prefix))
         .await
         .expect("GET")
@@ -553,7 +553,7 @@ async fn polling_resumes_after_a_restart_without_loss_or_duplicate() {
 
     // A crash between publishing and storing the offset: the next gateway
     // fetches the same updates again and the stream still holds each once.
-    let mut conn = second.redis.clone();
+    let mut conn = second.conn().await;
     let _: () = conn
         .del(format!("{}:cursor:telegram:tg-bogor", second.prefix))
         .await
@@ -593,7 +593,7 @@ async fn spawn_replica(config_toml: &str, namespace: &str, replica: &str) -> com
         common::redis_url(),
         spool_dir.display()
     );
-    let config = aduan::config::Config::from_toml(&text, &[], "replica.toml")
+    let config = aduan::settings::Config::from_toml(&text, &[], "replica.toml")
         .unwrap_or_else(|e| panic!("replica configuration is invalid:\n{e}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -606,11 +606,7 @@ async fn spawn_replica(config_toml: &str, namespace: &str, replica: &str) -> com
         running: Some(running),
         stream,
         prefix,
-        redis: redis::Client::open(common::redis_url())
-            .expect("redis url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("test redis reachable"),
+        redis: redis::Client::open(common::redis_url()).expect("redis url"),
         client: reqwest::Client::new(),
         spool_dir,
     }
@@ -639,7 +635,7 @@ async fn two_gateways_polling_one_bot_ingest_each_update_once() {
     wait_for_offset(&api, 0, 512340011).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
 
-    let mut conn = a.redis.clone();
+    let mut conn = a.conn().await;
     let holder: Option<String> = conn
         .get(format!("{}:lease:telegram:tg-bogor", a.prefix))
         .await
@@ -698,16 +694,16 @@ async fn polling_honours_retry_after_and_learns_the_username() {
 /// The gateway's own host, with the first `publish` failing as if Redis and
 /// the spool were both unavailable, and a log of what the poller asked.
 struct FlakyHost {
-    inner: aduan::host::RedisHost,
+    inner: aduan::poll::PollHost,
     failures_left: Mutex<u32>,
     log: Mutex<Vec<String>>,
 }
 
 #[async_trait::async_trait]
 impl aduan_adapter::Host for FlakyHost {
-    async fn publish(
+    async fn accept(
         &self,
-        complaints: Vec<aduan_adapter::Complaint>,
+        outcome: aduan_adapter::Outcome,
     ) -> Result<Vec<aduan_adapter::Receipt>, aduan_adapter::HostError> {
         let fail = {
             let mut left = self.failures_left.lock().expect("lock");
@@ -719,7 +715,7 @@ impl aduan_adapter::Host for FlakyHost {
             self.log.lock().expect("lock").push("publish failed".into());
             return Err(aduan_adapter::HostError("storage unavailable".into()));
         }
-        let receipts = self.inner.publish(complaints).await?;
+        let receipts = self.inner.accept(outcome).await?;
         self.log
             .lock()
             .expect("lock")
@@ -766,15 +762,17 @@ async fn polling_stores_the_offset_only_after_the_publish_succeeded() {
         "[[instances]]\nname = \"tg-webhook\"\nkind = \"telegram\"\nsecret_token = \"{SECRET}\"\n"
     ))
     .await;
-    let pipeline = app
-        .running
-        .as_ref()
-        .expect("running")
-        .state
-        .pipeline
-        .clone();
+    let ingest = app.running.as_ref().expect("running").state.ingest.clone();
+    // The poller's instance, as the gateway would have built it.
+    let instance = Arc::new(aduan::instances::Instance {
+        name: "tg-bogor".into(),
+        kind: aduan::settings::InstanceKind::Telegram,
+        keep_raw: false,
+        route: None,
+        intake: aduan::instances::Intake::Poll(Mutex::new(None)),
+    });
     let host = Arc::new(FlakyHost {
-        inner: aduan::host::RedisHost::new(pipeline),
+        inner: aduan::poll::PollHost::new(ingest, instance),
         failures_left: Mutex::new(1),
         log: Mutex::new(Vec::new()),
     });
@@ -855,4 +853,49 @@ async fn polling_backs_off_after_an_error_and_recovers() {
         "the poll after an error came after {waited:?}, without backing off"
     );
     assert_documents(&app.complaints().await, &["message_text.json"]);
+}
+
+/// The per-sender limit applies to polled updates as to webhooks: over it, the
+/// batch is not acknowledged (its offset is not stored) and is fetched again
+/// later, when the redelivered complaint is recognized and nothing is lost.
+#[tokio::test]
+async fn polling_keeps_to_the_per_sender_limit() {
+    let (api, url) = spawn_bot_api().await;
+    api.push("message_text.json");
+    api.push("message_photo.json");
+    let app = common::spawn_app(&format!(
+        "[limits]\nper_sender_per_minute = 1\n\n{}",
+        polling_instance(&url, true)
+    ))
+    .await;
+    wait_for_entries(&app, 1).await;
+    // Several polls later the second update is still held back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while api.calls("getUpdates").len() < 3 {
+        assert!(Instant::now() < deadline, "the batch is fetched again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.stream_len().await,
+        1,
+        "the sender's second message waits"
+    );
+    assert_eq!(cursor(&app).await, None, "the batch is not acknowledged");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("aduan_limit_exceeded_total{")
+                && l.contains("limit=\"sender_rate\"")
+                && l.contains("route=\"poll\"")),
+        "{metrics}"
+    );
 }

@@ -73,10 +73,16 @@ fn adapters() -> &'static Vec<Box<dyn Adapter>> {
         KINDS
             .iter()
             .map(|(kind, settings)| {
-                let table: toml::Table = settings.parse().expect("settings are TOML");
-                let built = aduan::instances::build(kind, "fuzz", true, table)
+                let text = format!("[[instances]]\nname = \"fuzz\"\nkind = \"{kind}\"\n{settings}\n");
+                let config = aduan::settings::Config::from_toml(&text, &[], "fuzz.toml")
                     .unwrap_or_else(|e| panic!("{kind}: {e}"));
-                let adapter = built.adapter.expect("a push adapter");
+                let built = aduan::instances::build(&config.instances[0])
+                    .unwrap_or_else(|e| panic!("{kind}: {e}"));
+                let adapter = match built.intake {
+                    aduan::instances::Intake::Push(a) => a,
+                    aduan::instances::Intake::Transcript(t) => t as std::sync::Arc<dyn Adapter>,
+                    _ => panic!("{kind}: a push adapter expected"),
+                };
                 Box::new(Shared(adapter)) as Box<dyn Adapter>
             })
             .collect()

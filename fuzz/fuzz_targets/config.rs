@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let env = [("ADUAN__LIMITS__MAX_IN_FLIGHT".to_string(), "64".to_string())];
-    if let Err(errors) = aduan::config::Config::from_toml(text, &env, "fuzz.toml") {
+    if let Err(errors) = aduan::instances::check(text, &env, "fuzz.toml") {
         assert!(!errors.0.is_empty());
     }
 });

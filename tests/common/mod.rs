@@ -3,11 +3,13 @@
 //! to each test so tests never collide.
 #![allow(dead_code)]
 
+pub mod private_redis;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use aduan::config::Config;
 use aduan::server::Running;
+use aduan::settings::Config;
 use redis::AsyncCommands;
 use serde_json::Value;
 
@@ -24,7 +26,8 @@ pub struct TestApp {
     pub stream: String,
     /// This test's key prefix (dedup keys, leases, cursors).
     pub prefix: String,
-    pub redis: redis::aio::MultiplexedConnection,
+    /// The Redis this gateway writes to; [`TestApp::conn`] connects to it.
+    pub redis: redis::Client,
     pub client: reqwest::Client,
     /// This gateway's spool directory, removed when the app is dropped.
     pub spool_dir: std::path::PathBuf,
@@ -79,11 +82,8 @@ pub async fn spawn_app_with(config_toml: &str, redis_url: &str, namespace: &str)
         .await
         .expect("gateway starts");
     let base_url = format!("http://{}", running.addr);
-    let redis = redis::Client::open(redis_url)
-        .expect("redis url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("test redis reachable");
+    // Connected on use: a test may start the gateway while its Redis is down.
+    let redis = redis::Client::open(redis_url).expect("redis url");
     TestApp {
         running: Some(running),
         base_url,
@@ -108,9 +108,17 @@ impl TestApp {
         format!("{}{path}", self.base_url)
     }
 
+    /// A connection to this gateway's Redis.
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        self.redis
+            .get_multiplexed_async_connection()
+            .await
+            .expect("test redis reachable")
+    }
+
     /// Every entry of this test's stream, oldest first.
     pub async fn entries(&self) -> Vec<Entry> {
-        let mut conn = self.redis.clone();
+        let mut conn = self.conn().await;
         let reply: redis::streams::StreamRangeReply =
             conn.xrange_all(&self.stream).await.expect("XRANGE");
         reply
@@ -132,7 +140,7 @@ impl TestApp {
 
     /// Number of entries in this test's stream.
     pub async fn stream_len(&self) -> usize {
-        let mut conn = self.redis.clone();
+        let mut conn = self.conn().await;
         conn.xlen(&self.stream).await.expect("XLEN")
     }
 

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::{Complaint, Receipt, Timestamp};
+use crate::{Outcome, Receipt, Timestamp};
 
 /// A failure of the gateway's storage; the poller backs off and retries.
 #[derive(Debug, thiserror::Error)]
@@ -18,20 +18,11 @@ pub struct HostError(pub String);
 /// The gateway as a polling channel sees it.
 #[async_trait::async_trait]
 pub trait Host: Send + Sync + 'static {
-    /// Durably accepts complaints (Redis or the spool). `Ok` means nothing
-    /// published can be lost any more; duplicates come back with `duplicate`.
-    async fn publish(&self, complaints: Vec<Complaint>) -> Result<Vec<Receipt>, HostError>;
-
-    /// Stores attachment bytes in the gateway's blob store (email). Call it
-    /// before publishing the complaints that name them. A host without a
-    /// store refuses any blob.
-    async fn store_blobs(&self, blobs: Vec<crate::Blob>) -> Result<(), HostError> {
-        if blobs.is_empty() {
-            Ok(())
-        } else {
-            Err(HostError("this gateway keeps no attachment bytes".into()))
-        }
-    }
+    /// Durably accepts what the poller made of a message, as an HTTP adapter's
+    /// [`Outcome`]: attachment bytes stored first, then the complaints in Redis
+    /// or the spool. `Ok` means nothing accepted can be lost any more;
+    /// duplicates come back with `duplicate`.
+    async fn accept(&self, outcome: Outcome) -> Result<Vec<Receipt>, HostError>;
 
     /// Counts non-complaint events the poller acknowledged.
     fn ignored(&self, instance: &str, reason: &'static str);

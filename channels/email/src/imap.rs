@@ -393,8 +393,12 @@ impl ImapPoller {
         };
         match complaint_from_mime(body, &envelope, &ctx, &self.cfg.limits) {
             Ok(MimeOutcome::Complaint { complaint, blobs }) => {
-                host.store_blobs(blobs).await?;
-                host.publish(vec![*complaint]).await?;
+                host.accept(aduan_adapter::Outcome::AcceptWithBlobs {
+                    complaints: vec![*complaint],
+                    ignored: Vec::new(),
+                    blobs,
+                })
+                .await?;
             }
             Ok(MimeOutcome::Ignored(reason)) => host.ignored(&self.instance, reason),
             Err(rejection) => {

@@ -22,4 +22,4 @@ pub use mailgun::{Mailgun, MailgunConfig};
 pub use mime::{Envelope, Mail, MailPart, MimeLimits, MimeOutcome, complaint_from_mime};
 pub use postmark::{Postmark, PostmarkConfig};
 pub use sendgrid::{SendGrid, SendGridConfig};
-pub use smtp::{SmtpConfig, SmtpIntake};
+pub use smtp::{MailIntake, Match, SmtpConfig, SmtpEnvelope, SmtpIntake};

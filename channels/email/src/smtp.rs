@@ -1,23 +1,41 @@
 //! The SMTP intake as an instance: which recipients it answers for, and the
 //! normalization of a message the gateway's SMTP listener received.
 //!
-//! The listener speaks SMTP; this adapter only decides. It hands the envelope
-//! over in two request headers that exist only between the listener and the
-//! adapter (an SMTP instance has no HTTP route, so no client can set them).
+//! The listener speaks SMTP; this intake only decides, through its own
+//! interface ([`MailIntake`]): an SMTP message is not an HTTP request.
 
-use aduan_adapter::{Adapter, Context, Outcome, Rejection, Request};
+use aduan_adapter::{Context, Outcome, Rejection};
 use serde::Deserialize;
 
 use crate::mime::{Envelope, MimeLimits, complaint_from_mime};
 
-/// Carries the SMTP reverse-path (`MAIL FROM`); empty for the null path `<>`.
-pub const MAIL_FROM_HEADER: &str = "x-aduan-smtp-mail-from";
-/// Carries the one envelope recipient (`RCPT TO`) this instance answers for.
-pub const RCPT_TO_HEADER: &str = "x-aduan-smtp-rcpt-to";
-/// With the value `address`, `verify` accepts exact addresses only. The
-/// listener asks every instance this first, so that an address listed by one
-/// instance wins over another instance's whole domain.
-pub const MATCH_HEADER: &str = "x-aduan-smtp-match";
+/// The SMTP envelope of one delivered message, as far as one instance is concerned.
+#[derive(Clone, Copy, Debug)]
+pub struct SmtpEnvelope<'a> {
+    /// The reverse-path (`MAIL FROM`); empty for the null path `<>`.
+    pub mail_from: &'a str,
+    /// The one envelope recipient (`RCPT TO`) this instance answers for.
+    pub recipient: &'a str,
+}
+
+/// What the gateway's SMTP listener asks of an email instance.
+pub trait MailIntake: Send + Sync + 'static {
+    /// Whether (and how well) this instance receives mail for `recipient`.
+    /// The listener prefers an instance that lists the exact address over one
+    /// that takes the recipient's whole domain.
+    fn claims(&self, recipient: &str) -> Option<Match>;
+
+    /// Normalizes one message delivered to `envelope.recipient`.
+    fn parse_message(
+        &self,
+        message: &[u8],
+        envelope: SmtpEnvelope<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<Outcome, Rejection>;
+
+    /// The largest message this instance takes.
+    fn max_message_bytes(&self) -> usize;
+}
 
 /// `kind = "smtp"`.
 #[derive(Debug, Deserialize)]
@@ -100,29 +118,27 @@ impl SmtpIntake {
     }
 }
 
-impl Adapter for SmtpIntake {
-    fn verify(&self, req: &Request<'_>) -> Result<(), Rejection> {
-        let exact_only = req.header(MATCH_HEADER) == Some("address");
-        match req.header(RCPT_TO_HEADER).and_then(|r| self.matches(r)) {
-            Some(Match::Address) => Ok(()),
-            Some(Match::Domain) if !exact_only => Ok(()),
-            _ => Err(Rejection::Forbidden(
-                "recipient not served by this instance",
-            )),
-        }
+impl MailIntake for SmtpIntake {
+    fn claims(&self, recipient: &str) -> Option<Match> {
+        self.matches(recipient)
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn parse_message(
+        &self,
+        message: &[u8],
+        envelope: SmtpEnvelope<'_>,
+        ctx: &Context<'_>,
+    ) -> Result<Outcome, Rejection> {
         let envelope = Envelope {
             provider: "smtp",
-            mail_from: req.header(MAIL_FROM_HEADER).map(str::to_string),
-            recipient: req.header(RCPT_TO_HEADER).map(str::to_string),
+            mail_from: Some(envelope.mail_from.to_string()),
+            recipient: Some(envelope.recipient.to_string()),
         };
-        Ok(complaint_from_mime(req.body, &envelope, ctx, &self.limits)?.into_outcome())
+        Ok(complaint_from_mime(message, &envelope, ctx, &self.limits)?.into_outcome())
     }
 
-    fn max_body_bytes(&self) -> Option<usize> {
-        Some(self.limits.max_message_bytes)
+    fn max_message_bytes(&self) -> usize {
+        self.limits.max_message_bytes
     }
 }
 

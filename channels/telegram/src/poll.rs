@@ -233,7 +233,7 @@ impl TelegramPoller {
         }
 
         if !complaints.is_empty() {
-            host.publish(complaints)
+            host.accept(aduan_adapter::Outcome::complaints(complaints))
                 .await
                 .map_err(|_| Failure::Host("publish"))?;
         }

@@ -42,6 +42,16 @@ impl Transcripts {
         })
     }
 
+    /// The bearer tokens this call center presents.
+    pub fn tokens(&self) -> &[Secret] {
+        &self.tokens
+    }
+
+    /// The token of a request's `Authorization: Bearer` header, if it has one.
+    pub fn presented_token<'a>(req: &'a Request<'_>) -> Option<&'a str> {
+        bearer(req)
+    }
+
     /// Parses one transcript given outside HTTP (a line of a bulk import),
     /// with this instance's settings. A trailing line break is not part of it.
     pub fn parse_line(&self, line: &[u8], ctx: &Context<'_>) -> Result<Complaint, Rejection> {

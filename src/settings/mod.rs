@@ -1,140 +1,42 @@
 //! Typed settings, loaded in layers: the TOML file, then `ADUAN__SECTION__KEY`
-//! environment overrides. Secrets inside instances are `env:`/`file:` references.
+//! environment overrides. Secrets are `env:`/`file:` references.
 //!
-//! Loading never stops at the first problem: every section and every instance
-//! is checked, and all problems come back together with their location, which
-//! is what `aduan check-config` prints.
+//! This module is data only: it imports nothing else of the crate. Parsing
+//! checks every section and every instance's name and kind, and reports all
+//! problems together with their location; building the instances from their
+//! settings is the job of `instances::build_all`, at start or in
+//! `aduan check-config`, which prints both kinds of problem at once.
+
+mod instance;
+mod limits;
+mod sections;
 
 use std::collections::HashSet;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use aduan_adapter::{Adapter, Poller};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::instances;
+pub use instance::{InstanceKind, InstanceSettings};
+pub use limits::{InstanceLimits, LimitsConfig};
+pub use sections::{
+    BlobsConfig, LanguageConfig, LogConfig, LogFormat, RedisConfig, SPOOL_FILE_NAME, ServerConfig,
+    SmtpListenerConfig, SpoolConfig,
+};
 
-/// The gateway's whole configuration, validated.
+/// The gateway's whole configuration, as data.
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub server: ServerConfig,
     pub redis: RedisConfig,
     pub log: LogConfig,
-    pub smtp: crate::smtp::SmtpListenerConfig,
-    pub blobs: crate::blobs::BlobsConfig,
-    pub spool: crate::spool::SpoolConfig,
-    pub limits: crate::limits::LimitsConfig,
-    /// `[language]`, built: which languages complaint texts are detected among.
-    pub language: crate::pipeline::LanguageDetector,
-    pub instances: Vec<Instance>,
-}
-
-/// `[server]`: the HTTP listener.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// Address the HTTP listener binds. Default `0.0.0.0:8080`.
-    pub listen: SocketAddr,
-    /// Largest request body accepted, in bytes, unless an adapter sets its own. Default 1 MiB.
-    pub body_limit_bytes: usize,
-    /// How long one request may take, including reading a slow client's body. Default 15 s
-    /// (Twilio gives up after 15 s, Meta and X sooner).
-    pub request_timeout_seconds: u64,
-    /// How long shutdown waits for in-flight requests. Default 20 s.
-    pub shutdown_grace_seconds: u64,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
-            body_limit_bytes: 1024 * 1024,
-            request_timeout_seconds: 15,
-            shutdown_grace_seconds: 20,
-        }
-    }
-}
-
-/// `[redis]`: the sink.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RedisConfig {
-    /// Redis URL. Default `redis://127.0.0.1:6379`. May be an `env:`/`file:` reference.
-    pub url: String,
-    /// The complaints stream key. Default `aduan:complaints`.
-    pub stream: String,
-    /// Prefix of every other key the gateway writes (dedup keys, leases, cursors). Default `aduan`.
-    pub key_prefix: String,
-    /// How long a delivery is remembered for deduplication. Default 8 days, longer than any
-    /// provider's retry horizon (WhatsApp: 7 days).
-    pub dedup_window_seconds: u64,
-    /// How long one Redis command may take before it counts as a failure. Default 2000 ms.
-    pub command_timeout_ms: u64,
-}
-
-impl Default for RedisConfig {
-    fn default() -> Self {
-        RedisConfig {
-            url: "redis://127.0.0.1:6379".into(),
-            stream: "aduan:complaints".into(),
-            key_prefix: "aduan".into(),
-            dedup_window_seconds: 8 * 24 * 3600,
-            command_timeout_ms: 2000,
-        }
-    }
-}
-
-/// `[log]`: logging.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// `human` or `json`. Default `human`.
-    pub format: LogFormat,
-    /// A `tracing` filter such as `info` or `aduan=debug`. `RUST_LOG` overrides it. Default `info`.
-    pub level: String,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            format: LogFormat::Human,
-            level: "info".into(),
-        }
-    }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Human,
-    Json,
-}
-
-/// A configured channel instance, built and ready to serve.
-pub struct Instance {
-    /// Unique name, `[a-z0-9-]+`.
-    pub name: String,
-    /// The adapter kind, e.g. `transcript`, `whatsapp`.
-    pub kind: String,
-    /// Keep the exact bytes received in `raw`. Default true.
-    pub keep_raw: bool,
-    pub route: Option<&'static str>,
-    pub adapter: Option<Arc<dyn Adapter>>,
-    /// Taken by the server when it starts the instance's poller.
-    pub poller: std::sync::Mutex<Option<Box<dyn Poller>>>,
-}
-
-impl fmt::Debug for Instance {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Instance")
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("route", &self.route)
-            .finish_non_exhaustive()
-    }
+    pub smtp: SmtpListenerConfig,
+    pub blobs: BlobsConfig,
+    pub spool: SpoolConfig,
+    pub limits: LimitsConfig,
+    pub language: LanguageConfig,
+    /// `[[instances]]`, in file order.
+    pub instances: Vec<InstanceSettings>,
 }
 
 /// One problem found in the configuration.
@@ -175,14 +77,31 @@ pub const DEFAULT_PATH: &str = "config/aduan.toml";
 impl Config {
     /// Reads `path`, applies environment overrides, validates everything.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                location: path.display().to_string(),
-                message: format!("cannot read: {e}"),
-            }])
-        })?;
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        Config::from_toml(&text, &env, &path.display().to_string())
+        let (config, errors) = Config::read(path);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Like [`Config::load`], but returns what could be read together with
+    /// every problem, so that a later check (building the instances) can add
+    /// its own.
+    pub fn read(path: &Path) -> (Config, Vec<ConfigError>) {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let env: Vec<(String, String)> = std::env::vars().collect();
+                Config::parse(&text, &env, &path.display().to_string())
+            }
+            Err(e) => (
+                Config::default(),
+                vec![ConfigError {
+                    location: path.display().to_string(),
+                    message: format!("cannot read: {e}"),
+                }],
+            ),
+        }
     }
 
     /// Parses `text` with `env` overrides; `origin` names the file in locations.
@@ -191,6 +110,17 @@ impl Config {
         env: &[(String, String)],
         origin: &str,
     ) -> Result<Config, ConfigErrors> {
+        let (config, errors) = Config::parse(text, env, origin);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// Everything that could be read (defaults where a section is broken) and
+    /// every problem found, in file order.
+    pub fn parse(text: &str, env: &[(String, String)], origin: &str) -> (Config, Vec<ConfigError>) {
         let mut errors = Vec::new();
         let mut root: toml::Table = match text.parse() {
             Ok(t) => t,
@@ -199,46 +129,29 @@ impl Config {
                     .span()
                     .map(|s| format!(":{}", line_of(text, s.start)))
                     .unwrap_or_default();
-                return Err(ConfigErrors(vec![ConfigError {
+                errors.push(ConfigError {
                     location: format!("{origin}{line}"),
                     message: e.message().to_string(),
-                }]));
+                });
+                return (Config::default(), errors);
             }
         };
         apply_env_overrides(&mut root, env, &mut errors);
 
         let server = section::<ServerConfig>(&mut root, "server", &mut errors);
-        let mut redis = section::<RedisConfig>(&mut root, "redis", &mut errors);
+        let redis = section::<RedisConfig>(&mut root, "redis", &mut errors);
         let log = section::<LogConfig>(&mut root, "log", &mut errors);
-        let smtp = section::<crate::smtp::SmtpListenerConfig>(&mut root, "smtp", &mut errors);
-        let blobs = section::<crate::blobs::BlobsConfig>(&mut root, "blobs", &mut errors);
-        let spool = section::<crate::spool::SpoolConfig>(&mut root, "spool", &mut errors);
+        let smtp = section::<SmtpListenerConfig>(&mut root, "smtp", &mut errors);
+        let blobs = section::<BlobsConfig>(&mut root, "blobs", &mut errors);
+        let spool = section::<SpoolConfig>(&mut root, "spool", &mut errors);
         for (location, message) in spool.problems() {
             errors.push(ConfigError {
                 location: location.into(),
                 message: message.into(),
             });
         }
-        let limits = section::<crate::limits::LimitsConfig>(&mut root, "limits", &mut errors);
-        let language_cfg =
-            section::<crate::pipeline::LanguageConfig>(&mut root, "language", &mut errors);
-        let language =
-            crate::pipeline::LanguageDetector::new(&language_cfg).unwrap_or_else(|message| {
-                errors.push(ConfigError {
-                    location: "language.candidates".into(),
-                    message,
-                });
-                crate::pipeline::LanguageDetector::default()
-            });
-        if redis.url.starts_with("env:") || redis.url.starts_with("file:") {
-            match aduan_adapter::Secret::resolve(&redis.url) {
-                Ok(s) => redis.url = s.expose().to_string(),
-                Err(e) => errors.push(ConfigError {
-                    location: "redis.url".into(),
-                    message: e.to_string(),
-                }),
-            }
-        }
+        let limits = section::<LimitsConfig>(&mut root, "limits", &mut errors);
+        let language = section::<LanguageConfig>(&mut root, "language", &mut errors);
         if redis.stream.is_empty() {
             errors.push(ConfigError {
                 location: "redis.stream".into(),
@@ -280,101 +193,22 @@ impl Config {
                 .get(i)
                 .map(|l| format!(" ({origin}:{l})"))
                 .unwrap_or_default();
-            let mut location = format!("instances[{i}]{line}");
-            let toml::Value::Table(mut table) = value else {
-                errors.push(ConfigError {
-                    location,
-                    message: "must be a table".into(),
-                });
-                continue;
-            };
-            let name = match table.remove("name") {
-                Some(toml::Value::String(n)) => n,
-                Some(_) => {
-                    errors.push(ConfigError {
-                        location: location.clone(),
-                        message: "`name` must be a string".into(),
-                    });
-                    continue;
-                }
-                None => {
-                    errors.push(ConfigError {
-                        location: location.clone(),
-                        message: "missing `name`".into(),
-                    });
-                    continue;
-                }
-            };
-            location = format!("instances[{i}] \"{name}\"{line}");
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            {
-                errors.push(ConfigError {
-                    location: location.clone(),
-                    message: "`name` must match [a-z0-9-]+".into(),
-                });
-            }
-            if !names.insert(name.clone()) {
-                errors.push(ConfigError {
-                    location: location.clone(),
-                    message: format!("duplicate instance name `{name}`"),
-                });
-            }
-            let kind = match table.remove("kind") {
-                Some(toml::Value::String(k)) => k,
-                _ => {
-                    errors.push(ConfigError {
-                        location,
-                        message: "missing or non-string `kind`".into(),
-                    });
-                    continue;
-                }
-            };
-            let keep_raw = match table.remove("keep_raw") {
-                None => true,
-                Some(toml::Value::Boolean(b)) => b,
-                Some(_) => {
-                    errors.push(ConfigError {
-                        location: location.clone(),
-                        message: "`keep_raw` must be true or false".into(),
-                    });
-                    true
-                }
-            };
-            match instances::build(&kind, &name, keep_raw, table) {
-                Ok(built) => instances.push(Instance {
-                    name,
-                    kind,
-                    keep_raw,
-                    route: built.route,
-                    adapter: built.adapter,
-                    poller: std::sync::Mutex::new(built.poller),
-                }),
-                Err(message) => errors.push(ConfigError {
-                    location: format!("{location} kind `{kind}`"),
-                    message,
-                }),
+            if let Some(inst) = InstanceSettings::parse(i, &line, value, &mut names, &mut errors) {
+                instances.push(inst);
             }
         }
-        errors.extend(limits.check(&names));
-
-        if errors.is_empty() {
-            Ok(Config {
-                server,
-                redis,
-                log,
-                smtp,
-                blobs,
-                spool,
-                limits,
-                language,
-                instances,
-            })
-        } else {
-            Err(ConfigErrors(errors))
-        }
+        let config = Config {
+            server,
+            redis,
+            log,
+            smtp,
+            blobs,
+            spool,
+            limits,
+            language,
+            instances,
+        };
+        (config, errors)
     }
 
     /// The configuration file to use: the argument, else `ADUAN_CONFIG`, else the default.
@@ -479,6 +313,7 @@ mod tests {
     fn empty_file_gives_defaults() {
         let cfg = Config::from_toml("", &[], "t.toml").expect("valid");
         assert_eq!(cfg.server.listen.port(), 8080);
+        assert_eq!(cfg.redis.url.expose(), "redis://127.0.0.1:6379");
         assert_eq!(cfg.redis.stream, "aduan:complaints");
         assert_eq!(cfg.redis.dedup_window_seconds, 691_200);
     }
@@ -538,6 +373,22 @@ kind = "nope"
         let errs = errors("[redis]\nurl = \"env:ADUAN_TEST_SURELY_UNSET_VAR\"\n");
         assert_eq!(errs.len(), 1);
         assert!(errs[0].contains("ADUAN_TEST_SURELY_UNSET_VAR"));
+    }
+
+    #[test]
+    fn the_redis_url_is_never_printed() {
+        let cfg = Config::from_toml(
+            "[redis]\nurl = \"redis://:kata-sandi-rahasia@10.0.0.5:6379/0\"\n",
+            &[],
+            "t.toml",
+        )
+        .expect("valid");
+        assert_eq!(
+            cfg.redis.url.expose(),
+            "redis://:kata-sandi-rahasia@10.0.0.5:6379/0"
+        );
+        let printed = format!("{cfg:?}");
+        assert!(!printed.contains("kata-sandi"), "{printed}");
     }
 
     #[test]

@@ -1,306 +1,13 @@
-//! The SMTP listener: ESMTP with `SIZE`, `8BITMIME`, `PIPELINING`,
-//! `ENHANCEDSTATUSCODES` and optional `STARTTLS`, for the `kind = "smtp"`
-//! instances.
-//!
-//! The listener speaks the protocol and enforces its limits; the instances
-//! (`aduan_email::SmtpIntake`) decide which recipients they serve and turn a
-//! message into a complaint. A message is answered `250` only once its
-//! attachments are on disk and its complaint is durably accepted; any
-//! temporary failure is `451` so the sending server keeps it and retries, and
-//! the dedup on `Message-ID` makes the retry write nothing new.
+//! One SMTP session: the command loop, `DATA` with dot-unstuffing, `STARTTLS`.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aduan_adapter::{Context, Outcome, Rejection, Request, Timestamp};
-use aduan_email::smtp::{MAIL_FROM_HEADER, MATCH_HEADER, RCPT_TO_HEADER};
-use serde::Deserialize;
-use tokio::io::{
-    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader,
-};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Instance;
-use crate::server::AppState;
-use crate::telemetry;
-
-/// `[smtp]`: the listener for `kind = "smtp"` instances. It starts only when
-/// at least one such instance is configured.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SmtpListenerConfig {
-    /// Address the SMTP listener binds. Default `0.0.0.0:2525`.
-    pub listen: SocketAddr,
-    /// The name the server gives in its greeting and `EHLO` answer. Default `aduan`.
-    pub hostname: String,
-    /// PEM certificate chain for `STARTTLS`; with `tls_key`. `STARTTLS` is offered only when set.
-    pub tls_cert: Option<PathBuf>,
-    /// PEM private key for `STARTTLS`; with `tls_cert`.
-    pub tls_key: Option<PathBuf>,
-    /// Largest message accepted, in bytes, announced with `SIZE`. Default 25 MiB.
-    pub max_message_bytes: usize,
-    /// Most recipients of one message (`452 4.5.3` past it). Default 100.
-    pub max_recipients: usize,
-    /// Longest command line, in bytes including CRLF (`500 5.5.2` past it). Default 2048.
-    pub max_line_bytes: usize,
-    /// Most commands in a session without a message delivered (`421 4.7.0`
-    /// past it). Default 1000.
-    pub max_commands: usize,
-    /// Seconds a client may stay silent before the session is closed (`421 4.4.2`). Default 300.
-    pub idle_timeout_seconds: u64,
-    /// Most sessions at once; more are turned away with `421 4.3.2`. Default 256.
-    pub max_sessions: usize,
-}
-
-impl Default for SmtpListenerConfig {
-    fn default() -> Self {
-        SmtpListenerConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], 2525)),
-            hostname: "aduan".into(),
-            tls_cert: None,
-            tls_key: None,
-            max_message_bytes: 25 * 1024 * 1024,
-            max_recipients: 100,
-            max_line_bytes: 2048,
-            max_commands: 1000,
-            idle_timeout_seconds: 300,
-            max_sessions: 256,
-        }
-    }
-}
-
-/// A running listener.
-pub struct SmtpHandle {
-    pub addr: SocketAddr,
-    pub done: tokio::task::JoinHandle<()>,
-}
-
-/// Binds and starts the listener when any `kind = "smtp"` instance exists.
-pub async fn start(
-    cfg: &SmtpListenerConfig,
-    instances: &[Arc<Instance>],
-    state: Arc<AppState>,
-    shutdown: CancellationToken,
-) -> anyhow::Result<Option<SmtpHandle>> {
-    let smtp: Vec<Arc<Instance>> = instances
-        .iter()
-        .filter(|i| i.kind == "smtp" && i.adapter.is_some())
-        .cloned()
-        .collect();
-    if smtp.is_empty() {
-        return Ok(None);
-    }
-    let tls = tls_acceptor(cfg)?;
-    let listener = TcpListener::bind(cfg.listen).await?;
-    let addr = listener.local_addr()?;
-    let server = Arc::new(Server {
-        cfg: cfg.clone(),
-        tls,
-        instances: smtp,
-        state,
-        sessions: Arc::new(tokio::sync::Semaphore::new(cfg.max_sessions.max(1))),
-    });
-    tracing::info!(%addr, starttls = server.tls.is_some(), "smtp listening");
-    let done = tokio::spawn(server.serve(listener, shutdown));
-    Ok(Some(SmtpHandle { addr, done }))
-}
-
-fn tls_acceptor(cfg: &SmtpListenerConfig) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
-    use tokio_rustls::rustls;
-    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let (cert, key) = match (&cfg.tls_cert, &cfg.tls_key) {
-        (None, None) => return Ok(None),
-        (Some(c), Some(k)) => (c, k),
-        _ => anyhow::bail!("smtp.tls_cert and smtp.tls_key must be given together"),
-    };
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow::anyhow!("smtp.tls_cert {}: {e}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| anyhow::anyhow!("smtp.tls_key {}: {e}", key.display()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)?;
-    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
-}
-
-struct Server {
-    cfg: SmtpListenerConfig,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-    instances: Vec<Arc<Instance>>,
-    state: Arc<AppState>,
-    sessions: Arc<tokio::sync::Semaphore>,
-}
-
-/// Plain TCP before `STARTTLS`, TLS after.
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
-
-impl Server {
-    async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: CancellationToken) {
-        let mut sessions = tokio::task::JoinSet::new();
-        loop {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                a = listener.accept() => a,
-            };
-            let (mut socket, _peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "smtp accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = socket.set_nodelay(true);
-            let Ok(permit) = self.sessions.clone().try_acquire_owned() else {
-                let _ = socket
-                    .write_all(b"421 4.3.2 Too many connections, try again later\r\n")
-                    .await;
-                continue;
-            };
-            let server = self.clone();
-            let token = shutdown.clone();
-            sessions.spawn(async move {
-                let mut session = Session::new(&server, Box::new(socket));
-                if let Err(e) = session.run(&token).await {
-                    tracing::debug!(error = %e, "smtp session ended with an error");
-                }
-                drop(permit);
-            });
-            // Reap finished sessions so the set does not grow with the connection count.
-            while sessions.try_join_next().is_some() {}
-        }
-        // Sessions see the same cancellation between commands; a message being
-        // delivered finishes first.
-        while sessions.join_next().await.is_some() {}
-    }
-
-    /// The instance serving `rcpt`: exact addresses first, then domains.
-    fn instance_for(&self, rcpt: &str) -> Option<Arc<Instance>> {
-        let method = http::Method::POST;
-        let uri = http::Uri::from_static("/smtp");
-        let rcpt_value = http::HeaderValue::from_str(rcpt).ok()?;
-        for exact in [true, false] {
-            let mut headers = http::HeaderMap::new();
-            headers.insert(RCPT_TO_HEADER, rcpt_value.clone());
-            if exact {
-                headers.insert(MATCH_HEADER, http::HeaderValue::from_static("address"));
-            }
-            let probe = Request {
-                method: &method,
-                uri: &uri,
-                headers: &headers,
-                body: &[],
-            };
-            let found = self
-                .instances
-                .iter()
-                .find(|i| i.adapter.as_ref().is_some_and(|a| a.verify(&probe).is_ok()));
-            if let Some(inst) = found {
-                return Some(inst.clone());
-            }
-        }
-        None
-    }
-
-    /// Normalizes the message for each instance it is addressed to, stores
-    /// attachments, publishes; answers with the reply line for `DATA`.
-    async fn deliver(
-        &self,
-        data: &[u8],
-        mail_from: &str,
-        to: &[(Arc<Instance>, String)],
-    ) -> &'static str {
-        let method = http::Method::POST;
-        let uri = http::Uri::from_static("/smtp");
-        let received_at = Timestamp(chrono::Utc::now());
-        // Every instance's parse first: a message refused for one is written for none.
-        let mut complaints = Vec::new();
-        let mut blobs = Vec::new();
-        for (inst, rcpt) in to {
-            let Some(adapter) = inst.adapter.as_ref() else {
-                return "451 4.3.0 Temporary failure, try again later";
-            };
-            let mut headers = http::HeaderMap::new();
-            let (Ok(from), Ok(rcpt)) = (
-                http::HeaderValue::from_str(mail_from),
-                http::HeaderValue::from_str(rcpt),
-            ) else {
-                return "501 5.1.7 Bad address syntax";
-            };
-            headers.insert(MAIL_FROM_HEADER, from);
-            headers.insert(RCPT_TO_HEADER, rcpt);
-            let req = Request {
-                method: &method,
-                uri: &uri,
-                headers: &headers,
-                body: data,
-            };
-            let ctx = Context {
-                instance: &inst.name,
-                received_at,
-                keep_raw: inst.keep_raw,
-            };
-            match adapter.parse(&req, &ctx) {
-                Ok(Outcome::AcceptWithBlobs {
-                    complaints: c,
-                    ignored,
-                    blobs: b,
-                }) => {
-                    count_ignored(&inst.name, &ignored);
-                    complaints.extend(c);
-                    blobs.extend(b);
-                }
-                Ok(Outcome::Accept {
-                    complaints: c,
-                    ignored,
-                }) => {
-                    count_ignored(&inst.name, &ignored);
-                    complaints.extend(c);
-                }
-                Ok(_) => return "554 5.3.0 Message not accepted",
-                Err(rejection) => {
-                    count_rejected(&inst.name, rejection.reason());
-                    return match rejection {
-                        Rejection::TooLarge(_) => {
-                            "552 5.3.4 Message or attachment exceeds the size limit"
-                        }
-                        _ => "554 5.6.0 Message content not accepted",
-                    };
-                }
-            }
-        }
-        if let Err(e) = self.state.blobs.put_all(blobs).await {
-            tracing::warn!(error = %e, "smtp attachments not stored");
-            return "451 4.3.0 Temporary failure, try again later";
-        }
-        if !complaints.is_empty()
-            && let Err(e) = self.state.pipeline.publish(complaints).await
-        {
-            tracing::warn!(error = %e, "smtp message not accepted");
-            return "451 4.3.0 Temporary failure, try again later";
-        }
-        "250 2.0.0 Message accepted"
-    }
-}
-
-fn count_ignored(instance: &str, ignored: &[aduan_adapter::Ignored]) {
-    for event in ignored {
-        metrics::counter!(telemetry::IGNORED, "route" => "smtp", "instance" => instance.to_string(), "reason" => event.reason).increment(1);
-    }
-}
-
-fn count_rejected(instance: &str, reason: &'static str) {
-    metrics::counter!(telemetry::REJECTED, "route" => "smtp", "instance" => instance.to_string(), "reason" => reason).increment(1);
-}
+use super::{Server, Stream};
+use crate::instances::Instance;
 
 /// How one read of a line ended.
 enum Line {
@@ -315,7 +22,7 @@ enum Stop {
     Shutdown,
 }
 
-struct Session<'s> {
+pub(super) struct Session<'s> {
     server: &'s Server,
     io: BufReader<Box<dyn Stream>>,
     out: Vec<u8>,
@@ -329,7 +36,7 @@ struct Session<'s> {
 }
 
 impl<'s> Session<'s> {
-    fn new(server: &'s Server, stream: Box<dyn Stream>) -> Self {
+    pub(super) fn new(server: &'s Server, stream: Box<dyn Stream>) -> Self {
         Session {
             server,
             io: BufReader::new(stream),
@@ -393,7 +100,16 @@ impl<'s> Session<'s> {
         })
     }
 
-    async fn run(&mut self, token: &CancellationToken) -> std::io::Result<()> {
+    /// Says why the session ends, and ends it.
+    async fn close(&mut self, stop: Stop) -> std::io::Result<()> {
+        self.reply(match stop {
+            Stop::Idle => "421 4.4.2 Idle timeout, closing connection",
+            Stop::Shutdown => "421 4.3.2 Service shutting down, try again later",
+        });
+        self.flush(true).await
+    }
+
+    pub(super) async fn run(&mut self, token: &CancellationToken) -> std::io::Result<()> {
         let greeting = format!("220 {} ESMTP aduan", self.server.cfg.hostname);
         self.reply(&greeting);
         self.flush(true).await?;
@@ -401,14 +117,7 @@ impl<'s> Session<'s> {
         loop {
             let max = self.server.cfg.max_line_bytes.max(512);
             let line = match self.read_line(&mut buf, max, token).await {
-                Err(Stop::Idle) => {
-                    self.reply("421 4.4.2 Idle timeout, closing connection");
-                    return self.flush(true).await;
-                }
-                Err(Stop::Shutdown) => {
-                    self.reply("421 4.3.2 Service shutting down, try again later");
-                    return self.flush(true).await;
-                }
+                Err(stop) => return self.close(stop).await,
                 Ok(r) => r?,
             };
             match line {
@@ -446,15 +155,8 @@ impl<'s> Session<'s> {
                         self.reply("354 2.0.0 Start mail input; end with <CRLF>.<CRLF>");
                         self.flush(true).await?;
                         match self.data(&mut buf, token).await {
-                            Err(Stop::Idle) => {
-                                self.reply("421 4.4.2 Idle timeout, closing connection");
-                                return self.flush(true).await;
-                            }
                             // A message cut off by shutdown is not accepted; the client retries.
-                            Err(Stop::Shutdown) => {
-                                self.reply("421 4.3.2 Service shutting down, try again later");
-                                return self.flush(true).await;
-                            }
+                            Err(stop) => return self.close(stop).await,
                             Ok(Ok(true)) => {}
                             Ok(Ok(false)) => return Ok(()),
                             Ok(Err(e)) => return Err(e),
@@ -514,20 +216,20 @@ impl<'s> Session<'s> {
     }
 
     fn mail(&mut self, arg: &str) {
-        if !self.greeted {
-            self.reply("503 5.5.1 Bad sequence of commands: EHLO first");
-            return;
-        }
-        if self.mail_from.is_some() {
-            self.reply("503 5.5.1 Bad sequence of commands: nested MAIL");
-            return;
-        }
-        let Some(rest) = strip_prefix_ci(arg, "FROM:") else {
-            self.reply("501 5.5.4 Syntax: MAIL FROM:<address>");
-            return;
+        let out_of_sequence = if !self.greeted {
+            Some("503 5.5.1 Bad sequence of commands: EHLO first")
+        } else if self.mail_from.is_some() {
+            Some("503 5.5.1 Bad sequence of commands: nested MAIL")
+        } else {
+            None
         };
-        let Some((address, params)) = path(rest) else {
-            self.reply("501 5.1.7 Bad sender address syntax");
+        let Some((address, params)) = self.path_arg(
+            out_of_sequence,
+            arg,
+            "FROM:",
+            "501 5.5.4 Syntax: MAIL FROM:<address>",
+            "501 5.1.7 Bad sender address syntax",
+        ) else {
             return;
         };
         for param in params.split_whitespace() {
@@ -557,17 +259,44 @@ impl<'s> Session<'s> {
         self.reply("250 2.1.0 Sender ok");
     }
 
-    fn rcpt(&mut self, arg: &str) {
-        if self.mail_from.is_none() {
-            self.reply("503 5.5.1 Bad sequence of commands: MAIL first");
-            return;
+    /// The path and parameters after `prefix` (`FROM:`, `TO:`), or `None` with
+    /// a reply queued: `out_of_sequence` when the command may not come now,
+    /// else `syntax` or `bad`.
+    fn path_arg<'a>(
+        &mut self,
+        out_of_sequence: Option<&str>,
+        arg: &'a str,
+        prefix: &str,
+        syntax: &str,
+        bad: &str,
+    ) -> Option<(String, &'a str)> {
+        if let Some(reply) = out_of_sequence {
+            self.reply(reply);
+            return None;
         }
-        let Some(rest) = strip_prefix_ci(arg, "TO:") else {
-            self.reply("501 5.5.4 Syntax: RCPT TO:<address>");
-            return;
+        let Some(rest) = strip_prefix_ci(arg, prefix) else {
+            self.reply(syntax);
+            return None;
         };
-        let Some((address, params)) = path(rest) else {
-            self.reply("501 5.1.3 Bad recipient address syntax");
+        let parsed = path(rest);
+        if parsed.is_none() {
+            self.reply(bad);
+        }
+        parsed
+    }
+
+    fn rcpt(&mut self, arg: &str) {
+        let out_of_sequence = self
+            .mail_from
+            .is_none()
+            .then_some("503 5.5.1 Bad sequence of commands: MAIL first");
+        let Some((address, params)) = self.path_arg(
+            out_of_sequence,
+            arg,
+            "TO:",
+            "501 5.5.4 Syntax: RCPT TO:<address>",
+            "501 5.1.3 Bad recipient address syntax",
+        ) else {
             return;
         };
         if !params.trim().is_empty() {

@@ -1,0 +1,245 @@
+//! The one door into the pipeline. Every intake (HTTP routes, the SMTP
+//! listener, pollers, `import-transcripts`) hands what its adapter made of
+//! a request to [`Ingest::accept`], which owns, in this order: storing the
+//! attachment bytes the request carried, assembling split messages, the
+//! batch and per-sender limits, the publish (Redis, or the spool), and the
+//! counting and logging of what was accepted, duplicated or refused.
+//!
+//! - `error`: [`Door`] and [`IngestError`].
+//! - `fragments`: split messages held until whole, and their sweeper.
+
+mod error;
+mod fragments;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aduan_adapter::{Blob, Complaint, Fragment, Ignored, Outcome, Receipt};
+use tokio_util::sync::CancellationToken;
+
+pub use error::{Door, IngestError};
+pub use fragments::FragmentError;
+
+use crate::blobs::BlobStore;
+use crate::instances::Instance;
+use crate::limits::{Admission, Limiter};
+use crate::pipeline::Pipeline;
+use crate::redis::Redis;
+use crate::settings::LimitsConfig;
+use crate::telemetry;
+
+/// What a door hands over, taken apart.
+struct Intake {
+    complaints: Vec<Complaint>,
+    ignored: Vec<Ignored>,
+    blobs: Vec<Blob>,
+    fragments: Vec<Fragment>,
+}
+
+impl From<Outcome> for Intake {
+    fn from(outcome: Outcome) -> Self {
+        let mut intake = Intake {
+            complaints: Vec::new(),
+            ignored: Vec::new(),
+            blobs: Vec::new(),
+            fragments: Vec::new(),
+        };
+        match outcome {
+            Outcome::Accept {
+                complaints,
+                ignored,
+            } => (intake.complaints, intake.ignored) = (complaints, ignored),
+            Outcome::AcceptWithBlobs {
+                complaints,
+                ignored,
+                blobs,
+            } => (intake.complaints, intake.ignored, intake.blobs) = (complaints, ignored, blobs),
+            Outcome::Fragments(fragments) => intake.fragments = fragments,
+            // A handshake is the door's to answer; there is nothing to write.
+            Outcome::Reply(_) => {}
+        }
+        intake
+    }
+}
+
+/// The ingest service, shared by every door.
+pub struct Ingest {
+    pipeline: Arc<Pipeline>,
+    blobs: BlobStore,
+    limiter: Limiter,
+    /// Whether `import-transcripts` applies the per-sender limit.
+    import_per_sender: bool,
+    retry_after_seconds: u64,
+}
+
+impl Ingest {
+    /// The service over `pipeline`, with the limits of the named instances.
+    pub fn new<'a>(
+        pipeline: Arc<Pipeline>,
+        blobs: BlobStore,
+        limits: &LimitsConfig,
+        instance_names: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        Ingest {
+            pipeline,
+            blobs,
+            limiter: Limiter::new(limits.clone(), instance_names),
+            import_per_sender: limits.import_per_sender,
+            retry_after_seconds: limits.retry_after_seconds.max(1),
+        }
+    }
+
+    /// The limits in force (admission and input limits are checked by the
+    /// HTTP door before a body is read).
+    pub fn limits(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    /// The `Retry-After` every door gives when storage is unavailable or the
+    /// gateway is full: `[limits] retry_after_seconds`.
+    pub fn retry_after_seconds(&self) -> u64 {
+        self.retry_after_seconds
+    }
+
+    /// The pipeline, for readiness and the spool's forwarder.
+    pub fn pipeline(&self) -> &Arc<Pipeline> {
+        &self.pipeline
+    }
+
+    /// Redis, for pollers' leases and cursors.
+    pub fn redis(&self) -> &Arc<Redis> {
+        self.pipeline.redis()
+    }
+
+    /// Takes a place for one request to `instance` on its route, before its
+    /// body is read; refused ones are counted.
+    pub async fn admit(&self, instance: &Instance) -> Result<Admission, IngestError> {
+        let (segment, waits) = instance
+            .route
+            .map_or((instance.label(), false), |r| (r.segment, r.waits_for_room));
+        self.limiter
+            .admit(segment, &instance.name, waits)
+            .await
+            .map_err(IngestError::Limited)
+    }
+
+    /// Accepts what `instance`'s adapter made of one request, message or line.
+    /// `Ok` carries the receipts of the complaints written (a held part of a
+    /// split message writes none yet); on `Err` the door answers so that the
+    /// provider retries (or gives up, for a rejection).
+    pub async fn accept(
+        &self,
+        instance: &Instance,
+        outcome: Outcome,
+        door: Door,
+    ) -> Result<Vec<Receipt>, IngestError> {
+        let result = self.accept_counted(instance, outcome, door).await;
+        if let Err(e) = &result {
+            self.refused(door, &instance.name, e);
+        }
+        result
+    }
+
+    async fn accept_counted(
+        &self,
+        instance: &Instance,
+        outcome: Outcome,
+        door: Door,
+    ) -> Result<Vec<Receipt>, IngestError> {
+        let label = door.label();
+        let intake = Intake::from(outcome);
+        for event in &intake.ignored {
+            telemetry::ignored(label, &instance.name, event.reason);
+        }
+        // Attachments first: a complaint in the stream always finds its files.
+        if let Err(e) = self.blobs.put_all(intake.blobs).await {
+            tracing::warn!(instance = %instance.name, error = %e, "attachments not stored");
+            return Err(IngestError::Unavailable(e.to_string()));
+        }
+        if !intake.fragments.is_empty() {
+            let window = instance
+                .adapter()
+                .map_or(Duration::from_secs(600), |a| a.fragment_window());
+            let (complaints, receipts) = fragments::accept(
+                &self.pipeline,
+                intake.fragments,
+                window,
+            )
+            .await
+            .map_err(|e| {
+                tracing::warn!(instance = %instance.name, error = %e, "message parts not held");
+                match e {
+                    FragmentError::Publish(p) => IngestError::from(p),
+                    FragmentError::Redis(r) => IngestError::Unavailable(r.to_string()),
+                }
+            })?;
+            telemetry::published(label, &complaints, &receipts);
+            return Ok(receipts);
+        }
+        let complaints = intake.complaints;
+        self.limiter
+            .check_batch(label, complaints.len())
+            .map_err(|limit| IngestError::Rejected(aduan_adapter::Rejection::TooLarge(limit)))?;
+        let (mut complaints, tickets, throttled) =
+            if door == Door::Import && !self.import_per_sender {
+                (complaints, Default::default(), None)
+            } else {
+                self.limiter.take_senders(label, &instance.name, complaints)
+            };
+        if complaints.is_empty() {
+            return match throttled {
+                Some(refusal) => Err(IngestError::Limited(refusal)),
+                None => Ok(Vec::new()),
+            };
+        }
+        let published = self.pipeline.publish(&mut complaints).await;
+        self.limiter.settle(
+            &instance.name,
+            tickets,
+            published.as_ref().ok().map(Vec::as_slice),
+        );
+        let receipts = published.map_err(|e| {
+            tracing::warn!(instance = %instance.name, error = %e, "complaints not accepted");
+            IngestError::from(e)
+        })?;
+        telemetry::published(label, &complaints, &receipts);
+        // The provider retries the whole request for the senders held back; what
+        // was appended now is then a redelivery.
+        match throttled {
+            Some(refusal) => Err(IngestError::Limited(refusal)),
+            None => Ok(receipts),
+        }
+    }
+
+    /// Counts and logs a refusal at `door`. Limits count their own refusals.
+    pub fn refused(&self, door: Door, instance: &str, error: &IngestError) {
+        if !matches!(error, IngestError::Limited(_)) {
+            telemetry::rejected(door.label(), instance, error.reason());
+        }
+    }
+
+    /// Runs the split-message sweeper until `shutdown`; every replica runs one.
+    pub async fn sweep_fragments(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(fragments::SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let now = chrono::Utc::now().timestamp_millis();
+            match fragments::sweep_once(&self.pipeline, now).await {
+                Ok((complaints, _)) if complaints.is_empty() => {}
+                Ok((complaints, receipts)) => {
+                    telemetry::published("sweep", &complaints, &receipts);
+                    tracing::info!(
+                        groups = complaints.len(),
+                        "split messages written after their window"
+                    );
+                }
+                // Redis being away is reported by the append path; retry next tick.
+                Err(e) => tracing::debug!(error = %e, "fragment sweep failed"),
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Everything the gateway says to Redis, in one place: the connection, the
+//! key names and the Lua scripts, and the operations built on them.
+//!
+//! - [`append`]: the atomic dedup-and-append of complaints.
+//! - [`fragments`]: the store of held parts of split messages.
+//! - [`leases`]: poller leases and cursors.
+//! - [`scripts`]: the Lua, each with the keys and arguments it takes.
+//!
+//! Every key is named by [`Keys`], so the layout can be read (and changed
+//! for a cluster) here and nowhere else.
+
+pub mod append;
+pub mod fragments;
+pub mod leases;
+pub mod scripts;
+
+use std::time::Duration;
+
+use ::redis::aio::ConnectionManager;
+use tokio::sync::Mutex;
+
+use crate::settings::RedisConfig;
+use crate::telemetry;
+
+/// Why Redis could not do what was asked. Callers fall back (spool) or answer 503.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisError {
+    #[error("redis unavailable: {0}")]
+    Unavailable(String),
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("unexpected reply from redis: {0}")]
+    Protocol(String),
+    #[error("cannot serialize complaint: {0}")]
+    Serialize(String),
+}
+
+impl RedisError {
+    /// A command's failure, counted under `op`.
+    pub fn command(op: &'static str, e: ::redis::RedisError) -> Self {
+        telemetry::redis_error(op);
+        RedisError::Unavailable(e.to_string())
+    }
+}
+
+/// The names of every key the gateway writes.
+#[derive(Clone, Debug)]
+pub struct Keys {
+    prefix: String,
+    stream: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (`redis.key_prefix`), complaints to `stream`.
+    pub fn new(prefix: &str, stream: &str) -> Self {
+        Keys {
+            prefix: prefix.to_string(),
+            stream: stream.to_string(),
+        }
+    }
+
+    /// The complaints stream.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// A digest of `instance` and an id: ids of any length and content make
+    /// keys of one shape, and provider text stays out of key names.
+    fn digest(instance: &str, id: &str) -> String {
+        aduan_adapter::verify::sha256_hex(format!("{instance}\u{0}{id}").as_bytes())
+    }
+
+    /// The dedup key of a delivery (`instance`, `external_id`).
+    pub fn dedup(&self, instance: &str, external_id: &str) -> String {
+        format!(
+            "{}:dedup:{}",
+            self.prefix,
+            Keys::digest(instance, external_id)
+        )
+    }
+
+    /// The hash holding one group of a split message's parts.
+    pub fn fragment_group(&self, instance: &str, group: &str) -> String {
+        format!(
+            "{}:frag:group:{}",
+            self.prefix,
+            Keys::digest(instance, group)
+        )
+    }
+
+    /// Remembers that a part (by its provider id) was received.
+    pub fn fragment_part(&self, instance: &str, external_id: &str) -> String {
+        format!(
+            "{}:frag:part:{}",
+            self.prefix,
+            Keys::digest(instance, external_id)
+        )
+    }
+
+    /// The sorted set of held groups by deadline (ms since the epoch).
+    pub fn fragment_due(&self) -> String {
+        format!("{}:frag:due", self.prefix)
+    }
+
+    /// A poller's lease.
+    pub fn lease(&self, name: &str) -> String {
+        format!("{}:lease:{name}", self.prefix)
+    }
+
+    /// A poller's cursor.
+    pub fn cursor(&self, name: &str) -> String {
+        format!("{}:cursor:{name}", self.prefix)
+    }
+}
+
+/// The connection to Redis, opened on first use so that the gateway starts
+/// (and spools) while Redis is down.
+pub struct Redis {
+    client: ::redis::Client,
+    conn: Mutex<Option<ConnectionManager>>,
+    keys: Keys,
+    dedup_ttl_ms: u64,
+    timeout: Duration,
+}
+
+impl Redis {
+    /// Parses the URL; connects nothing yet.
+    pub fn new(cfg: &RedisConfig) -> Result<Self, RedisError> {
+        let client = ::redis::Client::open(cfg.url.expose())
+            .map_err(|e| RedisError::Unavailable(e.to_string()))?;
+        Ok(Redis {
+            client,
+            conn: Mutex::new(None),
+            keys: Keys::new(&cfg.key_prefix, &cfg.stream),
+            dedup_ttl_ms: cfg.dedup_window_seconds.saturating_mul(1000),
+            timeout: Duration::from_millis(cfg.command_timeout_ms),
+        })
+    }
+
+    /// The key names.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// How long one command may take.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A connection; the manager reconnects by itself once established.
+    pub async fn connection(&self) -> Result<ConnectionManager, RedisError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(conn) = guard.as_ref() {
+            return Ok(conn.clone());
+        }
+        let config = ::redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(
+            self.timeout,
+            ConnectionManager::new_with_config(self.client.clone(), config),
+        )
+        .await
+        .map_err(|_| RedisError::Timeout(self.timeout))?
+        .map_err(|e| RedisError::Unavailable(e.to_string()))?;
+        *guard = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// True when Redis answers `PING` within the deadline.
+    pub async fn ping(&self) -> bool {
+        let Ok(mut conn) = self.connection().await else {
+            return false;
+        };
+        matches!(
+            tokio::time::timeout(
+                self.timeout,
+                ::redis::cmd("PING").query_async::<String>(&mut conn)
+            )
+            .await,
+            Ok(Ok(_))
+        )
+    }
+}
+
+/// The flat list of strings in a script reply.
+pub(crate) fn strings(v: &::redis::Value) -> Result<Vec<String>, RedisError> {
+    let ::redis::Value::Array(items) = v else {
+        return Err(RedisError::Protocol("reply is not a list".into()));
+    };
+    items
+        .iter()
+        .map(|i| match i {
+            ::redis::Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+            ::redis::Value::SimpleString(s) => Ok(s.clone()),
+            ::redis::Value::Int(n) => Ok(n.to_string()),
+            other => Err(RedisError::Protocol(format!("{other:?}"))),
+        })
+        .collect()
+}

@@ -1,0 +1,249 @@
+//! The sections of the configuration file other than `[limits]` and
+//! `[[instances]]`: plain data, each with its defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use aduan_adapter::Secret;
+use serde::Deserialize;
+
+/// `[server]`: the HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP listener binds. Default `0.0.0.0:8080`.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes, unless an adapter sets its own. Default 1 MiB.
+    pub body_limit_bytes: usize,
+    /// How long one request may take, including reading a slow client's body. Default 15 s
+    /// (Twilio gives up after 15 s, Meta and X sooner).
+    pub request_timeout_seconds: u64,
+    /// How long shutdown waits for in-flight requests. Default 20 s.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_seconds: 15,
+            shutdown_grace_seconds: 20,
+        }
+    }
+}
+
+/// `[redis]`: the sink.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Redis URL. Default `redis://127.0.0.1:6379`. May be an `env:`/`file:` reference;
+    /// since a URL can carry a password it is held like any secret and never printed.
+    pub url: Secret,
+    /// The complaints stream key. Default `aduan:complaints`.
+    pub stream: String,
+    /// Prefix of every other key the gateway writes (dedup keys, leases, cursors). Default `aduan`.
+    pub key_prefix: String,
+    /// How long a delivery is remembered for deduplication. Default 8 days, longer than any
+    /// provider's retry horizon (WhatsApp: 7 days).
+    pub dedup_window_seconds: u64,
+    /// How long one Redis command may take before it counts as a failure. Default 2000 ms.
+    pub command_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: Secret::literal("redis://127.0.0.1:6379"),
+            stream: "aduan:complaints".into(),
+            key_prefix: "aduan".into(),
+            dedup_window_seconds: 8 * 24 * 3600,
+            command_timeout_ms: 2000,
+        }
+    }
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `human` or `json`. Default `human`.
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `aduan=debug`. `RUST_LOG` overrides it. Default `info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Human,
+            level: "info".into(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// `[smtp]`: the listener for `kind = "smtp"` instances. It starts only when
+/// at least one such instance is configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpListenerConfig {
+    /// Address the SMTP listener binds. Default `0.0.0.0:2525`.
+    pub listen: SocketAddr,
+    /// The name the server gives in its greeting and `EHLO` answer. Default `aduan`.
+    pub hostname: String,
+    /// Largest message accepted, in bytes, announced with `SIZE`. Default 25 MiB.
+    pub max_message_bytes: usize,
+    /// Most recipients of one message (`452 4.5.3` past it). Default 100.
+    pub max_recipients: usize,
+    /// Longest command line, in bytes including CRLF (`500 5.5.2` past it). Default 2048.
+    pub max_line_bytes: usize,
+    /// Most commands in a session without a message delivered (`421 4.7.0`
+    /// past it). Default 1000.
+    pub max_commands: usize,
+    /// Seconds a client may stay silent before the session is closed (`421 4.4.2`). Default 300.
+    pub idle_timeout_seconds: u64,
+    /// Most sessions at once; more are turned away with `421 4.3.2`. Default 256.
+    pub max_sessions: usize,
+    /// PEM certificate chain for `STARTTLS`; with `tls_key`. `STARTTLS` is offered only when set.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `STARTTLS`; with `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for SmtpListenerConfig {
+    fn default() -> Self {
+        SmtpListenerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 2525)),
+            hostname: "aduan".into(),
+            tls_cert: None,
+            tls_key: None,
+            max_message_bytes: 25 * 1024 * 1024,
+            max_recipients: 100,
+            max_line_bytes: 2048,
+            max_commands: 1000,
+            idle_timeout_seconds: 300,
+            max_sessions: 256,
+        }
+    }
+}
+
+/// `[blobs]`: where attachment bytes are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobsConfig {
+    /// Directory of the content-addressed store; a blob with key `sha256/<hex>`
+    /// is the file `<dir>/sha256/<hex>`. Default `data/blobs`.
+    pub dir: PathBuf,
+}
+
+impl Default for BlobsConfig {
+    fn default() -> Self {
+        BlobsConfig {
+            dir: PathBuf::from("data/blobs"),
+        }
+    }
+}
+
+/// The spool's file inside `[spool] dir`.
+pub const SPOOL_FILE_NAME: &str = "spool.redb";
+
+/// `[spool]`: the local durable spool used while Redis is unavailable.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Directory holding the spool file (`spool.redb`); created when missing. Each
+    /// gateway process needs its own. Default `data/spool`.
+    pub dir: PathBuf,
+    /// Most bytes of waiting records; past it the gateway answers `503` with
+    /// `Retry-After` instead of accepting. Default 1 GiB.
+    pub max_bytes: u64,
+    /// Most waiting complaints; past it, `503` with `Retry-After`. Default 1,000,000.
+    pub max_records: u64,
+    /// Most writes (requests) grouped into one commit. Default 1024.
+    pub group_commit_max: usize,
+    /// Writes that may wait for the writer before callers wait for room. Default 8192.
+    pub queue_capacity: usize,
+    /// Records the forwarder reads, forwards and deletes per round. Default 512.
+    pub forward_batch: usize,
+    /// How long the forwarder waits before trying Redis again after a failure. Default 500 ms.
+    pub retry_interval_ms: u64,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        SpoolConfig {
+            dir: PathBuf::from("data/spool"),
+            max_bytes: 1 << 30,
+            max_records: 1_000_000,
+            group_commit_max: 1024,
+            queue_capacity: 8192,
+            forward_batch: 512,
+            retry_interval_ms: 500,
+        }
+    }
+}
+
+impl SpoolConfig {
+    /// Problems with the values, as (key, message).
+    pub fn problems(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out = Vec::new();
+        if self.dir.as_os_str().is_empty() {
+            out.push(("spool.dir", "must not be empty"));
+        }
+        for (key, value) in [
+            ("spool.max_bytes", self.max_bytes),
+            ("spool.max_records", self.max_records),
+            ("spool.group_commit_max", self.group_commit_max as u64),
+            ("spool.queue_capacity", self.queue_capacity as u64),
+            ("spool.forward_batch", self.forward_batch as u64),
+            ("spool.retry_interval_ms", self.retry_interval_ms),
+        ] {
+            if value == 0 {
+                out.push((key, "must be positive"));
+            }
+        }
+        out
+    }
+
+    /// The spool file's path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.join(SPOOL_FILE_NAME)
+    }
+}
+
+/// `[language]`: detection of the complaint text's language.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LanguageConfig {
+    /// Languages detection chooses among, as ISO 639-3 codes (`ind`, `eng`, `jav`,
+    /// `kor`, …; any language whatlang knows). Fewer candidates make detection both
+    /// faster and more often confident. An empty list turns detection off.
+    /// Default: Indonesian, English, Javanese, Korean, Tagalog, Vietnamese, Thai,
+    /// Mandarin, Japanese, Arabic.
+    pub candidates: Vec<String>,
+    /// Only the first this many characters of the text are examined: enough for a
+    /// confident answer on the texts citizens write, and it bounds the cost. Default 160.
+    pub max_chars: usize,
+}
+
+impl Default for LanguageConfig {
+    fn default() -> Self {
+        LanguageConfig {
+            candidates: [
+                "ind", "eng", "jav", "kor", "tgl", "vie", "tha", "cmn", "jpn", "ara",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            max_chars: 160,
+        }
+    }
+}

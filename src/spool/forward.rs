@@ -1,0 +1,225 @@
+//! The forwarder: the oldest records to Redis, in order, each still written once.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use aduan_adapter::Fragment;
+use redb::{Database, Durability};
+use tokio_util::sync::CancellationToken;
+
+use super::{QUARANTINE, RECORDS, Record, Spool, SpoolError, read_oldest, spooled_at};
+use crate::language::LanguageDetector;
+use crate::redis::{Redis, RedisError};
+use crate::telemetry;
+use crate::telemetry::SPOOL_DRAINED as DRAINED;
+
+/// Where the forwarder writes: Redis, and the detector that names the
+/// language of a split message made whole only now.
+#[derive(Clone, Copy)]
+pub struct Target<'a> {
+    pub redis: &'a Redis,
+    pub language: &'a LanguageDetector,
+}
+
+impl Target<'_> {
+    /// Writes one record: a complaint through the atomic append, a part of a
+    /// split message into the fragment store (and the whole message, when it
+    /// was the last part). True when the complaint turned out to be a redelivery.
+    async fn write(&self, record: Record) -> Result<bool, RedisError> {
+        let Some(part) = record.part else {
+            let receipts = self
+                .redis
+                .append(std::slice::from_ref(&record.complaint))
+                .await?;
+            return Ok(receipts.first().is_some_and(|r| r.duplicate));
+        };
+        let fragment = Fragment {
+            group: part.group,
+            part: part.part,
+            total: part.total,
+            complaint: record.complaint,
+        };
+        let window = Duration::from_millis(part.window_ms);
+        for held in self.redis.absorb(&[fragment], window).await? {
+            if let Some(mut whole) = crate::assembly::assemble(held.parts, held.total) {
+                self.language.stamp(&mut whole);
+                let receipts = self.redis.append(std::slice::from_ref(&whole)).await?;
+                telemetry::published("spool", std::slice::from_ref(&whole), &receipts);
+            }
+            // The complaint is durable: a group left behind is swept again at
+            // its deadline, and that append is a duplicate.
+            if let Err(e) = self.redis.release_fragments(&[held.key]).await {
+                tracing::warn!(error = %e, "written split message not released; the sweeper will");
+            }
+        }
+        Ok(false)
+    }
+}
+
+impl Spool {
+    /// Forwards up to one batch of the oldest records to Redis, in order. Returns
+    /// how many were forwarded (appended or found to be duplicates); `Ok(0)` means
+    /// the spool is empty. Stops at the first Redis failure, keeping that record
+    /// and every later one.
+    pub async fn forward_once(&self, target: Target<'_>) -> Result<usize, SpoolError> {
+        let db = self.db.clone();
+        let limit = self.cfg.forward_batch.max(1);
+        let batch = tokio::task::spawn_blocking(move || read_oldest(&db, limit))
+            .await
+            .map_err(SpoolError::storage)??;
+        if batch.is_empty() {
+            self.refresh_oldest();
+            self.publish_gauges();
+            return Ok(0);
+        }
+        // Keeps the age current while Redis stays away, when nothing else changes.
+        if let Some(oldest) = batch.first().and_then(|(_, v)| spooled_at(v)) {
+            self.shared.oldest_ms.store(oldest, Ordering::Relaxed);
+        }
+        self.publish_gauges();
+        let mut forwarded = Vec::new();
+        let mut broken = Vec::new();
+        let mut failure = None;
+        for (seq, bytes) in batch {
+            let record: Record = match serde_json::from_slice(&bytes) {
+                Ok(r) => r,
+                Err(_) => {
+                    broken.push((seq, bytes));
+                    continue;
+                }
+            };
+            let (channel, instance) = (record.complaint.channel, record.complaint.instance.clone());
+            match target.write(record).await {
+                Ok(duplicate) => {
+                    // Counted as accepted when spooled; only a redelivery found now is news.
+                    if duplicate {
+                        telemetry::duplicate(channel, &instance);
+                    }
+                    forwarded.push((seq, bytes.len() as u64));
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let done = forwarded.len();
+        if !forwarded.is_empty() || !broken.is_empty() {
+            let db = self.db.clone();
+            let seqs: Vec<u64> = forwarded.iter().map(|(s, _)| *s).collect();
+            let quarantine: Vec<(u64, Vec<u8>)> = broken.clone();
+            tokio::task::spawn_blocking(move || remove_and_quarantine(&db, &seqs, &quarantine))
+                .await
+                .map_err(SpoolError::storage)??;
+            let freed: u64 = forwarded.iter().map(|(_, n)| n).sum::<u64>()
+                + broken.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+            self.shared.bytes.fetch_sub(freed, Ordering::AcqRel);
+            self.shared
+                .depth
+                .fetch_sub((done + broken.len()) as u64, Ordering::AcqRel);
+            if !broken.is_empty() {
+                self.shared
+                    .quarantined
+                    .fetch_add(broken.len() as u64, Ordering::Relaxed);
+                for (seq, bytes) in &broken {
+                    tracing::error!(
+                        seq,
+                        bytes = bytes.len(),
+                        "spool record cannot be decoded; moved to quarantine"
+                    );
+                }
+            }
+            metrics::counter!(DRAINED).increment(done as u64);
+            self.shared
+                .drained
+                .fetch_add(done as u64, Ordering::Relaxed);
+            self.refresh_oldest();
+            self.publish_gauges();
+        }
+        match failure {
+            Some(e) if done == 0 && broken.is_empty() => Err(e.into()),
+            Some(e) => {
+                tracing::warn!(error = %e, forwarded = done, "spool forward interrupted");
+                Ok(done + broken.len())
+            }
+            None => Ok(done + broken.len()),
+        }
+    }
+
+    /// Forwards until the spool is empty or Redis fails; the count forwarded.
+    pub async fn drain(&self, target: Target<'_>) -> Result<usize, SpoolError> {
+        let mut total = 0;
+        loop {
+            match self.forward_once(target).await? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+
+    /// The forwarder task: drains whenever records wait, retries Redis every
+    /// `retry_interval_ms` while it fails, refreshes the gauges each second.
+    pub async fn forward(
+        self: Arc<Self>,
+        redis: Arc<Redis>,
+        language: LanguageDetector,
+        shutdown: CancellationToken,
+    ) {
+        let target = Target {
+            redis: &redis,
+            language: &language,
+        };
+        let retry = Duration::from_millis(self.cfg.retry_interval_ms.max(1));
+        let mut failing = false;
+        loop {
+            self.sample_drain();
+            let wait = match self.forward_once(target).await {
+                Ok(0) => {
+                    if failing {
+                        tracing::info!("spool drained; redis answers again");
+                        failing = false;
+                    }
+                    None
+                }
+                Ok(_) => continue,
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, depth = self.shared.depth.load(Ordering::Relaxed), "spool cannot forward yet");
+                        failing = true;
+                    }
+                    Some(retry)
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.shared.appended.notified(), if wait.is_none() => {}
+                _ = tokio::time::sleep(wait.unwrap_or(Duration::from_secs(1))) => {}
+            }
+        }
+    }
+}
+
+fn remove_and_quarantine(
+    db: &Database,
+    forwarded: &[u64],
+    broken: &[(u64, Vec<u8>)],
+) -> Result<(), SpoolError> {
+    let mut txn = db.begin_write().map_err(SpoolError::storage)?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(SpoolError::storage)?;
+    {
+        let mut records = txn.open_table(RECORDS).map_err(SpoolError::storage)?;
+        for seq in forwarded {
+            records.remove(*seq).map_err(SpoolError::storage)?;
+        }
+        let mut quarantine = txn.open_table(QUARANTINE).map_err(SpoolError::storage)?;
+        for (seq, bytes) in broken {
+            quarantine
+                .insert(*seq, bytes.as_slice())
+                .map_err(SpoolError::storage)?;
+            records.remove(*seq).map_err(SpoolError::storage)?;
+        }
+    }
+    txn.commit().map_err(SpoolError::storage)
+}
