@@ -19,7 +19,7 @@ use aduan_adapter::{Context, Outcome, Timestamp};
 use crate::ingest::{Door, IngestError};
 use crate::instances::Intake;
 use crate::settings::Config;
-use crate::spool::{Spool, SpoolError, Target};
+use crate::spool::{Spool, SpoolError};
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -95,8 +95,8 @@ pub async fn import_transcripts(
         }
         Err(e) => return Err(setup(&e)),
     };
-    let ingest = crate::server::ingest(config, std::slice::from_ref(&inst), spool.clone())
-        .map_err(|e| setup(&e))?;
+    let ingest =
+        crate::server::ingest(config, std::slice::from_ref(&inst), spool).map_err(|e| setup(&e))?;
     let read_err = |e| ImportError::Read(file.display().to_string(), e);
     let total = std::fs::metadata(file).map_err(read_err)?.len();
     let reader = std::io::BufReader::new(std::fs::File::open(file).map_err(read_err)?);
@@ -149,26 +149,8 @@ pub async fn import_transcripts(
         ));
     }
     bar.finish_and_clear();
-    if let Some(spool) = spool {
-        summary.spooled = forward_spooled(&spool, &ingest).await;
-    }
+    summary.spooled = ingest.drain_spool().await;
     Ok(summary)
-}
-
-/// Forwards what the import spooled, if Redis answers; the count still waiting.
-async fn forward_spooled(spool: &Spool, ingest: &crate::ingest::Ingest) -> usize {
-    if spool.is_empty() {
-        return 0;
-    }
-    let pipeline = ingest.pipeline();
-    let target = Target {
-        redis: pipeline.redis(),
-        language: pipeline.language(),
-    };
-    if let Err(e) = spool.drain(target).await {
-        tracing::warn!(error = %e, "spooled lines stay in the spool");
-    }
-    spool.status().depth as usize
 }
 
 fn progress_bar(shown: bool, total: u64) -> indicatif::ProgressBar {

@@ -218,6 +218,26 @@ impl Ingest {
         }
     }
 
+    /// Forwards what waits in the spool, while Redis answers; how many records
+    /// still wait. For a command that exits (an import): a gateway's forwarder
+    /// does this by itself.
+    pub async fn drain_spool(&self) -> usize {
+        let Some(spool) = self.pipeline.spool() else {
+            return 0;
+        };
+        if spool.is_empty() {
+            return 0;
+        }
+        let target = crate::spool::Target {
+            redis: self.pipeline.redis(),
+            language: self.pipeline.language(),
+        };
+        if let Err(e) = spool.drain(target).await {
+            tracing::warn!(error = %e, "spooled complaints stay in the spool");
+        }
+        spool.status().depth as usize
+    }
+
     /// Runs the split-message sweeper until `shutdown`; every replica runs one.
     pub async fn sweep_fragments(self: Arc<Self>, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(fragments::SWEEP_EVERY);
