@@ -81,17 +81,25 @@ async fn smtplib(scenario: &str, port: u16, message: &Path, ca: &Path) -> Value 
 /// the message as it crossed the wire, with CRLF line ends.
 fn expected(fixture: &str, instance: &str, recipient: &str, language: Value) -> Value {
     let mut doc = expected_as_sent(fixture, instance, recipient, language);
-    let source = common::fixture(&format!("channels/email/fixtures/mime/{fixture}.eml"));
+    let wire = wire(&common::fixture(&format!(
+        "channels/email/fixtures/mime/{fixture}.eml"
+    )));
+    doc["raw"] =
+        serde_json::to_value(aduan_adapter::Raw::from_bytes("message/rfc822", &wire)).expect("raw");
+    doc
+}
+
+/// A fixture's bytes as a mail client sends them: every line ending in CRLF
+/// (only `<CRLF>.<CRLF>` ends DATA).
+fn wire(source: &[u8]) -> Vec<u8> {
     let mut wire = Vec::with_capacity(source.len() + 64);
-    for &b in &source {
+    for &b in source {
         if b == b'\n' {
             wire.push(b'\r');
         }
         wire.push(b);
     }
-    doc["raw"] =
-        serde_json::to_value(aduan_adapter::Raw::from_bytes("message/rfc822", &wire)).expect("raw");
-    doc
+    wire
 }
 
 /// The corpus document for `fixture` with `raw` the file's exact bytes.
@@ -261,7 +269,9 @@ async fn smtp_listener_with_real_clients() {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     assert!(reply(&mut read).await[0].starts_with("220 "));
-    let windows = common::fixture("channels/email/fixtures/mime/windows-1252.eml");
+    let windows = wire(&common::fixture(
+        "channels/email/fixtures/mime/windows-1252.eml",
+    ));
     let mut batch = b"EHLO klien.example.id\r\nMAIL FROM:<rudi.hartono@example.id> BODY=8BITMIME\r\nRCPT TO:<tidak.ada@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n".to_vec();
     write.write_all(&batch).await.expect("write");
     let mut got = Vec::new();
@@ -277,7 +287,7 @@ async fn smtp_listener_with_real_clients() {
     assert!(reply(&mut read).await[0].starts_with("221"));
     let docs = app.complaints().await;
     assert_eq!(docs.len(), 5);
-    let windows_doc = expected_as_sent(
+    let windows_doc = expected(
         "windows-1252",
         "pengaduan-kota",
         "pengaduan@lapor.example.go.id",
@@ -406,7 +416,9 @@ async fn storage_failure_is_451_and_malformed_is_554() {
         last = reply(&mut read).await;
     }
     assert!(last[0].starts_with("354"), "{last:?}");
-    let mut message = common::fixture("channels/email/fixtures/mime/phone-photo.eml");
+    let mut message = wire(&common::fixture(
+        "channels/email/fixtures/mime/phone-photo.eml",
+    ));
     message.extend_from_slice(b".\r\n");
     write.write_all(&message).await.expect("write");
     let lines = reply(&mut read).await;

@@ -29,6 +29,8 @@ pub(super) struct Session<'s> {
     tls: bool,
     greeted: bool,
     mail_from: Option<String>,
+    /// Whether the transaction's MAIL asked for SMTPUTF8 (RFC 6531).
+    smtputf8: bool,
     rcpts: Vec<(Arc<Instance>, String)>,
     /// Recipients accepted, counting those of the same instance.
     rcpt_count: usize,
@@ -44,6 +46,7 @@ impl<'s> Session<'s> {
             tls: false,
             greeted: false,
             mail_from: None,
+            smtputf8: false,
             rcpts: Vec::new(),
             rcpt_count: 0,
             commands: 0,
@@ -72,6 +75,7 @@ impl<'s> Session<'s> {
 
     fn reset(&mut self) {
         self.mail_from = None;
+        self.smtputf8 = false;
         self.rcpts.clear();
         self.rcpt_count = 0;
     }
@@ -128,13 +132,22 @@ impl<'s> Session<'s> {
                 }
                 Line::Complete => {}
             }
+            // A command line ends in CRLF and holds no other CR or LF: servers
+            // and clients that disagree on where a line ends are how SMTP
+            // smuggling works, so such a client is answered and cut off, as
+            // Postfix does with `smtpd_forbid_bare_newline`.
+            if !is_clean_command(&buf) {
+                crate::telemetry::limit_exceeded("smtp", "bare_newline");
+                self.reply("521 5.5.2 Bare CR or LF received, closing connection");
+                return self.flush(true).await;
+            }
             self.commands += 1;
             if self.commands > self.server.cfg.max_commands {
                 self.reply("421 4.7.0 Too many commands, closing connection");
                 return self.flush(true).await;
             }
             let text = String::from_utf8_lossy(&buf)
-                .trim_end_matches(['\r', '\n'])
+                .trim_end_matches("\r\n")
                 .to_string();
             let (verb, arg) = match text.split_once(' ') {
                 Some((v, a)) => (v.to_ascii_uppercase(), a.trim().to_string()),
@@ -202,6 +215,7 @@ impl<'s> Session<'s> {
             host,
             format!("SIZE {}", self.server.cfg.max_message_bytes),
             "8BITMIME".to_string(),
+            "SMTPUTF8".to_string(),
             "PIPELINING".to_string(),
             "ENHANCEDSTATUSCODES".to_string(),
         ];
@@ -232,6 +246,7 @@ impl<'s> Session<'s> {
         ) else {
             return;
         };
+        let mut smtputf8 = false;
         for param in params.split_whitespace() {
             let (key, value) = param.split_once('=').unwrap_or((param, ""));
             match key.to_ascii_uppercase().as_str() {
@@ -249,6 +264,7 @@ impl<'s> Session<'s> {
                 "BODY"
                     if value.eq_ignore_ascii_case("7BIT")
                         || value.eq_ignore_ascii_case("8BITMIME") => {}
+                "SMTPUTF8" if value.is_empty() => smtputf8 = true,
                 _ => {
                     self.reply("555 5.5.4 Unsupported MAIL parameter");
                     return;
@@ -256,6 +272,7 @@ impl<'s> Session<'s> {
             }
         }
         self.mail_from = Some(address);
+        self.smtputf8 = smtputf8;
         self.reply("250 2.1.0 Sender ok");
     }
 
@@ -278,7 +295,16 @@ impl<'s> Session<'s> {
             self.reply(syntax);
             return None;
         };
-        let parsed = path(rest);
+        // RFC 6531: a UTF-8 address is allowed in a transaction that MAIL
+        // opened with SMTPUTF8; RCPT follows what MAIL said.
+        let utf8 = if prefix == "FROM:" {
+            rest.split_whitespace()
+                .skip(1)
+                .any(|p| p.eq_ignore_ascii_case("SMTPUTF8"))
+        } else {
+            self.smtputf8
+        };
+        let parsed = path(rest, utf8);
         if parsed.is_none() {
             self.reply(bad);
         }
@@ -348,15 +374,20 @@ impl<'s> Session<'s> {
                 Line::TooLong => false,
             };
             let mut piece: &[u8] = buf;
+            // Only <CRLF>.<CRLF> ends the message: a dot line after a bare LF
+            // or ending in one (`\n.\n`, `\n.\r\n`, `\r\n.\n`), or with bare CRs
+            // (`\r.\r`, `\r\n.\r`), is message content. Another server would read
+            // such a sequence differently; here it never ends the message, so
+            // what follows it can never run as commands.
             if at_line_start {
-                if piece == b".\r\n" || piece == b".\n" {
+                if piece == b".\r\n" {
                     break;
                 }
                 if piece.first() == Some(&b'.') {
                     piece = &piece[1..];
                 }
             }
-            at_line_start = complete;
+            at_line_start = complete && piece.ends_with(b"\r\n");
             if message.len() + piece.len() > max {
                 oversize = true;
             }
@@ -422,9 +453,17 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
         .then(|| &s[prefix.len()..])
 }
 
+/// True for a command line that ends in CRLF and holds no other CR or LF.
+fn is_clean_command(line: &[u8]) -> bool {
+    line.strip_suffix(b"\r\n")
+        .is_some_and(|l| !l.contains(&b'\r') && !l.contains(&b'\n'))
+}
+
 /// `<address> params` → the address (lower-cased domain kept as sent, source
-/// route dropped) and the rest. `<>` is the null path.
-fn path(s: &str) -> Option<(String, &str)> {
+/// route dropped) and the rest. `<>` is the null path. With `utf8`
+/// (SMTPUTF8), the address may hold non-ASCII characters, never controls or
+/// the replacement character of undecodable bytes.
+fn path(s: &str, utf8: bool) -> Option<(String, &str)> {
     let s = s.trim_start();
     let (inner, rest) = if let Some(body) = s.strip_prefix('<') {
         let end = body.find('>')?;
@@ -441,32 +480,65 @@ fn path(s: &str) -> Option<(String, &str)> {
         Some((route, mailbox)) if route.starts_with('@') => mailbox,
         _ => inner,
     };
+    let allowed = |c: char| {
+        c.is_ascii_graphic() || (utf8 && !c.is_ascii() && !c.is_control() && c != '\u{FFFD}')
+    };
     let valid = address.len() <= 254
-        && address.bytes().all(|b| b.is_ascii_graphic())
+        && address.chars().all(allowed)
         && (address.is_empty() || address.contains('@'));
     valid.then(|| (address.to_string(), rest))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::path;
+    use super::{is_clean_command, path};
+
+    #[test]
+    fn command_lines_end_in_crlf_alone() {
+        assert!(is_clean_command(b"MAIL FROM:<a@b.id>\r\n"));
+        for bad in [
+            &b"MAIL FROM:<a@b.id>\n"[..],
+            b"MAIL FROM:<a@b.id>\r",
+            b"MAIL\rFROM:<a@b.id>\r\n",
+            b"NOOP\nMAIL FROM:<a@b.id>\r\n",
+        ] {
+            assert!(!is_clean_command(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn utf8_addresses_need_smtputf8() {
+        assert_eq!(
+            path("<budi@contoh.id>", false).map(|p| p.0).as_deref(),
+            Some("budi@contoh.id")
+        );
+        assert_eq!(path("<siti@例え.jp>", false), None);
+        assert_eq!(
+            path("<siti@例え.jp> SMTPUTF8", true)
+                .map(|p| p.0)
+                .as_deref(),
+            Some("siti@例え.jp")
+        );
+        assert_eq!(path("<si\u{FFFD}ti@contoh.id>", true), None);
+        assert_eq!(path("<si\u{7}ti@contoh.id>", true), None);
+    }
 
     #[test]
     fn paths_parse_with_and_without_brackets() {
         assert_eq!(
-            path("<budi@example.id> SIZE=100"),
+            path("<budi@example.id> SIZE=100", false),
             Some(("budi@example.id".into(), " SIZE=100"))
         );
-        assert_eq!(path("<>"), Some((String::new(), "")));
+        assert_eq!(path("<>", false), Some((String::new(), "")));
         assert_eq!(
-            path("budi@example.id"),
+            path("budi@example.id", false),
             Some(("budi@example.id".into(), ""))
         );
         assert_eq!(
-            path("<@relay.example:budi@example.id>"),
+            path("<@relay.example:budi@example.id>", false),
             Some(("budi@example.id".into(), ""))
         );
-        assert_eq!(path("<tanpa-at>"), None);
-        assert_eq!(path("<budi@example.id"), None);
+        assert_eq!(path("<tanpa-at>", false), None);
+        assert_eq!(path("<budi@example.id", false), None);
     }
 }
