@@ -1,60 +1,182 @@
-//! The atomic "seen before? else append" step, one script call per complaint.
+//! The atomic "seen before? else append" step, for many complaints at once.
 //!
 //! The duplicate check and the `XADD` run inside one Lua script, so two
 //! replicas (or a provider retry racing its original) can never both append.
 //! The dedup key stores the first complaint's id, which a duplicate gets back.
+//!
+//! Concurrent requests' complaints share script calls: every append is handed
+//! to one task that sends whatever is waiting (up to [`BATCH_MAX`] complaints)
+//! as one call, and while that call is out, gathers the next. An idle gateway
+//! sends a lone complaint at once; a busy one pays one round trip and one
+//! script run for many. When a call fails, every append in it fails and its
+//! callers fall back to the spool for exactly their own complaints.
+
+use std::sync::Arc;
 
 use aduan_adapter::{Complaint, Receipt};
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Redis, RedisError, scripts};
+use super::{Link, Redis, RedisError, scripts};
+
+/// Most complaints one script call carries (an append of more is sent whole).
+pub const BATCH_MAX: usize = 256;
+
+/// Appends waiting for the task before callers wait for room.
+const QUEUE: usize = 4096;
+
+/// Histogram of complaints per script call.
+pub const BATCH_SIZE: &str = "aduan_redis_append_batch_size";
+
+/// One complaint as the script takes it.
+struct Item {
+    dedup_key: String,
+    id: String,
+    channel: &'static str,
+    instance: String,
+    schema: String,
+    json: String,
+}
+
+/// One caller's complaints, and where their outcome goes: per complaint,
+/// whether it was appended and the id it is known by.
+pub(super) struct Job {
+    items: Vec<Item>,
+    done: oneshot::Sender<Result<Vec<(bool, String)>, RedisError>>,
+}
 
 impl Redis {
     /// Appends each complaint unless its (instance, external_id) was seen within
-    /// the window. Complaints must already carry their id.
+    /// the window, in order. Complaints must already carry their id.
     pub async fn append(&self, complaints: &[Complaint]) -> Result<Vec<Receipt>, RedisError> {
-        let mut conn = self.connection().await?;
-        let mut receipts = Vec::with_capacity(complaints.len());
-        for complaint in complaints {
-            let json = serde_json::to_string(complaint)
-                .map_err(|e| RedisError::Serialize(e.to_string()))?;
-            let mut invocation = scripts::APPEND_ONCE.prepare_invoke();
-            invocation
-                .key(
-                    self.keys()
-                        .dedup(&complaint.instance, &complaint.external_id),
-                )
-                .key(self.keys().stream())
-                .arg(&complaint.id)
-                .arg(self.dedup_ttl_ms)
-                .arg(complaint.channel.as_str())
-                .arg(&complaint.instance)
-                .arg(&complaint.schema)
-                .arg(json);
-            let reply: Vec<::redis::Value> =
-                tokio::time::timeout(self.timeout(), invocation.invoke_async(&mut conn))
-                    .await
-                    .map_err(|_| RedisError::Timeout(self.timeout()))?
-                    .map_err(|e| RedisError::Unavailable(e.to_string()))?;
-            let (appended, id) = decode_reply(&reply)?;
-            receipts.push(Receipt {
-                id,
-                external_id: complaint.external_id.clone(),
-                duplicate: !appended,
+        if complaints.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut items = Vec::with_capacity(complaints.len());
+        for c in complaints {
+            items.push(Item {
+                dedup_key: self.keys.dedup(&c.instance, &c.external_id),
+                id: c.id.clone(),
+                channel: c.channel.as_str(),
+                instance: c.instance.clone(),
+                schema: c.schema.clone(),
+                json: serde_json::to_string(c).map_err(|e| RedisError::Serialize(e.to_string()))?,
             });
         }
-        Ok(receipts)
+        let appender = self
+            .appender
+            .get_or_init(|| async {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                tokio::spawn(run(
+                    self.link.clone(),
+                    self.keys.stream().to_string(),
+                    self.dedup_ttl_ms,
+                    rx,
+                ));
+                tx
+            })
+            .await;
+        let (done, outcome) = oneshot::channel();
+        let stopped = || RedisError::Unavailable("the append task stopped".into());
+        appender
+            .send(Job { items, done })
+            .await
+            .map_err(|_| stopped())?;
+        let results = outcome.await.map_err(|_| stopped())??;
+        Ok(complaints
+            .iter()
+            .zip(results)
+            .map(|(c, (appended, id))| Receipt {
+                id,
+                external_id: c.external_id.clone(),
+                duplicate: !appended,
+            })
+            .collect())
     }
 }
 
-fn decode_reply(reply: &[::redis::Value]) -> Result<(bool, String), RedisError> {
-    let flag = match reply.first() {
-        Some(::redis::Value::Int(n)) => *n == 1,
-        other => return Err(RedisError::Protocol(format!("flag {other:?}"))),
-    };
-    let id = match reply.get(1) {
-        Some(::redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
-        Some(::redis::Value::SimpleString(s)) => s.clone(),
-        other => return Err(RedisError::Protocol(format!("id {other:?}"))),
-    };
-    Ok((flag, id))
+/// The task: one script call at a time, each carrying every append that
+/// waited for the one before.
+async fn run(link: Arc<Link>, stream: String, ttl_ms: u64, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs: Vec<Job> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut count = first.items.len();
+        jobs.push(first);
+        while count < BATCH_MAX {
+            match rx.try_recv() {
+                Ok(job) => {
+                    count += job.items.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        metrics::histogram!(BATCH_SIZE).record(count as f64);
+        match call(&link, &stream, ttl_ms, &jobs, count).await {
+            Ok(mut results) => {
+                for job in jobs.drain(..) {
+                    let rest = results.split_off(job.items.len().min(results.len()));
+                    let mine = std::mem::replace(&mut results, rest);
+                    let _ = job.done.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                for job in jobs.drain(..) {
+                    let _ = job.done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One script call for every item of `jobs`, in order.
+async fn call(
+    link: &Link,
+    stream: &str,
+    ttl_ms: u64,
+    jobs: &[Job],
+    count: usize,
+) -> Result<Vec<(bool, String)>, RedisError> {
+    let mut conn = link.connection().await?;
+    let mut invocation = scripts::APPEND_BATCH.prepare_invoke();
+    invocation.key(stream).arg(ttl_ms);
+    for item in jobs.iter().flat_map(|j| &j.items) {
+        invocation
+            .key(&item.dedup_key)
+            .arg(&item.id)
+            .arg(item.channel)
+            .arg(&item.instance)
+            .arg(&item.schema)
+            .arg(&item.json);
+    }
+    let reply: Vec<::redis::Value> =
+        tokio::time::timeout(link.timeout, invocation.invoke_async(&mut conn))
+            .await
+            .map_err(|_| RedisError::Timeout(link.timeout))?
+            .map_err(|e| RedisError::Unavailable(e.to_string()))?;
+    decode_reply(&reply, count)
+}
+
+/// `count` pairs of (1 appended | 0 duplicate, id).
+fn decode_reply(reply: &[::redis::Value], count: usize) -> Result<Vec<(bool, String)>, RedisError> {
+    if reply.len() != count * 2 {
+        return Err(RedisError::Protocol(format!(
+            "{} values for {count} complaints",
+            reply.len()
+        )));
+    }
+    reply
+        .chunks(2)
+        .map(|pair| {
+            let appended = match &pair[0] {
+                ::redis::Value::Int(n) => *n == 1,
+                other => return Err(RedisError::Protocol(format!("flag {other:?}"))),
+            };
+            let id = match &pair[1] {
+                ::redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                ::redis::Value::SimpleString(s) => s.clone(),
+                other => return Err(RedisError::Protocol(format!("id {other:?}"))),
+            };
+            Ok((appended, id))
+        })
+        .collect()
 }

@@ -14,16 +14,17 @@ pub mod fragments;
 pub mod leases;
 pub mod scripts;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::ConnectionManager;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell, mpsc};
 
 use crate::settings::RedisConfig;
 use crate::telemetry;
 
 /// Why Redis could not do what was asked. Callers fall back (spool) or answer 503.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum RedisError {
     #[error("redis unavailable: {0}")]
     Unavailable(String),
@@ -118,50 +119,27 @@ impl Keys {
     }
 }
 
-/// The connection to Redis, opened on first use so that the gateway starts
-/// (and spools) while Redis is down.
-pub struct Redis {
+/// The connection itself, shared with the task that batches appends.
+struct Link {
     client: ::redis::Client,
     conn: Mutex<Option<ConnectionManager>>,
-    keys: Keys,
-    dedup_ttl_ms: u64,
     timeout: Duration,
 }
 
-impl Redis {
-    /// Parses the URL; connects nothing yet.
-    pub fn new(cfg: &RedisConfig) -> Result<Self, RedisError> {
-        let client = ::redis::Client::open(cfg.url.expose())
-            .map_err(|e| RedisError::Unavailable(e.to_string()))?;
-        Ok(Redis {
-            client,
-            conn: Mutex::new(None),
-            keys: Keys::new(&cfg.key_prefix, &cfg.stream),
-            dedup_ttl_ms: cfg.dedup_window_seconds.saturating_mul(1000),
-            timeout: Duration::from_millis(cfg.command_timeout_ms),
-        })
-    }
-
-    /// The key names.
-    pub fn keys(&self) -> &Keys {
-        &self.keys
-    }
-
-    /// How long one command may take.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
+impl Link {
     /// A connection; the manager reconnects by itself once established.
-    pub async fn connection(&self) -> Result<ConnectionManager, RedisError> {
+    async fn connection(&self) -> Result<ConnectionManager, RedisError> {
         let mut guard = self.conn.lock().await;
         if let Some(conn) = guard.as_ref() {
             return Ok(conn.clone());
         }
+        // Reconnection after a failure is retried quickly and often: readiness
+        // and the spool's forwarder should see Redis back within a second.
         let config = ::redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1);
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
         let conn = tokio::time::timeout(
             self.timeout,
             ConnectionManager::new_with_config(self.client.clone(), config),
@@ -172,6 +150,50 @@ impl Redis {
         *guard = Some(conn.clone());
         Ok(conn)
     }
+}
+
+/// The connection to Redis, opened on first use so that the gateway starts
+/// (and spools) while Redis is down.
+pub struct Redis {
+    link: Arc<Link>,
+    keys: Keys,
+    dedup_ttl_ms: u64,
+    /// The task that gathers concurrent appends into one script call,
+    /// started by the first append.
+    appender: OnceCell<mpsc::Sender<append::Job>>,
+}
+
+impl Redis {
+    /// Parses the URL; connects nothing yet.
+    pub fn new(cfg: &RedisConfig) -> Result<Self, RedisError> {
+        let client = ::redis::Client::open(cfg.url.expose())
+            .map_err(|e| RedisError::Unavailable(e.to_string()))?;
+        Ok(Redis {
+            link: Arc::new(Link {
+                client,
+                conn: Mutex::new(None),
+                timeout: Duration::from_millis(cfg.command_timeout_ms),
+            }),
+            keys: Keys::new(&cfg.key_prefix, &cfg.stream),
+            dedup_ttl_ms: cfg.dedup_window_seconds.saturating_mul(1000),
+            appender: OnceCell::new(),
+        })
+    }
+
+    /// The key names.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// How long one command may take.
+    pub fn timeout(&self) -> Duration {
+        self.link.timeout
+    }
+
+    /// A connection; the manager reconnects by itself once established.
+    pub async fn connection(&self) -> Result<ConnectionManager, RedisError> {
+        self.link.connection().await
+    }
 
     /// True when Redis answers `PING` within the deadline.
     pub async fn ping(&self) -> bool {
@@ -180,7 +202,7 @@ impl Redis {
         };
         matches!(
             tokio::time::timeout(
-                self.timeout,
+                self.timeout(),
                 ::redis::cmd("PING").query_async::<String>(&mut conn)
             )
             .await,

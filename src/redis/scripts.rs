@@ -7,23 +7,36 @@ use std::sync::LazyLock;
 
 use ::redis::Script;
 
-/// KEYS[1] dedup key, KEYS[2] stream.
-/// ARGV: id, dedup ttl (ms), channel, instance, schema, complaint JSON.
-/// Returns {1, id, entry id} when appended, {0, first id} for a duplicate.
-const APPEND_ONCE_LUA: &str = r#"
-local first = redis.call('GET', KEYS[1])
-if first then
-  return {0, first}
+/// The atomic dedup-and-append of a batch of complaints, in order.
+/// KEYS[1] the stream, KEYS[1 + i] the dedup key of complaint i.
+/// ARGV[1] the dedup ttl (ms); then five per complaint: id, channel,
+/// instance, schema, complaint JSON.
+/// Returns two items per complaint: 1 and its id when appended, 0 and the
+/// first id for a duplicate (also of an earlier complaint of the same batch).
+/// The entry is added before its dedup key is set, so that a failing `XADD`
+/// can never leave a key that makes the retry a "duplicate" of nothing.
+const APPEND_BATCH_LUA: &str = r#"
+local out = {}
+for i = 2, #KEYS do
+  local at = 2 + (i - 2) * 5
+  local first = redis.call('GET', KEYS[i])
+  if first then
+    out[#out + 1] = 0
+    out[#out + 1] = first
+  else
+    redis.call('XADD', KEYS[1], '*',
+      'id', ARGV[at], 'channel', ARGV[at + 1], 'instance', ARGV[at + 2],
+      'schema', ARGV[at + 3], 'complaint', ARGV[at + 4])
+    redis.call('SET', KEYS[i], ARGV[at], 'PX', ARGV[1])
+    out[#out + 1] = 1
+    out[#out + 1] = ARGV[at]
+  end
 end
-local entry = redis.call('XADD', KEYS[2], '*',
-  'id', ARGV[1], 'channel', ARGV[3], 'instance', ARGV[4],
-  'schema', ARGV[5], 'complaint', ARGV[6])
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {1, ARGV[1], entry}
+return out
 "#;
 
-/// [`APPEND_ONCE_LUA`], prepared.
-pub static APPEND_ONCE: LazyLock<Script> = LazyLock::new(|| Script::new(APPEND_ONCE_LUA));
+/// [`APPEND_BATCH_LUA`], prepared.
+pub static APPEND_BATCH: LazyLock<Script> = LazyLock::new(|| Script::new(APPEND_BATCH_LUA));
 
 /// KEYS[1] group hash, KEYS[2] part-seen key, KEYS[3] deadline index.
 /// ARGV: part number, part JSON, total, deadline (ms), part memory (ms).

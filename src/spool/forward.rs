@@ -23,16 +23,25 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// Appends a run of spooled complaints in one call. A redelivery found
+    /// now is counted: the complaint was counted as accepted when spooled.
+    async fn write_run(&self, run: &[(u64, u64, Record)]) -> Result<(), RedisError> {
+        let complaints: Vec<_> = run.iter().map(|(_, _, r)| r.complaint.clone()).collect();
+        let receipts = self.redis.append(&complaints).await?;
+        for (complaint, receipt) in complaints.iter().zip(&receipts) {
+            if receipt.duplicate {
+                telemetry::duplicate(complaint.channel, &complaint.instance);
+            }
+        }
+        Ok(())
+    }
+
     /// Writes one record: a complaint through the atomic append, a part of a
     /// split message into the fragment store (and the whole message, when it
-    /// was the last part). True when the complaint turned out to be a redelivery.
-    async fn write(&self, record: Record) -> Result<bool, RedisError> {
+    /// was the last part).
+    async fn write(&self, record: Record) -> Result<(), RedisError> {
         let Some(part) = record.part else {
-            let receipts = self
-                .redis
-                .append(std::slice::from_ref(&record.complaint))
-                .await?;
-            return Ok(receipts.first().is_some_and(|r| r.duplicate));
+            return self.write_run(&[(0, 0, record)]).await;
         };
         let fragment = Fragment {
             group: part.group,
@@ -53,7 +62,7 @@ impl Target<'_> {
                 tracing::warn!(error = %e, "written split message not released; the sweeper will");
             }
         }
-        Ok(false)
+        Ok(())
     }
 }
 
@@ -81,27 +90,45 @@ impl Spool {
         let mut forwarded = Vec::new();
         let mut broken = Vec::new();
         let mut failure = None;
-        for (seq, bytes) in batch {
-            let record: Record = match serde_json::from_slice(&bytes) {
+        // Runs of whole complaints go to Redis as one append each; a part of a
+        // split message is held on its own, in its place in the order.
+        let mut run: Vec<(u64, u64, Record)> = Vec::new();
+        let mut records = batch
+            .into_iter()
+            .map(
+                |(seq, bytes)| match serde_json::from_slice::<Record>(&bytes) {
+                    Ok(record) => Ok((seq, bytes.len() as u64, record)),
+                    Err(_) => Err((seq, bytes)),
+                },
+            )
+            .peekable();
+        while let Some(decoded) = records.next() {
+            let (seq, size, record) = match decoded {
                 Ok(r) => r,
-                Err(_) => {
-                    broken.push((seq, bytes));
+                Err(undecodable) => {
+                    broken.push(undecodable);
                     continue;
                 }
             };
-            let (channel, instance) = (record.complaint.channel, record.complaint.instance.clone());
-            match target.write(record).await {
-                Ok(duplicate) => {
-                    // Counted as accepted when spooled; only a redelivery found now is news.
-                    if duplicate {
-                        telemetry::duplicate(channel, &instance);
-                    }
-                    forwarded.push((seq, bytes.len() as u64));
+            let written = if record.part.is_none() {
+                run.push((seq, size, record));
+                let whole_follows =
+                    matches!(records.peek(), Some(Ok((_, _, r))) if r.part.is_none());
+                if whole_follows {
+                    continue;
                 }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
+                target.write_run(&run).await.map(|()| {
+                    forwarded.extend(run.drain(..).map(|(seq, size, _)| (seq, size)));
+                })
+            } else {
+                target
+                    .write(record)
+                    .await
+                    .map(|()| forwarded.push((seq, size)))
+            };
+            if let Err(e) = written {
+                failure = Some(e);
+                break;
             }
         }
         let done = forwarded.len();
