@@ -203,7 +203,10 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
 }
 
 /// Ready when a complaint can be durably accepted: Redis answers, or the spool
-/// takes writes.
+/// takes writes. Redis is asked anew on every call. `state` says which:
+/// `ready` (Redis answers, nothing waits), `catching_up` (Redis answers and
+/// the spool is being forwarded: see its depth and age), `spooling` (Redis
+/// is away, complaints go to the spool) or `unavailable`.
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let redis = state.ingest.redis().ping().await;
     let spool = state
@@ -211,8 +214,17 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .pipeline()
         .spool()
         .map(|s| (s.writable(), s.status()));
-    let ready = redis || spool.as_ref().is_some_and(|(writable, _)| *writable);
+    let writable = spool.as_ref().is_some_and(|(writable, _)| *writable);
+    let waiting = spool.as_ref().is_some_and(|(_, status)| status.depth > 0);
+    let ready = redis || writable;
+    let summary = match (redis, waiting, writable) {
+        (true, false, _) => "ready",
+        (true, true, _) => "catching_up",
+        (false, _, true) => "spooling",
+        (false, _, false) => "unavailable",
+    };
     let body = serde_json::json!({
+        "state": summary,
         "redis": if redis { "ok" } else { "unreachable" },
         "spool": spool.map(|(writable, status)| serde_json::json!({
             "state": if writable { "ok" } else { "unwritable" },
