@@ -6,12 +6,16 @@
 //! - [`secret`]: configuration secrets given as `env:`/`file:` references.
 //! - [`verify`]: constant-time comparison and the HMAC primitives providers use.
 //! - [`phone`]: phone numbers to E.164.
+//! - `testkit` (feature `testkit`, tests only): provider signatures, golden
+//!   expected documents and the one table runner every channel's tests use.
 
 pub mod adapter;
 pub mod complaint;
 pub mod phone;
 pub mod poll;
 pub mod secret;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod verify;
 
 pub use adapter::{
