@@ -1,15 +1,22 @@
 //! Test harness: a real gateway on 127.0.0.1:0 in front of the real Redis
 //! named by `REDIS_URL` (default `redis://127.0.0.1:6379`), with keys unique
 //! to each test so tests never collide.
+//!
+//! [`table`] is the one runner of request tables; [`private_redis`] a Redis
+//! of a test's own. Signatures, fixtures, golden documents and their
+//! comparison come from `aduan_adapter::testkit`, shared with the channel
+//! crates' tests.
 #![allow(dead_code)]
 
 pub mod private_redis;
+pub mod table;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use aduan::server::Running;
 use aduan::settings::Config;
+use aduan_adapter::testkit::Fixtures;
 use redis::AsyncCommands;
 use serde_json::Value;
 
@@ -164,6 +171,18 @@ impl TestApp {
         out
     }
 
+    /// What `/metrics` answers now.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics answered")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Stops the gateway gracefully.
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
@@ -193,48 +212,7 @@ pub fn assert_valid_complaint(doc: &Value) {
 
 /// Exact equality, except that `"*"` in `expected` matches any non-null value.
 pub fn assert_json_matches(actual: &Value, expected: &Value) {
-    if let Err(path) = matches_at(actual, expected, "$") {
-        panic!("documents differ at {path}\nactual:   {actual:#}\nexpected: {expected:#}");
-    }
-}
-
-fn matches_at(actual: &Value, expected: &Value, path: &str) -> Result<(), String> {
-    match (actual, expected) {
-        (a, Value::String(s)) if s == "*" => {
-            if a.is_null() {
-                Err(format!("{path} (expected a value, got null)"))
-            } else {
-                Ok(())
-            }
-        }
-        (Value::Object(a), Value::Object(e)) => {
-            for key in a.keys().chain(e.keys()) {
-                let (Some(av), Some(ev)) = (a.get(key), e.get(key)) else {
-                    return Err(format!("{path}.{key} (present on one side only)"));
-                };
-                matches_at(av, ev, &format!("{path}.{key}"))?;
-            }
-            Ok(())
-        }
-        (Value::Array(a), Value::Array(e)) => {
-            if a.len() != e.len() {
-                return Err(format!("{path} (length {} vs {})", a.len(), e.len()));
-            }
-            for (i, (av, ev)) in a.iter().zip(e).enumerate() {
-                matches_at(av, ev, &format!("{path}[{i}]"))?;
-            }
-            Ok(())
-        }
-        (Value::Number(a), Value::Number(e)) => {
-            if a.as_f64() == e.as_f64() {
-                Ok(())
-            } else {
-                Err(format!("{path} ({a} vs {e})"))
-            }
-        }
-        (a, e) if a == e => Ok(()),
-        (a, e) => Err(format!("{path} ({a} vs {e})")),
-    }
+    aduan_adapter::testkit::assert_json_matches(actual, expected)
 }
 
 /// A file's bytes, by path from the repository root.
@@ -243,22 +221,42 @@ pub fn fixture(rel: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// The fixtures of a provider family, `channels/<family>/fixtures/`, and
+/// the golden documents beside them.
+pub fn fixtures(family: &str) -> Fixtures {
+    Fixtures::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("channels")
+            .join(family)
+            .join("fixtures"),
+    )
+}
+
 /// The whole documents a fixture must become, read from `rel` (a path from the
 /// repository root). With `ADUAN_BLESS=1` the file is first written from
 /// `actual`, with `id` and `received_at` as `"*"`, for a reviewer to check.
 pub fn expected_documents(rel: &str, actual: &[Value]) -> Value {
-    if std::env::var_os("ADUAN_BLESS").is_some() {
-        let mut docs = actual.to_vec();
-        for d in &mut docs {
-            d["id"] = "*".into();
-            d["received_at"] = "*".into();
-        }
-        let text = serde_json::to_string_pretty(&docs).expect("serializes") + "\n";
-        std::fs::write(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel),
-            text,
-        )
-        .expect("write expected");
-    }
-    serde_json::from_slice(&fixture(rel)).expect("expected documents are JSON")
+    aduan_adapter::testkit::expected_documents(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel),
+        &Value::from(actual.to_vec()),
+        &[],
+    )
+}
+
+/// The sum of the samples of metric `name` whose labels include every one of
+/// `labels`, in the text `/metrics` answered; 0 when there is none.
+pub fn counter(metrics: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
