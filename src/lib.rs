@@ -27,10 +27,12 @@
 //! - [`assembly`]: a split message made whole from its parts.
 //! - [`language`]: language detection of complaint texts.
 //! - [`listener`]: the HTTP accept loop with header and slow-client limits.
+//! - [`connections`]: connection caps, first-byte and idle timeouts (HTTP and SMTP).
 //! - [`telemetry`]: metrics, logging and the masking of personal data.
 
 pub mod assembly;
 pub mod blobs;
+pub mod connections;
 pub mod import;
 pub mod ingest;
 pub mod instances;

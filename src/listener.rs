@@ -1,7 +1,9 @@
 //! The HTTP accept loop, with the connection-level limits `axum::serve` does not
 //! expose: header count, request head size and the time a client has to send
-//! its headers (slow-loris). Otherwise it serves the router as `axum::serve`
-//! would, HTTP/1 and HTTP/2, and shuts down gracefully.
+//! its headers (slow-loris); how many connections may be open, how long a new
+//! one may stay silent and an idle one is kept (`crate::connections`).
+//! Otherwise it serves the router as `axum::serve` would, HTTP/1 and HTTP/2,
+//! and shuts down gracefully.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -17,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::connections::{Connections, Policy, QuietLog, Tracked};
 use crate::settings::LimitsConfig;
 use crate::telemetry;
 
@@ -41,39 +44,65 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(cfg.max_header_bytes).unwrap_or(u32::MAX));
     let graceful = GracefulShutdown::new();
+    let connections = Connections::new(Policy {
+        label: "any",
+        max: cfg.max_connections,
+        first_byte: Some(Duration::from_millis(cfg.first_byte_timeout_ms)),
+        idle: Some(Duration::from_millis(cfg.idle_timeout_ms)),
+    });
+    tokio::spawn(connections.clone().reaper(shutdown.clone()));
+    let accept_failures = QuietLog::default();
 
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    // Out of descriptors and the like: back off instead of
+                    // spinning, and say so once a second, not per attempt.
+                    if let Some(held_back) = accept_failures.allow() {
+                        tracing::warn!(error = %e, held_back, "accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = shutdown.cancelled() => break,
         };
+        // Every open connection is answering a request: this one waits for
+        // nothing, it is closed.
+        let Some(ticket) = connections.admit() else {
+            telemetry::limit_exceeded("any", "connections");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let service = router
-            .clone()
-            .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+        let activity = ticket.activity().clone();
+        let router = router.clone();
+        let service =
+            tower::service_fn(move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut()
                     .insert(ConnectInfo::<SocketAddr>(remote));
-                req.map(axum::body::Body::new)
-            })
-            .map_err(|e: Infallible| match e {});
-        let conn = builder.serve_connection_with_upgrades(
-            TokioIo::new(stream),
-            TowerToHyperService::new(service),
-        );
+                let req = req.map(axum::body::Body::new);
+                let busy = activity.busy();
+                let router = router.clone();
+                async move {
+                    let response = router.oneshot(req).await;
+                    drop(busy);
+                    response.map_err(|e: Infallible| match e {})
+                }
+            });
+        let io = Tracked::new(stream, ticket.activity().clone());
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
         let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
+        let id = ticket.id();
+        let task = tokio::spawn(async move {
+            let _ticket = ticket;
             if let Err(e) = conn.await {
                 count_connection_error(e.as_ref());
             }
         });
+        connections.attach(id, task.abort_handle());
     }
     drop(listener);
     if tokio::time::timeout(grace, graceful.shutdown())

@@ -135,6 +135,9 @@ pub fn ingest(
 /// `listener` and every configured poller.
 pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
+    crate::connections::raise_file_limit(
+        (config.limits.max_connections + config.smtp.max_sessions) as u64 + 256,
+    );
     let instances: Vec<Arc<Instance>> = crate::instances::build_all(&config)
         .map_err(|e| anyhow::anyhow!("configuration:\n{e}"))?
         .into_iter()

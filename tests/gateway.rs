@@ -58,7 +58,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<Value>().await.expect("json"),
-        json!({"redis": "ok", "spool": {
+        json!({"state": "ready", "redis": "ok", "spool": {
             "state": "ok", "depth": 0, "bytes": 0, "oldest_age_seconds": null, "quarantined": 0,
             "drained_total": 0, "drain_rate_per_second": 0.0
         }})

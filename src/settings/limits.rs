@@ -59,6 +59,17 @@ pub struct LimitsConfig {
     /// Seconds a client has to send the whole request head; a slower client is
     /// disconnected. The body is bounded by `[server] request_timeout_seconds`. Default 10.
     pub header_read_timeout_seconds: u64,
+    /// Most connections the HTTP listener keeps open. At the cap the connection idle
+    /// longest is closed to make room; a new one is refused only when every open
+    /// one is answering a request. Default 10000 (the open-file limit is raised to
+    /// its hard maximum at start, with a warning when that is still too low).
+    pub max_connections: usize,
+    /// Milliseconds a new connection may stay silent before it is closed: a
+    /// connection that never sends a byte holds a descriptor for nothing. Default 5000.
+    pub first_byte_timeout_ms: u64,
+    /// Milliseconds a connection may stay idle between requests (keep-alive)
+    /// before it is closed. Default 30000.
+    pub idle_timeout_ms: u64,
     /// Overrides for one instance, by instance name: `[limits.instances.wa-jabar]`.
     pub instances: BTreeMap<String, InstanceLimits>,
 }
@@ -81,6 +92,9 @@ impl Default for LimitsConfig {
             max_headers: 100,
             max_header_bytes: 64 * 1024,
             header_read_timeout_seconds: 10,
+            max_connections: 10_000,
+            first_byte_timeout_ms: 5_000,
+            idle_timeout_ms: 30_000,
             instances: BTreeMap::new(),
         }
     }
@@ -119,6 +133,9 @@ impl LimitsConfig {
             ("form_max_fields", self.form_max_fields),
             ("max_messages_per_request", self.max_messages_per_request),
             ("max_headers", self.max_headers),
+            ("max_connections", self.max_connections),
+            ("first_byte_timeout_ms", self.first_byte_timeout_ms as usize),
+            ("idle_timeout_ms", self.idle_timeout_ms as usize),
         ] {
             if value == 0 {
                 problem(format!("limits.{key}"), "must be positive".into());

@@ -23,6 +23,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::connections::{Connections, Policy, Tracked};
 use crate::ingest::{Door, Ingest, IngestError};
 use crate::instances::{Instance, Intake};
 use crate::settings::SmtpListenerConfig;
@@ -57,7 +58,14 @@ pub async fn start(
         tls,
         instances: smtp,
         ingest,
-        sessions: Arc::new(tokio::sync::Semaphore::new(cfg.max_sessions.max(1))),
+        sessions: Connections::new(Policy {
+            label: "smtp",
+            max: cfg.max_sessions.max(1),
+            // The server speaks first; a session's silence is bounded by
+            // its own idle timeout, with a 421 to say so.
+            first_byte: None,
+            idle: None,
+        }),
     });
     tracing::info!(%addr, starttls = server.tls.is_some(), "smtp listening");
     let done = tokio::spawn(server.serve(listener, shutdown));
@@ -92,7 +100,8 @@ struct Server {
     tls: Option<tokio_rustls::TlsAcceptor>,
     instances: Vec<Arc<Instance>>,
     ingest: Arc<Ingest>,
-    sessions: Arc<tokio::sync::Semaphore>,
+    /// Open sessions: at `max_sessions` the one idle longest makes room.
+    sessions: Connections,
 }
 
 impl Server {
@@ -112,7 +121,7 @@ impl Server {
                 }
             };
             let _ = socket.set_nodelay(true);
-            let Ok(permit) = self.sessions.clone().try_acquire_owned() else {
+            let Some(ticket) = self.sessions.admit() else {
                 let _ = socket
                     .write_all(b"421 4.3.2 Too many connections, try again later\r\n")
                     .await;
@@ -120,13 +129,17 @@ impl Server {
             };
             let server = self.clone();
             let token = shutdown.clone();
-            sessions.spawn(async move {
-                let mut session = Session::new(&server, Box::new(socket));
+            let id = ticket.id();
+            let abort = sessions.spawn(async move {
+                let activity = ticket.activity().clone();
+                let stream = Tracked::new(socket, activity.clone());
+                let mut session = Session::new(&server, Box::new(stream), activity);
                 if let Err(e) = session.run(&token).await {
                     tracing::debug!(error = %e, "smtp session ended with an error");
                 }
-                drop(permit);
+                drop(ticket);
             });
+            self.sessions.attach(id, abort);
             // Reap finished sessions so the set does not grow with the connection count.
             while sessions.try_join_next().is_some() {}
         }

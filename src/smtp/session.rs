@@ -7,6 +7,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio_util::sync::CancellationToken;
 
 use super::{Server, Stream};
+use crate::connections::Activity;
 use crate::instances::Instance;
 
 /// How one read of a line ended.
@@ -28,6 +29,9 @@ pub(super) struct Session<'s> {
     out: Vec<u8>,
     tls: bool,
     greeted: bool,
+    /// Marked busy while a message is received and delivered, so that the
+    /// listener never closes this session to make room for another then.
+    activity: Arc<Activity>,
     mail_from: Option<String>,
     /// Whether the transaction's MAIL asked for SMTPUTF8 (RFC 6531).
     smtputf8: bool,
@@ -38,13 +42,18 @@ pub(super) struct Session<'s> {
 }
 
 impl<'s> Session<'s> {
-    pub(super) fn new(server: &'s Server, stream: Box<dyn Stream>) -> Self {
+    pub(super) fn new(
+        server: &'s Server,
+        stream: Box<dyn Stream>,
+        activity: Arc<Activity>,
+    ) -> Self {
         Session {
             server,
             io: BufReader::new(stream),
             out: Vec::with_capacity(512),
             tls: false,
             greeted: false,
+            activity,
             mail_from: None,
             smtputf8: false,
             rcpts: Vec::new(),
@@ -356,6 +365,7 @@ impl<'s> Session<'s> {
         buf: &mut Vec<u8>,
         token: &CancellationToken,
     ) -> Result<std::io::Result<bool>, Stop> {
+        let _busy = self.activity.busy();
         let max = self.server.cfg.max_message_bytes;
         let mut message = Vec::new();
         let mut oversize = false;
