@@ -15,9 +15,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use aduan_adapter::testkit::{self, Answer, TELEGRAM_SECRET_HEADER};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use common::table::{self, Case};
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
@@ -25,21 +27,18 @@ const SECRET: &str = "rahasia-webhook_123";
 const TOKEN: &str = "7012345678:AAH-uji-token_stand-in";
 
 fn fixture_json(name: &str) -> Value {
-    serde_json::from_slice(&common::fixture(&format!(
-        "channels/telegram/fixtures/{name}"
-    )))
-    .expect("fixture is JSON")
+    serde_json::from_slice(&common::fixtures("telegram").bytes(name)).expect("fixture is JSON")
 }
 
 /// The whole documents a fixture must become, for instance `tg-bogor`
 /// without `raw`; with `ADUAN_BLESS=1` they are written from what the gateway
 /// produced instead, for review.
 fn expected(name: &str, actual: &[Value]) -> Value {
-    let rel = format!(
-        "channels/telegram/fixtures/{}.expected.json",
-        name.trim_end_matches(".json")
-    );
-    common::expected_documents(&rel, actual)
+    testkit::expected_documents(
+        &common::fixtures("telegram").golden(name),
+        &Value::from(actual.to_vec()),
+        &[],
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -56,197 +55,129 @@ fn webhook_instances() -> String {
     )
 }
 
-/// What the secret-token header of a case holds.
-#[derive(Clone, Copy, Debug)]
-enum Token {
-    Right,
-    Wrong,
-    Missing,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Expect {
-    /// The fixture's expected documents; an empty `200`.
-    Written,
-    /// An empty `200`, nothing written.
-    Nothing,
-    /// This JSON answer, nothing written.
-    Answer(&'static str),
-}
-
-struct Case {
-    label: &'static str,
-    instance: &'static str,
-    fixture: &'static str,
-    token: Token,
-    status: u16,
-    expect: Expect,
-}
-
-const fn bogor(label: &'static str, fixture: &'static str, expect: Expect) -> Case {
-    Case {
-        label,
-        instance: "tg-bogor",
-        fixture,
-        token: Token::Right,
-        status: 200,
-        expect,
+/// Fixture `name` posted to `instance` as Telegram does, with `token` in the
+/// secret-token header. Telegram repeats a delivery it saw no 2xx for: every
+/// case is sent twice.
+fn update(label: &str, instance: &str, name: &str, token: Option<&str>) -> Case {
+    let case = Case::post(label, format!("/webhooks/telegram/{instance}"))
+        .json(common::fixtures("telegram").bytes(name))
+        .redelivered();
+    match token {
+        Some(token) => case.header(TELEGRAM_SECRET_HEADER, token),
+        None => case,
     }
+}
+
+/// An update answered with an empty `200` that adds its golden documents
+/// (`<fixture>.<instance>.expected.json` on another instance than `tg-bogor`).
+fn written(label: &str, instance: &str, name: &str) -> Case {
+    let fixtures = common::fixtures("telegram");
+    let golden = match instance {
+        "tg-bogor" => fixtures.golden(name),
+        other => fixtures.golden_variant(name, other),
+    };
+    update(label, instance, name, Some(SECRET))
+        .answer(Answer::empty())
+        .adds_golden(golden)
+}
+
+/// An update answered with an empty `200`, nothing written.
+fn nothing(label: &str, instance: &str, name: &str) -> Case {
+    update(label, instance, name, Some(SECRET)).answer(Answer::empty())
+}
+
+/// An update refused with `status` and the JSON `answer`.
+fn refused(label: &str, name: &str, token: Option<&str>, status: u16, answer: &str) -> Case {
+    update(label, "tg-bogor", name, token)
+        .status(status)
+        .answer(Answer::json(answer))
 }
 
 const UNAUTHORIZED: &str = r#"{"error":"unauthorized"}"#;
-use Expect::{Answer, Nothing, Written};
 
-const CASES: &[Case] = &[
-    bogor("text", "message_text.json", Written),
-    bogor("photo: the largest size", "message_photo.json", Written),
-    bogor("document with caption", "message_document.json", Written),
-    bogor("voice note", "message_voice.json", Written),
-    bogor("audio", "message_audio.json", Written),
-    bogor("video", "message_video.json", Written),
-    bogor("video note", "message_video_note.json", Written),
-    bogor("sticker", "message_sticker.json", Written),
-    bogor("location", "message_location.json", Written),
-    bogor("venue", "message_venue.json", Written),
-    bogor("the sender's own contact", "message_contact.json", Written),
-    bogor("reply to an earlier message", "message_reply.json", Written),
-    bogor("edited message", "edited_message.json", Written),
-    bogor("/start command", "command_start.json", Nothing),
-    bogor("group message, groups off", "group_mention.json", Nothing),
-    bogor("channel post", "channel_post.json", Nothing),
-    bogor("callback query", "callback_query.json", Nothing),
-    bogor(
-        "bot blocked (my_chat_member)",
-        "my_chat_member.json",
-        Nothing,
-    ),
-    Case {
-        label: "group message mentioning the bot, groups on",
-        instance: "tg-grup",
-        fixture: "group_mention.json",
-        token: Token::Right,
-        status: 200,
-        expect: Written,
-    },
-    Case {
-        label: "group reply to the bot, groups on",
-        instance: "tg-grup",
-        fixture: "group_reply_to_bot.json",
-        token: Token::Right,
-        status: 200,
-        expect: Written,
-    },
-    Case {
-        label: "group chatter, groups on",
-        instance: "tg-grup",
-        fixture: "group_chatter.json",
-        token: Token::Right,
-        status: 200,
-        expect: Nothing,
-    },
-    Case {
-        label: "raw kept byte for byte",
-        instance: "tg-raw",
-        fixture: "message_text.json",
-        token: Token::Right,
-        status: 200,
-        expect: Written,
-    },
-    Case {
-        label: "message without chat",
-        instance: "tg-bogor",
-        fixture: "missing_chat.json",
-        token: Token::Right,
-        status: 400,
-        expect: Answer(
+fn cases() -> Vec<Case> {
+    vec![
+        written("text", "tg-bogor", "message_text.json"),
+        written("photo: the largest size", "tg-bogor", "message_photo.json"),
+        written("document with caption", "tg-bogor", "message_document.json"),
+        written("voice note", "tg-bogor", "message_voice.json"),
+        written("audio", "tg-bogor", "message_audio.json"),
+        written("video", "tg-bogor", "message_video.json"),
+        written("video note", "tg-bogor", "message_video_note.json"),
+        written("sticker", "tg-bogor", "message_sticker.json"),
+        written("location", "tg-bogor", "message_location.json"),
+        written("venue", "tg-bogor", "message_venue.json"),
+        written(
+            "the sender's own contact",
+            "tg-bogor",
+            "message_contact.json",
+        ),
+        written(
+            "reply to an earlier message",
+            "tg-bogor",
+            "message_reply.json",
+        ),
+        written("edited message", "tg-bogor", "edited_message.json"),
+        nothing("/start command", "tg-bogor", "command_start.json"),
+        nothing(
+            "group message, groups off",
+            "tg-bogor",
+            "group_mention.json",
+        ),
+        nothing("channel post", "tg-bogor", "channel_post.json"),
+        nothing("callback query", "tg-bogor", "callback_query.json"),
+        nothing(
+            "bot blocked (my_chat_member)",
+            "tg-bogor",
+            "my_chat_member.json",
+        ),
+        written(
+            "group message mentioning the bot, groups on",
+            "tg-grup",
+            "group_mention.json",
+        ),
+        written(
+            "group reply to the bot, groups on",
+            "tg-grup",
+            "group_reply_to_bot.json",
+        ),
+        nothing("group chatter, groups on", "tg-grup", "group_chatter.json"),
+        written("raw kept byte for byte", "tg-raw", "message_text.json"),
+        refused(
+            "message without chat",
+            "missing_chat.json",
+            Some(SECRET),
+            400,
             r#"{"error":"malformed","reason":"missing field `chat` at line 15 column 3"}"#,
         ),
-    },
-    Case {
-        label: "not JSON",
-        instance: "tg-bogor",
-        fixture: "not_json.txt",
-        token: Token::Right,
-        status: 400,
-        expect: Answer(r#"{"error":"malformed","reason":"malformed JSON at line 1 column 1"}"#),
-    },
-    Case {
-        label: "wrong secret token",
-        instance: "tg-bogor",
-        fixture: "message_voice.json",
-        token: Token::Wrong,
-        status: 401,
-        expect: Answer(UNAUTHORIZED),
-    },
-    Case {
-        label: "missing secret token",
-        instance: "tg-bogor",
-        fixture: "message_voice.json",
-        token: Token::Missing,
-        status: 401,
-        expect: Answer(UNAUTHORIZED),
-    },
-];
-
-async fn send(app: &common::TestApp, case: &Case) -> (u16, String) {
-    let body = common::fixture(&format!("channels/telegram/fixtures/{}", case.fixture));
-    let mut req = app
-        .client
-        .post(app.url(&format!("/webhooks/telegram/{}", case.instance)))
-        .header("content-type", "application/json")
-        .body(body);
-    match case.token {
-        Token::Right => req = req.header("x-telegram-bot-api-secret-token", SECRET),
-        Token::Wrong => req = req.header("x-telegram-bot-api-secret-token", "rahasia-webhook_124"),
-        Token::Missing => {}
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.text().await.expect("body"))
+        refused(
+            "not JSON",
+            "not_json.txt",
+            Some(SECRET),
+            400,
+            r#"{"error":"malformed","reason":"malformed JSON at line 1 column 1"}"#,
+        ),
+        refused(
+            "wrong secret token",
+            "message_voice.json",
+            Some("rahasia-webhook_124"),
+            401,
+            UNAUTHORIZED,
+        ),
+        refused(
+            "missing secret token",
+            "message_voice.json",
+            None,
+            401,
+            UNAUTHORIZED,
+        ),
+    ]
 }
 
 #[tokio::test]
 async fn webhook_cases() {
     let mut app = common::spawn_app(&webhook_instances()).await;
-    for case in CASES {
-        let label = case.label;
-        let before = app.stream_len().await;
-        let (status, body) = send(&app, case).await;
-        assert_eq!(status, case.status, "{label}: status");
-        let docs = app.complaints().await;
-        let new = &docs[before..];
-        match case.expect {
-            Written => {
-                assert_eq!(body, "", "{label}: answer");
-                assert!(!new.is_empty(), "{label}: something written");
-                let name = match case.instance {
-                    "tg-bogor" => case.fixture.to_string(),
-                    other => format!("{}.{other}", case.fixture.trim_end_matches(".json")),
-                };
-                common::assert_json_matches(&Value::from(new.to_vec()), &expected(&name, new));
-            }
-            Nothing => {
-                assert_eq!(body, "", "{label}: answer");
-                assert!(new.is_empty(), "{label}: nothing written");
-            }
-            Answer(json) => {
-                let got: Value = serde_json::from_str(&body).expect("JSON answer");
-                let want: Value = serde_json::from_str(json).expect("JSON expectation");
-                assert_eq!(got, want, "{label}: answer");
-                assert!(new.is_empty(), "{label}: nothing written");
-            }
-        }
-
-        // Telegram repeats a delivery it saw no 2xx for: same answer, nothing new.
-        let after = app.stream_len().await;
-        let again = send(&app, case).await;
-        assert_eq!(again, (status, body), "{label}: redelivery");
-        assert_eq!(
-            app.stream_len().await,
-            after,
-            "{label}: redelivery adds nothing"
-        );
-    }
+    table::run(&app, cases()).await;
     app.stop().await;
 }
 
@@ -257,22 +188,14 @@ async fn webhook_check_can_be_turned_off() {
          verify_secret_token = false\nbot_username = \"LaporCibinongBot\"\n",
     )
     .await;
-    let res = app
-        .client
-        .post(app.url("/webhooks/telegram/tg-bogor"))
-        .header("content-type", "application/json")
-        .body(common::fixture(
-            "channels/telegram/fixtures/message_text.json",
-        ))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status().as_u16(), 200);
-    let docs = app.complaints().await;
-    common::assert_json_matches(
-        &Value::from(docs.clone()),
-        &expected("message_text.json", &docs),
-    );
+    table::run(
+        &app,
+        [
+            update("no secret token", "tg-bogor", "message_text.json", None)
+                .adds_golden(common::fixtures("telegram").golden("message_text.json")),
+        ],
+    )
+    .await;
     app.stop().await;
 }
 
@@ -670,18 +593,29 @@ async fn two_gateways_polling_one_bot_ingest_each_update_once() {
     );
 }
 
-#[tokio::test]
-async fn polling_honours_retry_after_and_learns_the_username() {
+/// Runs a polling gateway until it ingested `message_text.json`, the
+/// stand-in answering its first poll as `fault` set it up; returns the
+/// stand-in, the stopped gateway and the time between the first two polls.
+async fn polled_after(
+    fault: impl FnOnce(&BotApi),
+    with_username: bool,
+) -> (Arc<BotApi>, common::TestApp, Duration) {
     let (api, url) = spawn_bot_api().await;
-    *api.throttle.lock().expect("lock") = Some(2);
+    fault(&api);
     api.push("message_text.json");
-    let mut app = common::spawn_app(&polling_instance(&url, false)).await;
+    let mut app = common::spawn_app(&polling_instance(&url, with_username)).await;
     wait_for_entries(&app, 1).await;
     app.stop().await;
-
     let polls = api.calls("getUpdates");
     assert!(polls.len() >= 2);
     let waited = polls[1].at.duration_since(polls[0].at);
+    (api, app, waited)
+}
+
+#[tokio::test]
+async fn polling_honours_retry_after_and_learns_the_username() {
+    let (api, app, waited) =
+        polled_after(|api| *api.throttle.lock().expect("lock") = Some(2), false).await;
     assert!(
         waited >= Duration::from_secs(2),
         "the poll after a 429 waited {waited:?}, less than retry_after"
@@ -822,32 +756,21 @@ async fn oversize_updates_are_refused() {
     // A valid update whose text alone is past the gateway's 1 MiB default.
     let mut update = fixture_json("message_text.json");
     update["message"]["text"] = "Jalan rusak. ".repeat(90_000).into();
-    let res = app
-        .client
-        .post(app.url("/webhooks/telegram/tg-bogor"))
-        .header("content-type", "application/json")
-        .header("x-telegram-bot-api-secret-token", SECRET)
-        .body(update.to_string())
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status().as_u16(), 413);
-    assert_eq!(app.stream_len().await, 0, "nothing written");
+    table::run(
+        &app,
+        [Case::post("oversize update", "/webhooks/telegram/tg-bogor")
+            .header(TELEGRAM_SECRET_HEADER, SECRET)
+            .json(update.to_string())
+            .status(413)],
+    )
+    .await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn polling_backs_off_after_an_error_and_recovers() {
-    let (api, url) = spawn_bot_api().await;
-    *api.conflict.lock().expect("lock") = true;
-    api.push("message_text.json");
-    let mut app = common::spawn_app(&polling_instance(&url, true)).await;
-    wait_for_entries(&app, 1).await;
-    app.stop().await;
-
-    let polls = api.calls("getUpdates");
-    assert!(polls.len() >= 2);
-    let waited = polls[1].at.duration_since(polls[0].at);
+    let (_api, app, waited) =
+        polled_after(|api| *api.conflict.lock().expect("lock") = true, true).await;
     assert!(
         waited >= Duration::from_millis(500),
         "the poll after an error came after {waited:?}, without backing off"
@@ -881,15 +804,7 @@ async fn polling_keeps_to_the_per_sender_limit() {
         "the sender's second message waits"
     );
     assert_eq!(cursor(&app).await, None, "the batch is not acknowledged");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()
