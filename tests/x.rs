@@ -8,7 +8,8 @@
 
 mod common;
 
-use aduan_adapter::verify::{base64_encode, hmac_sha256};
+use aduan_adapter::testkit::{Answer, X_SIGNATURE_HEADER, tampered, x_signature};
+use common::table::{self, Case};
 use serde_json::Value;
 
 /// The consumer secret of X's own CRC example (providers.md section 7), so
@@ -36,251 +37,133 @@ enum Sign {
     Good,
     /// Signed with another secret.
     WrongSecret,
-    /// Signed over the fixture, then one byte of the body changed.
+    /// Signed over the fixture, then one digit of the body changed.
     Tampered,
     /// No signature header.
     Missing,
 }
 
-/// What the case leaves behind.
-#[derive(Clone, Copy, Debug)]
-enum Expect {
-    /// These complaints, in order (`<fixture>.expected.json`); an empty answer.
-    Written,
-    /// Acknowledged with an empty answer, nothing written.
-    Nothing,
-    /// This JSON answer, nothing written.
-    Answer(&'static str),
-}
-
-struct Case {
-    label: &'static str,
-    method: &'static str,
-    /// Path and query, from the server root.
-    path: &'static str,
-    /// Fixture under `channels/x/fixtures/`.
-    body: Option<&'static str>,
-    sign: Sign,
-    status: u16,
-    expect: Expect,
-}
-
-const fn post(
-    label: &'static str,
-    body: &'static str,
-    sign: Sign,
-    status: u16,
-    expect: Expect,
-) -> Case {
-    Case {
-        label,
-        method: "POST",
-        path: PUPR,
-        body: Some(body),
-        sign,
-        status,
-        expect,
-    }
-}
-
 const PUPR: &str = "/webhooks/x/x-pupr";
 const FORBIDDEN: &str = r#"{"error":"bad_signature"}"#;
-use Expect::{Answer, Nothing, Written};
-use Sign::{Good, Missing, Tampered, WrongSecret};
 
-const CASES: &[Case] = &[
-    Case {
-        label: "CRC check answers the known vector",
-        method: "GET",
-        path: "/webhooks/x/x-pupr?crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553",
-        body: None,
-        sign: Missing,
-        status: 200,
-        expect: Answer(
-            r#"{"response_token":"sha256=Cytd4Sq+NvEcV3MMrXxWJGJx5A+y/lXzzU2Maartkx8="}"#,
-        ),
-    },
-    Case {
-        label: "CRC check without a token",
-        method: "GET",
-        path: PUPR,
-        body: None,
-        sign: Missing,
-        status: 400,
-        expect: Answer(r#"{"error":"malformed","reason":"missing crc_token"}"#),
-    },
-    post("DM with HTML entities", "dm_text.json", Good, 200, Written),
-    post("DM with a photo", "dm_media.json", Good, 200, Written),
-    post(
-        "two DMs in one delivery",
-        "dm_batch.json",
-        Good,
-        200,
-        Written,
-    ),
-    post(
-        "mention: extended text, reply, coordinates, media",
-        "tweet_mention.json",
-        Good,
-        200,
-        Written,
-    ),
-    post("the account's own DM", "dm_echo.json", Good, 200, Nothing),
-    post(
-        "the account's own Tweet",
-        "tweet_own.json",
-        Good,
-        200,
-        Nothing,
-    ),
-    post("favorite", "favorite.json", Good, 200, Nothing),
-    post("follow", "follow.json", Good, 200, Nothing),
-    post("typing indicator", "typing.json", Good, 200, Nothing),
-    post(
-        "DM without a sender",
-        "dm_missing_sender.json",
-        Good,
-        400,
-        Answer(r#"{"error":"malformed","reason":"missing field `sender_id` at line 21 column 7"}"#),
-    ),
-    post(
-        "tampered body",
-        "dm_text.json",
-        Tampered,
-        403,
-        Answer(FORBIDDEN),
-    ),
-    post(
-        "signed with another secret",
-        "dm_text.json",
-        WrongSecret,
-        403,
-        Answer(FORBIDDEN),
-    ),
-    post(
-        "no signature",
-        "dm_text.json",
-        Missing,
-        403,
-        Answer(FORBIDDEN),
-    ),
-    Case {
-        label: "raw kept byte for byte",
-        method: "POST",
-        path: "/webhooks/x/x-raw",
-        body: Some("dm_text.json"),
-        sign: Good,
-        status: 200,
-        expect: Written,
-    },
-];
-
-fn signature(secret: &str, body: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        base64_encode(&hmac_sha256(secret.as_bytes(), body))
-    )
-}
-
-async fn send(app: &common::TestApp, case: &Case) -> (u16, String) {
-    let mut req = app
-        .client
-        .request(case.method.parse().expect("method"), app.url(case.path));
-    if let Some(name) = case.body {
-        let fixture = common::fixture(&format!("channels/x/fixtures/{name}"));
-        let mut body = fixture.clone();
-        let sig = match case.sign {
-            Good => Some(signature(SECRET, &body)),
-            WrongSecret => Some(signature("kunci-lain", &body)),
-            Tampered => {
-                let at = body.len() / 2;
-                body[at] ^= 0x01;
-                Some(signature(SECRET, &fixture))
-            }
-            Missing => None,
-        };
-        if let Some(sig) = sig {
-            req = req.header("x-twitter-webhooks-signature", sig);
-        }
-        req = req.header("content-type", "application/json").body(body);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.text().await.expect("body"))
-}
-
-/// The expected documents of a case; with `ADUAN_BLESS=1` they are written
-/// from what the gateway produced instead, for review.
-fn expected(case: &Case, actual: &[Value]) -> Value {
-    let name = case.body.expect("written cases have a body");
-    let suffix = if case.path.ends_with("x-raw") {
-        ".raw"
-    } else {
-        ""
+/// Fixture `name` under `channels/x/fixtures/` posted to `path`, signed as
+/// `sign` says. X retries: every case is sent twice.
+fn post(label: &str, path: &str, name: &str, sign: Sign) -> Case {
+    let fixture = common::fixtures("x").bytes(name);
+    let (body, signature) = match sign {
+        Sign::Good => (fixture.clone(), Some(x_signature(SECRET, &fixture))),
+        Sign::WrongSecret => (fixture.clone(), Some(x_signature("kunci-lain", &fixture))),
+        Sign::Tampered => (tampered(&fixture), Some(x_signature(SECRET, &fixture))),
+        Sign::Missing => (fixture, None),
     };
-    let rel = format!(
-        "channels/x/fixtures/{}{suffix}.expected.json",
-        name.trim_end_matches(".json")
-    );
-    common::expected_documents(&rel, actual)
+    let case = Case::post(label, path).json(body).redelivered();
+    match signature {
+        Some(signature) => case.header(X_SIGNATURE_HEADER, signature),
+        None => case,
+    }
+}
+
+/// A signed event answered with an empty `200` that adds its golden
+/// documents (`<fixture>.raw.expected.json` on the instance keeping `raw`).
+fn written(label: &str, path: &str, name: &str) -> Case {
+    let fixtures = common::fixtures("x");
+    let golden = if path.ends_with("x-raw") {
+        fixtures.golden_variant(name, "raw")
+    } else {
+        fixtures.golden(name)
+    };
+    post(label, path, name, Sign::Good)
+        .answer(Answer::empty())
+        .adds_golden(golden)
+}
+
+/// A signed event answered with an empty `200`, nothing written.
+fn nothing(label: &str, name: &str) -> Case {
+    post(label, PUPR, name, Sign::Good).answer(Answer::empty())
+}
+
+/// An event refused with `status` and the JSON `answer`.
+fn refused(label: &str, name: &str, sign: Sign, status: u16, answer: &str) -> Case {
+    post(label, PUPR, name, sign)
+        .status(status)
+        .answer(Answer::json(answer))
+}
+
+fn cases() -> Vec<Case> {
+    use Sign::{Good, Missing, Tampered, WrongSecret};
+    vec![
+        Case::get(
+            "CRC check answers the known vector",
+            "/webhooks/x/x-pupr?crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553",
+        )
+        .answer(Answer::json(
+            r#"{"response_token":"sha256=Cytd4Sq+NvEcV3MMrXxWJGJx5A+y/lXzzU2Maartkx8="}"#,
+        ))
+        .redelivered(),
+        Case::get("CRC check without a token", PUPR)
+            .status(400)
+            .answer(Answer::json(
+                r#"{"error":"malformed","reason":"missing crc_token"}"#,
+            ))
+            .redelivered(),
+        written("DM with HTML entities", PUPR, "dm_text.json"),
+        written("DM with a photo", PUPR, "dm_media.json"),
+        written("two DMs in one delivery", PUPR, "dm_batch.json"),
+        written(
+            "mention: extended text, reply, coordinates, media",
+            PUPR,
+            "tweet_mention.json",
+        ),
+        nothing("the account's own DM", "dm_echo.json"),
+        nothing("the account's own Tweet", "tweet_own.json"),
+        nothing("favorite", "favorite.json"),
+        nothing("follow", "follow.json"),
+        nothing("typing indicator", "typing.json"),
+        refused(
+            "DM without a sender",
+            "dm_missing_sender.json",
+            Good,
+            400,
+            r#"{"error":"malformed","reason":"missing field `sender_id` at line 21 column 7"}"#,
+        ),
+        refused("tampered body", "dm_text.json", Tampered, 403, FORBIDDEN),
+        refused(
+            "signed with another secret",
+            "dm_text.json",
+            WrongSecret,
+            403,
+            FORBIDDEN,
+        ),
+        refused("no signature", "dm_text.json", Missing, 403, FORBIDDEN),
+        written(
+            "raw kept byte for byte",
+            "/webhooks/x/x-raw",
+            "dm_text.json",
+        ),
+    ]
 }
 
 #[tokio::test]
 async fn x_cases() {
     let mut app = common::spawn_app(&instances()).await;
-    for case in CASES {
-        let label = case.label;
-        let before = app.stream_len().await;
-        let (status, body) = send(&app, case).await;
-        assert_eq!(status, case.status, "{label}: status");
-        let docs = app.complaints().await;
-        let new = &docs[before..];
-        match case.expect {
-            Written => {
-                assert_eq!(body, "", "{label}: answer");
-                assert!(!new.is_empty(), "{label}: something written");
-                common::assert_json_matches(&Value::from(new.to_vec()), &expected(case, new));
-            }
-            Nothing => {
-                assert_eq!(body, "", "{label}: answer");
-                assert!(new.is_empty(), "{label}: nothing written");
-            }
-            Answer(json) => {
-                let got: Value = serde_json::from_str(&body).expect("JSON answer");
-                let want: Value = serde_json::from_str(json).expect("JSON expectation");
-                assert_eq!(got, want, "{label}: answer");
-                assert!(new.is_empty(), "{label}: nothing written");
-            }
-        }
-
-        // X retries: the same request gets the same answer and writes nothing new.
-        let after = app.stream_len().await;
-        let (again_status, again_body) = send(&app, case).await;
-        assert_eq!(
-            (again_status, again_body),
-            (status, body),
-            "{label}: redelivery"
-        );
-        assert_eq!(
-            app.stream_len().await,
-            after,
-            "{label}: redelivery adds nothing"
-        );
-    }
+    table::run(&app, cases()).await;
     app.stop().await;
 }
 
 #[tokio::test]
 async fn raw_is_the_exact_body() {
     let mut app = common::spawn_app(&instances()).await;
-    let case = CASES
-        .iter()
-        .find(|c| c.path.ends_with("x-raw"))
-        .expect("raw case");
-    let (status, _) = send(&app, case).await;
-    assert_eq!(status, 200);
-    let docs = app.complaints().await;
-    let fixture = common::fixture("channels/x/fixtures/dm_text.json");
+    let answered = table::run(
+        &app,
+        [written(
+            "raw kept byte for byte",
+            "/webhooks/x/x-raw",
+            "dm_text.json",
+        )],
+    )
+    .await;
+    let docs = &answered[0].added;
+    let fixture = common::fixtures("x").bytes("dm_text.json");
     assert_eq!(docs.len(), 1);
     assert_eq!(
         docs[0]["raw"]["body"].as_str(),
@@ -293,22 +176,18 @@ async fn raw_is_the_exact_body() {
 #[tokio::test]
 async fn oversize_bodies_are_refused() {
     let mut app = common::spawn_app(&instances()).await;
-    let mut activity: Value =
-        serde_json::from_slice(&common::fixture("channels/x/fixtures/dm_text.json"))
-            .expect("fixture is JSON");
+    let mut activity: Value = serde_json::from_slice(&common::fixtures("x").bytes("dm_text.json"))
+        .expect("fixture is JSON");
     activity["direct_message_events"][0]["message_create"]["message_data"]["text"] =
         "Lampu jalan mati. ".repeat(70_000).into();
     let body = activity.to_string().into_bytes();
-    let res = app
-        .client
-        .post(app.url(PUPR))
-        .header("content-type", "application/json")
-        .header("x-twitter-webhooks-signature", signature(SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(res.status().as_u16(), 413);
-    assert_eq!(app.stream_len().await, 0, "nothing written");
+    table::run(
+        &app,
+        [Case::post("oversize event", PUPR)
+            .header(X_SIGNATURE_HEADER, x_signature(SECRET, &body))
+            .json(body)
+            .status(413)],
+    )
+    .await;
     app.stop().await;
 }

@@ -1,15 +1,16 @@
 //! The X adapter against the fixtures in `fixtures/`, without a gateway.
 //!
-//! Whole documents through the gateway and Redis are asserted in the
-//! gateway's `tests/x.rs`; here each case checks the fields it is about.
+//! Each case's documents are the whole golden `<fixture>.expected.json`, the
+//! files the gateway's `tests/x.rs` checks the stream against.
 
-use aduan_adapter::verify::{base64_encode, hmac_sha256};
-use aduan_adapter::{Adapter, Context, Outcome, Request, Timestamp};
+use aduan_adapter::testkit::{self, Answer, Case, Fixtures, OwnedRequest, X_SIGNATURE_HEADER};
+use aduan_adapter::{Adapter, Context};
 use aduan_x::{X, XConfig};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const SECRET: &str = "kunci-rahasia-konsumen-uji";
 const ACCOUNT: &str = "1460000000000000001";
+const PATH: &str = "/webhooks/x/x-pupr";
 
 fn adapter(secret: &str) -> X {
     let cfg: XConfig = toml::from_str(&format!(
@@ -19,244 +20,149 @@ fn adapter(secret: &str) -> X {
     X::new(cfg).expect("valid instance")
 }
 
-fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).expect("fixture")
+fn fixtures() -> Fixtures {
+    Fixtures::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
 }
 
-fn sign(body: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        base64_encode(&hmac_sha256(SECRET.as_bytes(), body))
-    )
+/// The context of the instance the golden documents were written for.
+fn ctx() -> Context<'static> {
+    testkit::context("x-pupr", false)
 }
 
-fn call(
-    x: &X,
-    method: &str,
-    uri: &str,
-    signature: Option<&str>,
-    body: &[u8],
-) -> Result<Outcome, u16> {
-    let method: http::Method = method.parse().expect("method");
-    let uri: http::Uri = uri.parse().expect("uri");
-    let mut headers = http::HeaderMap::new();
-    headers.insert(
-        "content-type",
-        "application/json; charset=utf-8".parse().expect("header"),
-    );
-    if let Some(s) = signature {
-        headers.insert("x-twitter-webhooks-signature", s.parse().expect("header"));
+/// `body` posted as X does, with `signature` in its header.
+fn post(body: &[u8], signature: Option<&str>) -> OwnedRequest {
+    let request = OwnedRequest::post(PATH)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body);
+    match signature {
+        Some(s) => request.header(X_SIGNATURE_HEADER, s),
+        None => request,
     }
-    let req = Request {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body,
-    };
-    let ctx = Context {
-        instance: "x-pupr",
-        received_at: Timestamp::from_unix_seconds(1_795_600_000).expect("time"),
-        keep_raw: true,
-    };
-    x.verify(&req).map_err(|r| r.status())?;
-    x.parse(&req, &ctx).map_err(|r| r.status())
 }
 
-fn post(x: &X, name: &str) -> Result<Outcome, u16> {
-    let body = fixture(name);
-    call(x, "POST", "/webhooks/x/x-pupr", Some(&sign(&body)), &body)
+/// `body` posted and signed with the instance's secret.
+fn signed(label: &str, body: &[u8]) -> Case {
+    Case::new(label, post(body, Some(&testkit::x_signature(SECRET, body))))
 }
 
-fn accepted(outcome: Result<Outcome, u16>) -> (Vec<Value>, Vec<&'static str>) {
-    match outcome {
-        Ok(Outcome::Accept {
-            complaints,
-            ignored,
-        }) => (
-            complaints
-                .iter()
-                .map(|c| serde_json::to_value(c).expect("serializes"))
-                .collect(),
-            ignored.iter().map(|i| i.reason).collect(),
-        ),
-        other => panic!("unexpected {other:?}"),
-    }
+/// Fixture `name`, signed, becoming the documents of its golden file.
+fn written(name: &str) -> Case {
+    signed(name, &fixtures().bytes(name)).golden(fixtures().golden(name))
+}
+
+/// Fixture `name`, signed, acknowledged and not written for `reason`.
+fn ignored(name: &str, reason: &'static str) -> Case {
+    signed(name, &fixtures().bytes(name)).ignored(&[reason])
 }
 
 #[test]
 fn crc_answer_matches_the_known_vector() {
     // providers.md section 7, [computed].
     let x = adapter("z3ZX4v7mAAUGykl3EcmkqbartmuW8VFOOzCloLx9Q45P0hLrFu");
-    let Ok(Outcome::Reply(reply)) = call(
+    testkit::run(
         &x,
-        "GET",
-        "/webhooks/x/x-pupr?crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553",
-        None,
-        b"",
-    ) else {
-        panic!("CRC reply expected");
-    };
-    assert_eq!(reply.status, 200);
-    assert_eq!(reply.content_type, "application/json");
-    let body: Value = serde_json::from_slice(&reply.body).expect("JSON");
-    assert_eq!(
-        body,
-        json!({"response_token": "sha256=Cytd4Sq+NvEcV3MMrXxWJGJx5A+y/lXzzU2Maartkx8="})
-    );
-    assert_eq!(
-        call(&x, "GET", "/webhooks/x/x-pupr", None, b"").err(),
-        Some(400)
+        &ctx(),
+        [
+            Case::new(
+                "CRC check",
+                OwnedRequest::get(
+                    "/webhooks/x/x-pupr?crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553",
+                ),
+            )
+            .content_type("application/json")
+            .answer(Answer::Json(json!({
+                "response_token": "sha256=Cytd4Sq+NvEcV3MMrXxWJGJx5A+y/lXzzU2Maartkx8="
+            }))),
+            Case::new("CRC check without a token", OwnedRequest::get(PATH)).status(400),
+        ],
     );
 }
 
 #[test]
 fn signature_is_required_and_exact() {
-    let x = adapter(SECRET);
-    let body = fixture("dm_text.json");
-    let uri = "/webhooks/x/x-pupr";
-    assert_eq!(call(&x, "POST", uri, None, &body).err(), Some(403));
-    let mut tampered = body.clone();
-    let at = tampered.len() - 10;
-    tampered[at] ^= 1;
-    assert_eq!(
-        call(&x, "POST", uri, Some(&sign(&body)), &tampered).err(),
-        Some(403)
+    let body = fixtures().bytes("dm_text.json");
+    let good = testkit::x_signature(SECRET, &body);
+    let forged = |label: &str, body: &[u8], signature: Option<&str>| {
+        Case::new(label, post(body, signature)).status(403)
+    };
+    testkit::run(
+        &adapter(SECRET),
+        &ctx(),
+        [
+            forged("no signature", &body, None),
+            forged("tampered body", &testkit::tampered(&body), Some(&good)),
+            forged(
+                "signed with another secret",
+                &body,
+                Some(&testkit::x_signature("kunci-lain", &body)),
+            ),
+            forged("not a signature", &body, Some("sha256=AAAA")),
+            written("dm_text.json"),
+            Case::new("PUT", OwnedRequest::new("PUT", PATH).body(body.clone())).status(405),
+        ],
     );
-    let wrong = adapter("kunci-lain");
-    assert_eq!(
-        call(&wrong, "POST", uri, Some(&sign(&body)), &body).err(),
-        Some(403)
-    );
-    assert_eq!(
-        call(&x, "POST", uri, Some("sha256=AAAA"), &body).err(),
-        Some(403)
-    );
-    assert!(call(&x, "POST", uri, Some(&sign(&body)), &body).is_ok());
-    assert_eq!(call(&x, "PUT", uri, None, &body).err(), Some(405));
 }
 
 #[test]
 fn direct_messages() {
-    let x = adapter(SECRET);
-    let (c, ignored) = accepted(post(&x, "dm_text.json"));
-    assert!(ignored.is_empty());
-    assert_eq!(c.len(), 1);
-    assert_eq!(c[0]["external_id"], "1861234567890123401");
-    assert_eq!(
-        c[0]["sender"],
-        json!({"id": "x:1234567890123456789", "name": "Dewi Lestari", "phone": null, "email": null, "handle": "@dewilestari", "language": null})
+    testkit::run(
+        &adapter(SECRET),
+        &ctx(),
+        [
+            written("dm_text.json"),
+            written("dm_media.json"),
+            ignored("dm_echo.json", "echo"),
+            written("dm_batch.json"),
+        ],
     );
-    assert_eq!(
-        c[0]["text"],
-        "Lampu jalan di Jl. Raya Bogor & Jl. Pemda mati total > 1 minggu. Mohon diperbaiki."
-    );
-    assert_eq!(c[0]["sent_at"], "2026-11-24T06:00:00.123Z");
-    assert_eq!(c[0]["recipient"], "x:1460000000000000001");
-    assert_eq!(c[0]["subject"], Value::Null);
-    assert_eq!(
-        c[0]["thread"]["conversation"],
-        "x-pupr:x:1234567890123456789"
-    );
-
-    let (c, _) = accepted(post(&x, "dm_media.json"));
-    assert_eq!(
-        c[0]["attachments"],
-        json!([{"kind": "image", "content_type": null, "filename": null, "size": null, "sha256": null, "url": "https://pbs.twimg.com/dm_photo/1861234567000000001/drainase.jpg", "provider_ref": "1861234567000000001", "storage_key": null, "caption": null}])
-    );
-
-    let (c, ignored) = accepted(post(&x, "dm_echo.json"));
-    assert!(c.is_empty());
-    assert_eq!(ignored, ["echo"]);
-
-    let (c, _) = accepted(post(&x, "dm_batch.json"));
-    let ids: Vec<&str> = c.iter().filter_map(|c| c["external_id"].as_str()).collect();
-    assert_eq!(ids, ["1861234567890123404", "1861234567890123405"]);
-    assert_eq!(c[0]["sender"]["handle"], "@aguswib");
-    assert_eq!(c[1]["sender"]["handle"], "@dewilestari");
 }
 
 #[test]
 fn mentions() {
-    let x = adapter(SECRET);
-    let (c, ignored) = accepted(post(&x, "tweet_mention.json"));
-    assert!(ignored.is_empty());
-    assert_eq!(c.len(), 1);
-    let t = &c[0];
-    assert_eq!(t["external_id"], "1861234567890123500");
-    assert_eq!(t["sender"]["id"], "x:1357924680135792468");
-    assert_eq!(t["sender"]["handle"], "@aguswib");
-    assert_eq!(t["sent_at"], "2026-11-24T06:05:00.000Z");
-    assert_eq!(t["subject"], Value::Null);
-    assert_eq!(
-        t["text"],
-        "@pupr_bogor Jalan berlubang di depan SDN 3 Cibinong sudah dua bulan & makin parah, tiap hujan jadi kolam. Kapan diperbaiki? Ini fotonya, tolong segera ditindaklanjuti sebelum ada korban. https://t.co/Pq12Rs34Tu"
-    );
-    assert_eq!(t["thread"]["in_reply_to"], "1861234567890123000");
-    assert_eq!(
-        t["location"],
-        json!({"latitude": -6.481726, "longitude": 106.854312, "name": "Cibinong, Indonesia", "address": null})
-    );
-    let urls: Vec<&str> = t["attachments"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|a| a["url"].as_str())
-        .collect();
-    assert_eq!(
-        urls,
+    testkit::run(
+        &adapter(SECRET),
+        &ctx(),
         [
-            "https://pbs.twimg.com/media/GdLubang1.jpg",
-            "https://video.twimg.com/ext_tw_video/1861234567000000003/pu/vid/720x1280/genangan.mp4"
-        ]
+            written("tweet_mention.json"),
+            ignored("tweet_own.json", "own_tweet"),
+        ],
     );
-    assert_eq!(t["attachments"][1]["kind"], "video");
-    assert_eq!(t["attachments"][1]["content_type"], "video/mp4");
-
-    let (c, ignored) = accepted(post(&x, "tweet_own.json"));
-    assert!(c.is_empty());
-    assert_eq!(ignored, ["own_tweet"]);
 }
 
 #[test]
 fn other_events_are_acknowledged() {
-    let x = adapter(SECRET);
-    for (name, reason) in [
-        ("favorite.json", "favorite"),
-        ("follow.json", "follow"),
-        ("typing.json", "typing"),
-    ] {
-        let (c, ignored) = accepted(post(&x, name));
-        assert!(c.is_empty(), "{name}");
-        assert_eq!(ignored, [reason], "{name}");
-    }
+    testkit::run(
+        &adapter(SECRET),
+        &ctx(),
+        [
+            ignored("favorite.json", "favorite"),
+            ignored("follow.json", "follow"),
+            ignored("typing.json", "typing"),
+        ],
+    );
 }
 
 #[test]
 fn bad_bodies_are_refused_without_echo() {
     let x = adapter(SECRET);
-    assert_eq!(post(&x, "dm_missing_sender.json").err(), Some(400));
-    for body in [&b"not json"[..], b"{\"direct_message_events\": []}", b"[]"] {
-        assert_eq!(
-            call(&x, "POST", "/webhooks/x/x-pupr", Some(&sign(body)), body).err(),
-            Some(400)
-        );
-    }
-    let body = br#"{"for_user_id": 1460000000000000001}"#;
-    let method = http::Method::POST;
-    let uri: http::Uri = "/webhooks/x/x-pupr".parse().expect("uri");
-    let headers = http::HeaderMap::new();
-    let req = Request {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
-        body,
-    };
-    let ctx = Context {
-        instance: "x-pupr",
-        received_at: Timestamp::from_unix_seconds(1_795_600_000).expect("time"),
-        keep_raw: true,
-    };
-    let err = x.parse(&req, &ctx).expect_err("malformed");
+    let bad = |label: &str, body: &[u8]| signed(label, body).status(400);
+    testkit::run(
+        &x,
+        &ctx(),
+        [
+            bad(
+                "a DM without a sender",
+                &fixtures().bytes("dm_missing_sender.json"),
+            ),
+            bad("not JSON", b"not json"),
+            bad("no events", b"{\"direct_message_events\": []}"),
+            bad("a list", b"[]"),
+        ],
+    );
+    let request = post(br#"{"for_user_id": 1460000000000000001}"#, None);
+    let err = x
+        .parse(&request.as_request(), &testkit::context("x-pupr", true))
+        .expect_err("malformed");
     let text = String::from_utf8(x.rejected(&err).body).expect("utf-8");
     assert!(!text.contains("1460000000000000001"), "{text}");
 }
