@@ -8,11 +8,14 @@ use aduan_adapter::Fragment;
 use redb::{Database, Durability};
 use tokio_util::sync::CancellationToken;
 
-use super::{QUARANTINE, RECORDS, Record, Spool, SpoolError, read_oldest, spooled_at};
+use super::{QUARANTINE, RECORDS, Record, Spool, SpoolError, read_oldest, spooled_at, with_db};
 use crate::language::LanguageDetector;
 use crate::redis::{Redis, RedisError};
 use crate::telemetry;
 use crate::telemetry::SPOOL_DRAINED as DRAINED;
+
+/// Records forwarded after which an emptied spool file is compacted.
+const COMPACT_AFTER: u64 = 1000;
 
 /// Where the forwarder writes: Redis, and the detector that names the
 /// language of a split message made whole only now.
@@ -74,7 +77,7 @@ impl Spool {
     pub async fn forward_once(&self, target: Target<'_>) -> Result<usize, SpoolError> {
         let db = self.db.clone();
         let limit = self.cfg.forward_batch.max(1);
-        let batch = tokio::task::spawn_blocking(move || read_oldest(&db, limit))
+        let batch = tokio::task::spawn_blocking(move || with_db(&db, |db| read_oldest(db, limit)))
             .await
             .map_err(SpoolError::storage)??;
         if batch.is_empty() {
@@ -136,9 +139,11 @@ impl Spool {
             let db = self.db.clone();
             let seqs: Vec<u64> = forwarded.iter().map(|(s, _)| *s).collect();
             let quarantine: Vec<(u64, Vec<u8>)> = broken.clone();
-            tokio::task::spawn_blocking(move || remove_and_quarantine(&db, &seqs, &quarantine))
-                .await
-                .map_err(SpoolError::storage)??;
+            tokio::task::spawn_blocking(move || {
+                with_db(&db, |db| remove_and_quarantine(db, &seqs, &quarantine))
+            })
+            .await
+            .map_err(SpoolError::storage)??;
             let freed: u64 = forwarded.iter().map(|(_, n)| n).sum::<u64>()
                 + broken.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
             self.shared.bytes.fetch_sub(freed, Ordering::AcqRel);
@@ -174,6 +179,23 @@ impl Spool {
         }
     }
 
+    /// Gives the file back the room of the records forwarded since it grew:
+    /// a spool that held a long outage's backlog would otherwise keep its
+    /// size on disk. Waits for the commit under way, and holds writers off
+    /// while it runs (they wait; nothing is refused).
+    pub async fn compact(&self) -> Result<(), SpoolError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut file = db
+                .write()
+                .map_err(|_| SpoolError::Storage("spool lock poisoned".into()))?;
+            while file.compact().map_err(SpoolError::storage)? {}
+            Ok(())
+        })
+        .await
+        .map_err(SpoolError::storage)?
+    }
+
     /// Forwards until the spool is empty or Redis fails; the count forwarded.
     pub async fn drain(&self, target: Target<'_>) -> Result<usize, SpoolError> {
         let mut total = 0;
@@ -199,6 +221,8 @@ impl Spool {
         };
         let retry = Duration::from_millis(self.cfg.retry_interval_ms.max(1));
         let mut failing = false;
+        // Records forwarded since the file was last compacted.
+        let mut since_compaction = 0u64;
         loop {
             self.sample_drain();
             let wait = match self.forward_once(target).await {
@@ -207,9 +231,21 @@ impl Spool {
                         tracing::info!("spool drained; redis answers again");
                         failing = false;
                     }
+                    if since_compaction >= COMPACT_AFTER && self.is_empty() {
+                        match self.compact().await {
+                            Ok(()) => {
+                                tracing::info!(forwarded = since_compaction, "spool file compacted")
+                            }
+                            Err(e) => tracing::warn!(error = %e, "spool file not compacted"),
+                        }
+                        since_compaction = 0;
+                    }
                     None
                 }
-                Ok(_) => continue,
+                Ok(n) => {
+                    since_compaction += n as u64;
+                    continue;
+                }
                 Err(e) => {
                     if !failing {
                         tracing::warn!(error = %e, depth = self.shared.depth.load(Ordering::Relaxed), "spool cannot forward yet");
@@ -227,7 +263,7 @@ impl Spool {
     }
 }
 
-fn remove_and_quarantine(
+pub(super) fn remove_and_quarantine(
     db: &Database,
     forwarded: &[u64],
     broken: &[(u64, Vec<u8>)],

@@ -157,7 +157,7 @@ pub struct Status {
 
 /// The open spool.
 pub struct Spool {
-    db: Arc<Database>,
+    db: Db,
     tx: mpsc::Sender<Write>,
     shared: Arc<Shared>,
     cfg: SpoolConfig,
@@ -173,6 +173,21 @@ impl std::fmt::Debug for Spool {
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// The open file. Every transaction runs under the read side of the lock;
+/// compaction, which needs the file to itself, takes the write side.
+type Db = Arc<std::sync::RwLock<Database>>;
+
+/// Runs `f` on the open file (shared with the other transactions).
+fn with_db<T>(
+    db: &Db,
+    f: impl FnOnce(&Database) -> Result<T, SpoolError>,
+) -> Result<T, SpoolError> {
+    let guard = db
+        .read()
+        .map_err(|_| SpoolError::Storage("spool lock poisoned".into()))?;
+    f(&guard)
 }
 
 fn open_db(path: &Path) -> Result<Database, SpoolError> {
@@ -195,10 +210,10 @@ impl Spool {
     /// open: the torn transaction is discarded, every committed one is kept.
     pub fn open(cfg: &SpoolConfig) -> Result<Arc<Spool>, SpoolError> {
         std::fs::create_dir_all(&cfg.dir).map_err(SpoolError::storage)?;
-        let db = Arc::new(open_db(&cfg.path())?);
+        let file = open_db(&cfg.path())?;
         let shared = Arc::new(Shared::default());
         let next_seq = {
-            let txn = db.begin_write().map_err(SpoolError::storage)?;
+            let txn = file.begin_write().map_err(SpoolError::storage)?;
             let next = {
                 let records = txn.open_table(RECORDS).map_err(SpoolError::storage)?;
                 let quarantine = txn.open_table(QUARANTINE).map_err(SpoolError::storage)?;
@@ -229,6 +244,7 @@ impl Spool {
             txn.commit().map_err(SpoolError::storage)?;
             next
         };
+        let db: Db = Arc::new(std::sync::RwLock::new(file));
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let spool = Arc::new(Spool {
             db: db.clone(),
@@ -430,7 +446,7 @@ impl Spool {
     }
 
     fn refresh_oldest(&self) {
-        let oldest = read_oldest(&self.db, 1)
+        let oldest = with_db(&self.db, |db| read_oldest(db, 1))
             .ok()
             .and_then(|b| b.first().and_then(|(_, v)| spooled_at(v)))
             .unwrap_or(0);

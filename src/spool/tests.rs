@@ -29,7 +29,7 @@ fn config(dir: &Path) -> SpoolConfig {
 }
 
 fn read_all(spool: &Spool) -> Vec<Complaint> {
-    read_oldest(&spool.db, usize::MAX)
+    with_db(&spool.db, |db| read_oldest(db, usize::MAX))
         .expect("read")
         .into_iter()
         .map(|(_, b)| {
@@ -185,4 +185,39 @@ fn zero_limits_are_reported() {
     };
     let keys: Vec<_> = cfg.problems().into_iter().map(|(k, _)| k).collect();
     assert_eq!(keys, ["spool.max_records", "spool.forward_batch"]);
+}
+
+#[tokio::test]
+async fn the_file_gives_back_its_room_once_emptied_and_compacted() {
+    let (dir, spool) = open_in_tempdir(|c| c);
+    let batch: Vec<Complaint> = (0..200).map(|i| complaint(&format!("call-{i}"))).collect();
+    for _ in 0..20 {
+        spool.put(&batch).await.expect("put");
+    }
+    let file = dir.path().join(crate::settings::SPOOL_FILE_NAME);
+    let full = std::fs::metadata(&file).expect("file").len();
+    let seqs: Vec<u64> = with_db(&spool.db, |db| read_oldest(db, usize::MAX))
+        .expect("read")
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    assert_eq!(seqs.len(), 4000);
+    with_db(&spool.db, |db| {
+        forward::remove_and_quarantine(db, &seqs, &[])
+    })
+    .expect("remove");
+    spool.compact().await.expect("compact");
+    let compacted = std::fs::metadata(&file).expect("file").len();
+    assert!(
+        compacted * 4 < full,
+        "{full} bytes before, {compacted} after compaction"
+    );
+    // Still a working spool.
+    spool.put(&[complaint("after")]).await.expect("put");
+    assert_eq!(
+        with_db(&spool.db, |db| read_oldest(db, 10))
+            .expect("read")
+            .len(),
+        1
+    );
 }

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use redb::{Database, Durability};
+use redb::Durability;
 use tokio::sync::mpsc;
 
-use super::{RECORDS, Shared, SpoolError, Write, now_ms};
+use super::{Db, RECORDS, Shared, SpoolError, Write, now_ms, with_db};
 use crate::telemetry::{SPOOL_COMMITS as COMMITS, SPOOL_DEPTH as DEPTH};
 
 /// What the writer thread enforces.
@@ -19,7 +19,7 @@ pub(super) struct Caps {
 
 /// The writer thread: one transaction per group of waiting writes.
 pub(super) fn run(
-    db: Arc<Database>,
+    db: Db,
     mut rx: mpsc::Receiver<Write>,
     shared: Arc<Shared>,
     caps: Caps,
@@ -44,7 +44,7 @@ pub(super) fn run(
         let start = next_seq;
         let began = std::time::Instant::now();
         let mut accepted = Vec::with_capacity(group.len());
-        let committed = (|| -> Result<(u64, u64), SpoolError> {
+        let committed = with_db(&db, |db| {
             let mut txn = db.begin_write().map_err(SpoolError::storage)?;
             txn.set_durability(Durability::Immediate)
                 .map_err(SpoolError::storage)?;
@@ -88,7 +88,7 @@ pub(super) fn run(
                 return Err(SpoolError::storage(e));
             }
             Ok((added, before))
-        })();
+        });
         match committed {
             Ok((added, before)) => {
                 shared.commits.fetch_add(1, Ordering::Relaxed);
