@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! loadgen <kind> <url> [--connections 50] [--seconds 10] [--rate R] [--secret S] [--token T]
-//! kind: raw | transcript | whatsapp | twilio
+//! kind: raw | transcript | whatsapp | twilio | telegram
 //! ```
 //!
 //! `raw` posts the WhatsApp body unsigned (for the bare baseline), `whatsapp`
@@ -109,6 +109,19 @@ fn request(o: &Options, n: u64, run: &str) -> hyper::Request<Full<Bytes>> {
                 builder
                     .header("content-type", "application/x-www-form-urlencoded")
                     .header("x-twilio-signature", sig),
+                body,
+            )
+        }
+        "telegram" => {
+            // Message ids are unique per run: the process id in the high digits.
+            let id = run.parse::<u64>().unwrap_or(0) * 1_000_000_000 + n;
+            let body = format!(
+                r#"{{"update_id":{id},"message":{{"message_id":{id},"from":{{"id":7{citizen},"is_bot":false,"first_name":"Budi","last_name":"Santoso","username":"budisantoso","language_code":"id"}},"chat":{{"id":7{citizen},"first_name":"Budi","last_name":"Santoso","username":"budisantoso","type":"private"}},"date":1795335330,"text":"Jalan berlubang di depan SDN 3 Cibinong, sudah dua motor jatuh minggu ini. Mohon segera diperbaiki. ({run})"}}}}"#
+            );
+            (
+                builder
+                    .header("content-type", "application/json")
+                    .header("x-telegram-bot-api-secret-token", o.token.clone()),
                 body,
             )
         }
