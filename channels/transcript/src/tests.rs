@@ -1,6 +1,9 @@
-//! Unit tests over the fixtures in `channels/transcript/fixtures/`.
+//! Unit tests over the fixtures in `channels/transcript/fixtures/`: the
+//! documents are the golden `<fixture>.expected.json` beside each, the files
+//! the gateway's `tests/transcripts.rs` checks the stream against.
 
-use aduan_adapter::{Adapter, Context, Outcome, Receipt, Rejection, Request, Timestamp};
+use aduan_adapter::testkit::{self, Answer, Case, Fixtures, OwnedRequest};
+use aduan_adapter::{Adapter, Context, Receipt, Rejection, Timestamp};
 use serde_json::{Value, json};
 
 use crate::{Transcript, TranscriptConfig, Transcripts, Words, parse_transcript};
@@ -8,19 +11,18 @@ use crate::{Transcript, TranscriptConfig, Transcripts, Words, parse_transcript};
 const TOKEN: &str = "cc-jakarta-2026-rotasi-1";
 const NEXT_TOKEN: &str = "cc-jakarta-2026-rotasi-2";
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+fn fixtures() -> Fixtures {
+    Fixtures::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
 }
 
-fn received_at() -> Timestamp {
-    Timestamp::parse_rfc3339("2026-11-22T01:20:00.500Z").expect("valid timestamp")
+fn fixture(name: &str) -> Vec<u8> {
+    fixtures().bytes(name)
 }
 
 fn ctx(keep_raw: bool) -> Context<'static> {
     Context {
         instance: "cc-jakarta",
-        received_at: received_at(),
+        received_at: Timestamp::parse_rfc3339("2026-11-22T01:20:00.500Z").expect("valid timestamp"),
         keep_raw,
     }
 }
@@ -34,39 +36,43 @@ fn adapter(extra: Value) -> Transcripts {
     Transcripts::new(cfg).expect("valid settings")
 }
 
-fn post<'a>(
-    method: &'a http::Method,
-    uri: &'a http::Uri,
-    headers: &'a http::HeaderMap,
-    body: &'a [u8],
-) -> Request<'a> {
-    Request {
-        method,
-        uri,
-        headers,
-        body,
+/// `body` posted as JSON with `authorization`, or none.
+fn request(authorization: Option<&str>, body: &[u8]) -> OwnedRequest {
+    let request = OwnedRequest::post("/v1/transcripts").json(body);
+    match authorization {
+        Some(value) => request.header("authorization", value),
+        None => request,
     }
 }
 
-fn headers(pairs: &[(&'static str, &str)]) -> http::HeaderMap {
-    let mut map = http::HeaderMap::new();
-    for (name, value) in pairs {
-        map.append(*name, value.parse().expect("valid header value"));
-    }
-    map
+/// `body` posted with the call center's token.
+fn post(label: &str, body: &[u8]) -> Case {
+    Case::new(label, request(Some(&testkit::bearer(TOKEN)), body))
+}
+
+/// Fixture `name` accepted (`201`) as the documents of its golden file.
+fn accepted(name: &str) -> Case {
+    post(name, &fixture(name))
+        .status(201)
+        .golden(fixtures().golden(name))
+}
+
+/// `body` refused for these field errors, every one of them, in order.
+fn invalid(label: &str, body: &[u8], errors: &[(&str, &str)]) -> Case {
+    let errors: Vec<Value> = errors
+        .iter()
+        .map(|(field, message)| json!({"field": field, "message": message}))
+        .collect();
+    post(label, body)
+        .status(400)
+        .answer(Answer::Json(json!({"error": "invalid", "errors": errors})))
 }
 
 /// Parses `body` through the HTTP path and returns the one complaint as JSON.
 fn parse_http(a: &Transcripts, body: &[u8], keep_raw: bool) -> Result<Value, Rejection> {
-    let uri: http::Uri = "/v1/transcripts".parse().expect("valid uri");
-    let h = headers(&[
-        ("authorization", &format!("Bearer {TOKEN}")),
-        ("content-type", "application/json"),
-    ]);
-    let req = post(&http::Method::POST, &uri, &h, body);
-    a.verify(&req)?;
-    match a.parse(&req, &ctx(keep_raw))? {
-        Outcome::Accept {
+    let request = request(Some(&testkit::bearer(TOKEN)), body);
+    match testkit::handle(a, &ctx(keep_raw), &request)? {
+        aduan_adapter::Outcome::Accept {
             complaints,
             ignored,
         } => {
@@ -78,268 +84,156 @@ fn parse_http(a: &Transcripts, body: &[u8], keep_raw: bool) -> Result<Value, Rej
     }
 }
 
-fn errors(r: Result<Value, Rejection>) -> Vec<(String, String)> {
-    match r {
-        Err(Rejection::Invalid(errors)) => {
-            errors.into_iter().map(|e| (e.field, e.message)).collect()
-        }
-        other => panic!("expected field errors, got {other:?}"),
-    }
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(f, m)| (f.to_string(), m.to_string()))
-        .collect()
-}
-
 #[test]
 fn plain_transcript_normalizes_to_the_whole_document() {
-    let body = fixture("plain.json");
-    let got = parse_http(&adapter(json!({})), &body, true).expect("accepted");
-    let expected = json!({
-        "schema": "aduan.complaint.v1",
-        "id": "",
-        "received_at": "2026-11-22T01:20:00.500Z",
-        "sent_at": "2026-11-22T01:15:30.000Z",
-        "channel": "call_center",
-        "provider": "transcript",
-        "instance": "cc-jakarta",
-        "external_id": "JKT-20261122-000123",
-        "sender": {
-            "id": "tel:+6281234567890",
-            "name": "Budi Santoso",
-            "phone": "+6281234567890",
-            "email": null,
-            "handle": null,
-            "language": "id"
-        },
-        "recipient": null,
-        "subject": "Infrastruktur Jalan",
-        "text": "Penelepon melaporkan jalan berlubang di depan SDN 3 Cibinong. Lubang sudah ada sejak dua minggu dan sudah menyebabkan dua pengendara motor jatuh. Penelepon meminta segera diperbaiki sebelum musim hujan.",
-        "language": null,
-        "attachments": [],
-        "location": null,
-        "thread": {
-            "conversation": "cc-jakarta:tel:+6281234567890",
-            "in_reply_to": null,
-            "references": []
-        },
-        "call": {
-            "call_id": "JKT-20261122-000123",
-            "agent_id": "AG-017",
-            "agent_name": "Siti Rahayu",
-            "started_at": "2026-11-22T01:15:30.000Z",
-            "duration_seconds": 184.0,
-            "direction": "inbound",
-            "recording_url": null,
-            "segments": []
-        },
-        "raw": {
-            "content_type": "application/json",
-            "body": String::from_utf8(body.clone()).expect("utf-8 fixture")
-        }
-    });
-    assert_eq!(got, expected);
+    testkit::run(&adapter(json!({})), &ctx(true), [accepted("plain.json")]);
 }
 
 #[test]
 fn segments_render_one_line_per_turn() {
-    let got = parse_http(&adapter(json!({})), &fixture("segments.json"), false).expect("accepted");
-    assert_eq!(
-        got["text"],
-        "Agen: Selamat pagi, layanan pengaduan 1708, dengan Rudi, ada yang bisa dibantu?\n\
-         Penelepon: Pagi Pak. Saya mau melapor, antrean BPJS di Puskesmas Kecamatan Sukmajaya sudah tiga hari sistemnya mati.\n\
-         Agen: Baik Bu, pengaduan kami catat dan kami teruskan ke Dinas Kesehatan Kota Depok.\n\
-         Penelepon: Terima kasih Pak."
+    // One line per turn, `Speaker: text`, and no raw with `keep_raw = false`.
+    testkit::run(
+        &adapter(json!({})),
+        &ctx(false),
+        [accepted("segments.json").with("raw", Value::Null)],
     );
-    assert_eq!(
-        got["call"],
-        json!({
-            "call_id": "JKT-20261122-000124",
-            "agent_id": "AG-022",
-            "agent_name": "Rudi Hartono",
-            "started_at": "2026-11-22T02:02:11.250Z",
-            "duration_seconds": 96.5,
-            "direction": "inbound",
-            "recording_url": null,
-            "segments": [
-                {"speaker": "Agen", "text": "Selamat pagi, layanan pengaduan 1708, dengan Rudi, ada yang bisa dibantu?", "offset_seconds": 0.0},
-                {"speaker": "Penelepon", "text": "Pagi Pak. Saya mau melapor, antrean BPJS di Puskesmas Kecamatan Sukmajaya sudah tiga hari sistemnya mati.", "offset_seconds": 4.2},
-                {"speaker": "Agen", "text": "Baik Bu, pengaduan kami catat dan kami teruskan ke Dinas Kesehatan Kota Depok.", "offset_seconds": 31.8},
-                {"speaker": "Penelepon", "text": "Terima kasih Pak.", "offset_seconds": 44.0}
-            ]
-        })
-    );
-    assert_eq!(got["sender"]["id"], "tel:+6285711223344");
-    assert_eq!(got["subject"], "Pelayanan Kesehatan");
-    assert_eq!(got["raw"], Value::Null, "keep_raw = false");
 }
 
 #[test]
 fn without_a_caller_the_agent_is_the_sender() {
-    let got = parse_http(
+    let bandung = Context {
+        instance: "cc-bandung",
+        ..ctx(false)
+    };
+    testkit::run(
         &adapter(json!({})),
-        &fixture("location_recording.json"),
-        false,
-    )
-    .expect("accepted");
-    assert_eq!(
-        got["sender"],
-        json!({"id": "agent:bdg-agent-04", "name": null, "phone": null, "email": null, "handle": null, "language": "id"})
-    );
-    assert_eq!(
-        got["thread"]["conversation"],
-        "cc-jakarta:agent:bdg-agent-04"
-    );
-    assert_eq!(
-        got["location"],
-        json!({
-            "latitude": -6.9383,
-            "longitude": 107.6475,
-            "name": "Halte Kiaracondong",
-            "address": "Jl. Soekarno-Hatta, Kiaracondong, Kota Bandung, Jawa Barat"
-        })
-    );
-    assert_eq!(
-        got["call"]["recording_url"],
-        "https://rekaman.callcenter.example.id/2026/11/21/BDG-7f3a9c21.ogg"
-    );
-    assert_eq!(got["call"]["direction"], "outbound");
-    assert_eq!(got["call"]["agent_name"], Value::Null);
-    assert_eq!(got["call"]["segments"][0]["offset_seconds"], Value::Null);
-    assert_eq!(got["sent_at"], "2026-11-21T23:47:05.000Z");
-    assert_eq!(
-        got["text"],
-        "Agen: Kami menindaklanjuti laporan lampu jalan padam di Jalan Soekarno-Hatta.\n\
-         Warga: Betul, sudah seminggu padam, di dekat halte Kiaracondong. Malam hari sangat gelap."
+        &bandung,
+        [accepted("location_recording.json")],
     );
 }
 
 #[test]
 fn every_field_error_is_reported_together() {
-    let got = errors(parse_http(
+    testkit::run(
         &adapter(json!({})),
-        &fixture("invalid_many.json"),
-        true,
-    ));
-    assert_eq!(
-        got,
-        pairs(&[
-            ("priority", "unknown field"),
-            ("call_id", "is required"),
-            ("agent.id", "is required"),
-            ("caller.phone", "must be a phone number"),
-            ("caller.name", "must be a string"),
-            (
-                "started_at",
-                "must be an RFC 3339 timestamp such as 2026-11-22T08:15:30+07:00"
-            ),
-            ("duration_seconds", "must be at least 0"),
-            ("direction", "must be \"inbound\" or \"outbound\""),
-            ("segments[0].speaker", "is required"),
-            ("text", "give either text or segments, not both"),
-            ("location.latitude", "must be between -90 and 90"),
-            ("location.longitude", "must be a number"),
-        ])
+        &ctx(true),
+        [invalid(
+            "invalid_many.json",
+            &fixture("invalid_many.json"),
+            &[
+                ("priority", "unknown field"),
+                ("call_id", "is required"),
+                ("agent.id", "is required"),
+                ("caller.phone", "must be a phone number"),
+                ("caller.name", "must be a string"),
+                (
+                    "started_at",
+                    "must be an RFC 3339 timestamp such as 2026-11-22T08:15:30+07:00",
+                ),
+                ("duration_seconds", "must be at least 0"),
+                ("direction", "must be \"inbound\" or \"outbound\""),
+                ("segments[0].speaker", "is required"),
+                ("text", "give either text or segments, not both"),
+                ("location.latitude", "must be between -90 and 90"),
+                ("location.longitude", "must be a number"),
+            ],
+        )],
     );
 }
 
 #[test]
 fn segment_errors_name_the_segment() {
-    let got = errors(parse_http(
+    testkit::run(
         &adapter(json!({})),
-        &fixture("invalid_segments.json"),
-        true,
-    ));
-    assert_eq!(
-        got,
-        pairs(&[
-            ("segments[1].speaker", "must not be empty"),
-            ("segments[1].offset_seconds", "must be at least 0"),
-            ("segments[2]", "must be an object"),
-            ("segments[3].confidence", "unknown field"),
-            ("segments[3].text", "must be a string"),
-        ])
+        &ctx(true),
+        [invalid(
+            "invalid_segments.json",
+            &fixture("invalid_segments.json"),
+            &[
+                ("segments[1].speaker", "must not be empty"),
+                ("segments[1].offset_seconds", "must be at least 0"),
+                ("segments[2]", "must be an object"),
+                ("segments[3].confidence", "unknown field"),
+                ("segments[3].text", "must be a string"),
+            ],
+        )],
     );
 }
 
 #[test]
 fn wrong_types_and_missing_words_are_reported() {
-    let got = errors(parse_http(
+    testkit::run(
         &adapter(json!({})),
-        &fixture("invalid_neither.json"),
-        true,
-    ));
-    assert_eq!(
-        got,
-        pairs(&[
-            ("call_id", "must be a string"),
-            ("text", "either text or segments is required"),
-            ("recording_url", "must be an absolute http or https URL"),
-        ])
+        &ctx(true),
+        [invalid(
+            "invalid_neither.json",
+            &fixture("invalid_neither.json"),
+            &[
+                ("call_id", "must be a string"),
+                ("text", "either text or segments is required"),
+                ("recording_url", "must be an absolute http or https URL"),
+            ],
+        )],
     );
 }
 
 #[test]
 fn other_shapes_are_field_errors() {
-    let a = adapter(json!({}));
-    let cases: &[(Value, &[(&str, &str)])] = &[
-        (
-            json!({"call_id": " ", "agent": "AG-017", "text": ""}),
-            &[
-                ("call_id", "must not be empty"),
-                ("agent", "must be an object"),
-                ("text", "must not be empty"),
-            ],
-        ),
-        (
-            json!({"call_id": "c1", "agent": {"id": "a", "nama": "x"}, "segments": [], "caller": [], "location": {"latitude": 1}}),
-            &[
-                ("agent.nama", "unknown field"),
-                ("caller", "must be an object"),
-                ("segments", "must not be empty"),
-                ("location.longitude", "is required"),
-            ],
-        ),
-        (
-            json!({"call_id": "c\u{7}1", "agent": {"id": "a".repeat(129)}, "segments": "Agen: halo", "language": "bahasa indonesia", "category": 3, "duration_seconds": "60"}),
-            &[
-                ("call_id", "must not contain control characters"),
-                ("agent.id", "must be at most 128 characters"),
-                ("duration_seconds", "must be a number"),
-                ("category", "must be a string"),
-                ("segments", "must be an array"),
-                (
-                    "language",
-                    "must be a language tag such as \"id\" or \"jv\"",
-                ),
-            ],
-        ),
-        (
-            json!({"call_id": "c1", "agent": {"id": "a"}, "text": "t", "location": {"latitude": 0, "longitude": 180.5}, "recording_url": "rekaman/1.ogg"}),
-            &[
-                ("recording_url", "must be an absolute http or https URL"),
-                ("location.longitude", "must be between -180 and 180"),
-            ],
-        ),
-        (
-            json!({"call_id": "c1", "agent": {"id": "a"}, "text": "t", "k".repeat(100): 1, "a\nb": 2}),
-            &[
-                ("a\u{fffd}b", "unknown field"),
-                (&*format!("{}…", "k".repeat(64)), "unknown field"),
-            ],
-        ),
-    ];
-    for (body, expected) in cases {
-        let body = serde_json::to_vec(body).expect("serializable");
-        assert_eq!(
-            errors(parse_http(&a, &body, true)),
-            pairs(expected),
-            "{}",
-            String::from_utf8_lossy(&body)
-        );
-    }
+    let case = |body: Value, errors: &[(&str, &str)]| {
+        let body = serde_json::to_vec(&body).expect("serializable");
+        invalid(&String::from_utf8_lossy(&body), &body, errors)
+    };
+    testkit::run(
+        &adapter(json!({})),
+        &ctx(true),
+        [
+            case(
+                json!({"call_id": " ", "agent": "AG-017", "text": ""}),
+                &[
+                    ("call_id", "must not be empty"),
+                    ("agent", "must be an object"),
+                    ("text", "must not be empty"),
+                ],
+            ),
+            case(
+                json!({"call_id": "c1", "agent": {"id": "a", "nama": "x"}, "segments": [], "caller": [], "location": {"latitude": 1}}),
+                &[
+                    ("agent.nama", "unknown field"),
+                    ("caller", "must be an object"),
+                    ("segments", "must not be empty"),
+                    ("location.longitude", "is required"),
+                ],
+            ),
+            case(
+                json!({"call_id": "c\u{7}1", "agent": {"id": "a".repeat(129)}, "segments": "Agen: halo", "language": "bahasa indonesia", "category": 3, "duration_seconds": "60"}),
+                &[
+                    ("call_id", "must not contain control characters"),
+                    ("agent.id", "must be at most 128 characters"),
+                    ("duration_seconds", "must be a number"),
+                    ("category", "must be a string"),
+                    ("segments", "must be an array"),
+                    (
+                        "language",
+                        "must be a language tag such as \"id\" or \"jv\"",
+                    ),
+                ],
+            ),
+            case(
+                json!({"call_id": "c1", "agent": {"id": "a"}, "text": "t", "location": {"latitude": 0, "longitude": 180.5}, "recording_url": "rekaman/1.ogg"}),
+                &[
+                    ("recording_url", "must be an absolute http or https URL"),
+                    ("location.longitude", "must be between -180 and 180"),
+                ],
+            ),
+            case(
+                json!({"call_id": "c1", "agent": {"id": "a"}, "text": "t", "k".repeat(100): 1, "a\nb": 2}),
+                &[
+                    ("a\u{fffd}b", "unknown field"),
+                    (&*format!("{}…", "k".repeat(64)), "unknown field"),
+                ],
+            ),
+        ],
+    );
 }
 
 #[test]
@@ -366,19 +260,22 @@ fn nulls_and_blanks_are_absent() {
 
 #[test]
 fn malformed_json_is_malformed() {
-    let a = adapter(json!({}));
-    for body in [
-        fixture("malformed.json"),
-        b"".to_vec(),
-        b"[1, 2]".to_vec(),
-        b"\"JKT-1\"".to_vec(),
-        b"{\"call_id\": \"\xff\"}".to_vec(),
-    ] {
-        match parse_http(&a, &body, true) {
-            Err(Rejection::Malformed(_)) => {}
-            other => panic!("{}: {other:?}", String::from_utf8_lossy(&body)),
-        }
-    }
+    let malformed = |label: &str, body: &[u8]| {
+        post(label, body)
+            .status(400)
+            .answer(Answer::Json(json!({"error": "malformed", "reason": "*"})))
+    };
+    testkit::run(
+        &adapter(json!({})),
+        &ctx(true),
+        [
+            malformed("malformed.json", &fixture("malformed.json")),
+            malformed("empty", b""),
+            malformed("a list", b"[1, 2]"),
+            malformed("a string", b"\"JKT-1\""),
+            malformed("not UTF-8", b"{\"call_id\": \"\xff\"}"),
+        ],
+    );
 }
 
 #[test]
@@ -404,63 +301,80 @@ fn caller_numbers_are_normalized_to_e164() {
 
 #[test]
 fn too_many_segments_is_too_large() {
-    let a = adapter(json!({"max_segments": 2}));
+    let too_large = |label: &str, body: &[u8]| {
+        post(label, body)
+            .status(413)
+            .answer(Answer::Json(json!({"error": "too_large"})))
+    };
     let body = json!({"call_id": "c", "agent": {"id": "a"}, "segments": [
         {"speaker": "A", "text": "1"}, {"speaker": "B", "text": "2"}, {"speaker": "A", "text": "3"}
     ]});
-    let body = serde_json::to_vec(&body).expect("json");
-    assert!(matches!(
-        parse_http(&a, &body, true),
-        Err(Rejection::TooLarge(_))
-    ));
+    testkit::run(
+        &adapter(json!({"max_segments": 2})),
+        &ctx(true),
+        [too_large(
+            "three segments",
+            &serde_json::to_vec(&body).expect("json"),
+        )],
+    );
     let small = adapter(json!({"max_body_bytes": 64}));
-    assert!(matches!(
-        parse_http(&small, &fixture("plain.json"), true),
-        Err(Rejection::TooLarge(_))
-    ));
+    testkit::run(
+        &small,
+        &ctx(true),
+        [too_large("plain.json", &fixture("plain.json"))],
+    );
     assert_eq!(small.max_body_bytes(), Some(64));
 }
 
 #[test]
 fn bearer_tokens_are_checked() {
-    let a = adapter(json!({}));
-    let uri: http::Uri = "/v1/transcripts".parse().expect("uri");
     let body = fixture("plain.json");
-    let check = |auth: Option<&str>| {
-        let h = match auth {
-            Some(v) => headers(&[("authorization", v)]),
-            None => headers(&[]),
-        };
-        a.verify(&post(&http::Method::POST, &uri, &h, &body))
-            .map_err(|e| e.reason())
+    let with =
+        |label: &str, authorization: Option<&str>| Case::new(label, request(authorization, &body));
+    let good = |label: &str, authorization: &str| {
+        with(label, Some(authorization))
+            .status(201)
+            .golden(fixtures().golden("plain.json"))
     };
-    assert_eq!(check(Some(&format!("Bearer {TOKEN}"))), Ok(()));
-    assert_eq!(check(Some(&format!("bearer  {NEXT_TOKEN} "))), Ok(()));
-    for bad in [
-        None,
-        Some(""),
-        Some("Bearer"),
-        Some("Bearer "),
-        Some(TOKEN),
-        Some(&*format!("Basic {TOKEN}")),
-        Some(&*format!("Bearer {TOKEN}x")),
-        Some("Bearer cc-jakarta-2026-rotasi-"),
-    ] {
-        assert_eq!(check(bad), Err("unauthorized"), "{bad:?}");
-    }
+    let refused = |label: &str, authorization: Option<&str>| {
+        with(label, authorization)
+            .status(401)
+            .answer(Answer::Json(json!({"error": "unauthorized"})))
+    };
+    testkit::run(
+        &adapter(json!({})),
+        &ctx(true),
+        [
+            good("the token", &format!("Bearer {TOKEN}")),
+            good(
+                "the next token, any case and spacing",
+                &format!("bearer  {NEXT_TOKEN} "),
+            ),
+            refused("none", None),
+            refused("empty", Some("")),
+            refused("the scheme alone", Some("Bearer")),
+            refused("the scheme and a space", Some("Bearer ")),
+            refused("the token without a scheme", Some(TOKEN)),
+            refused("Basic", Some(&format!("Basic {TOKEN}"))),
+            refused("the token and more", Some(&format!("Bearer {TOKEN}x"))),
+            refused(
+                "a prefix of the token",
+                Some("Bearer cc-jakarta-2026-rotasi-"),
+            ),
+        ],
+    );
 }
 
 #[test]
 fn only_post_is_parsed() {
-    let a = adapter(json!({}));
-    let uri: http::Uri = "/v1/transcripts".parse().expect("uri");
-    let h = headers(&[]);
-    let body = fixture("plain.json");
-    let req = post(&http::Method::PUT, &uri, &h, &body);
-    assert!(matches!(
-        a.parse(&req, &ctx(true)),
-        Err(Rejection::MethodNotAllowed)
-    ));
+    let put = OwnedRequest::new("PUT", "/v1/transcripts")
+        .header("authorization", &testkit::bearer(TOKEN))
+        .json(fixture("plain.json"));
+    testkit::run(
+        &adapter(json!({})),
+        &ctx(true),
+        [Case::new("PUT", put).status(405)],
+    );
 }
 
 #[test]
