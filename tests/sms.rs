@@ -10,6 +10,8 @@ mod common;
 
 use std::time::Duration;
 
+use aduan_adapter::testkit::{Answer, TWILIO_SIGNATURE_HEADER, basic_auth};
+use common::table::{self, Case};
 use serde_json::{Value, json};
 
 const FIXTURES: &str = "channels/sms/fixtures";
@@ -26,122 +28,6 @@ fn fixture_text(name: &str) -> String {
 }
 
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
-
-/// One request and what it must leave behind.
-struct Case {
-    label: &'static str,
-    method: reqwest::Method,
-    /// Path (with any query string) under the gateway.
-    path: String,
-    headers: Vec<(&'static str, String)>,
-    content_type: Option<&'static str>,
-    body: Vec<u8>,
-    status: u16,
-    /// The answer's content type must start with this.
-    answer_type: &'static str,
-    /// The exact answer body, when it matters to the provider.
-    answer: Option<&'static str>,
-    /// The documents this request appends, in order (none for refusals,
-    /// ignored events and redeliveries).
-    adds: Vec<Value>,
-}
-
-impl Case {
-    fn new(label: &'static str, method: reqwest::Method, path: impl Into<String>) -> Self {
-        Case {
-            label,
-            method,
-            path: path.into(),
-            headers: Vec::new(),
-            content_type: None,
-            body: Vec::new(),
-            status: 200,
-            answer_type: "",
-            answer: None,
-            adds: Vec::new(),
-        }
-    }
-    fn form(mut self, file: &str) -> Self {
-        self.content_type = Some("application/x-www-form-urlencoded");
-        self.body = fixture(file);
-        self
-    }
-    fn json(mut self, file: &str) -> Self {
-        self.content_type = Some("application/json");
-        self.body = fixture(file);
-        self
-    }
-    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.headers.push((name, value.into()));
-        self
-    }
-    fn status(mut self, status: u16) -> Self {
-        self.status = status;
-        self
-    }
-    fn answer_type(mut self, t: &'static str) -> Self {
-        self.answer_type = t;
-        self
-    }
-    fn answer(mut self, body: &'static str) -> Self {
-        self.answer = Some(body);
-        self
-    }
-    fn adds(mut self, docs: Vec<Value>) -> Self {
-        self.adds = docs;
-        self
-    }
-}
-
-/// Runs the table in order, checking the whole stream after every case.
-async fn run(app: &common::TestApp, cases: Vec<Case>) {
-    let mut expected: Vec<Value> = Vec::new();
-    for case in cases {
-        let mut req = app
-            .client
-            .request(case.method.clone(), app.url(&case.path))
-            .body(case.body.clone());
-        if let Some(ct) = case.content_type {
-            req = req.header("content-type", ct);
-        }
-        for (name, value) in &case.headers {
-            req = req.header(*name, value);
-        }
-        let response = req.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let body = response.text().await.expect("answer body");
-        assert_eq!(
-            status, case.status,
-            "{}: status (answer {body})",
-            case.label
-        );
-        assert!(
-            content_type.starts_with(case.answer_type),
-            "{}: answer type {content_type}",
-            case.label
-        );
-        if let Some(answer) = case.answer {
-            assert_eq!(body, answer, "{}: answer body", case.label);
-        }
-        expected.extend(case.adds);
-        let actual = app.complaints().await;
-        assert_eq!(
-            actual.len(),
-            expected.len(),
-            "{}: stream length\n{actual:#?}",
-            case.label
-        );
-        for (a, e) in actual.iter().zip(&expected) {
-            common::assert_json_matches(a, e);
-        }
-    }
-}
 
 /// A whole document: the SMS defaults, then `fields` over them.
 fn doc(fields: Value) -> Value {
@@ -237,33 +123,31 @@ fn twilio_sms(instance: &str) -> Value {
 #[tokio::test]
 async fn twilio_table() {
     let app = common::spawn_app(TWILIO).await;
+    let post_body = |label, body: Vec<u8>, sig: &str| {
+        Case::post(label, "/webhooks/twilio/twilio-jabar")
+            .form(body)
+            .header(
+                TWILIO_SIGNATURE_HEADER,
+                fixture_text(&format!("twilio/{sig}.sig")),
+            )
+            .answer_type("text/xml")
+    };
     let post = |label, file: &str, sig: &str| {
-        Case::new(
-            label,
-            reqwest::Method::POST,
-            "/webhooks/twilio/twilio-jabar",
-        )
-        .form(&format!("twilio/{file}.form"))
-        .header(
-            "x-twilio-signature",
-            fixture_text(&format!("twilio/{sig}.sig")),
-        )
-        .answer_type("text/xml")
+        post_body(label, fixture(&format!("twilio/{file}.form")), sig)
     };
     let media = "https://api.twilio.com/2010-04-01/Accounts/AC5f0d3e1b2a4c6e8f0a1b3c5d7e9f1a2b/Messages/MM7a2c4e6b8d0f1a3c5e7b9d1f3a5c7e9b/Media/";
-    let mut tampered = post("tampered body", "sms", "sms").status(403);
-    tampered.body = String::from_utf8(tampered.body)
+    let tampered = String::from_utf8(fixture("twilio/sms.form"))
         .expect("utf-8")
-        .replace("Cibinong", "Cileungsi")
-        .into_bytes();
+        .replace("Cibinong", "Cileungsi");
+    let tampered = post_body("tampered body", tampered.into_bytes(), "sms").status(403);
     let get_query = fixture_text("twilio/sms_get.query");
     let cases = vec![
         post("signed SMS with keyword", "sms", "sms")
-            .answer(EMPTY_TWIML)
+            .answer(Answer::text(EMPTY_TWIML))
             .adds(vec![twilio_sms("twilio-jabar")]),
-        post("redelivery: same answer, nothing new", "sms", "sms").answer(EMPTY_TWIML),
-        post("signature over the URL with :443", "sms", "sms.port443").answer(EMPTY_TWIML),
-        post("MMS with two media", "mms", "mms").answer(EMPTY_TWIML).adds(vec![doc(json!({
+        post("redelivery: same answer, nothing new", "sms", "sms").answer(Answer::text(EMPTY_TWIML)),
+        post("signature over the URL with :443", "sms", "sms.port443").answer(Answer::text(EMPTY_TWIML)),
+        post("MMS with two media", "mms", "mms").answer(Answer::text(EMPTY_TWIML)).adds(vec![doc(json!({
             "provider": "twilio",
             "instance": "twilio-jabar",
             "external_id": "MM7a2c4e6b8d0f1a3c5e7b9d1f3a5c7e9b",
@@ -279,7 +163,7 @@ async fn twilio_table() {
             "raw": raw_form("twilio/mms.form")
         }))]),
         post("WhatsApp location via Twilio", "whatsapp_location", "whatsapp_location")
-            .answer(EMPTY_TWIML)
+            .answer(Answer::text(EMPTY_TWIML))
             .adds(vec![doc(json!({
                 "channel": "whatsapp",
                 "provider": "twilio",
@@ -292,7 +176,7 @@ async fn twilio_table() {
                 "raw": raw_form("twilio/whatsapp_location.form")
             }))]),
         post("base64 body of a concatenated SMS", "base64", "base64")
-            .answer(EMPTY_TWIML)
+            .answer(Answer::text(EMPTY_TWIML))
             .adds(vec![doc(json!({
                 "provider": "twilio",
                 "instance": "twilio-jabar",
@@ -303,40 +187,44 @@ async fn twilio_table() {
                 "text": "Lampu penerangan jalan di Jl. Merdeka depan Puskesmas Kecamatan Sukajadi mati total sejak tiga minggu, warga takut keluar malam. Mohon segera diperbaiki.",
                 "raw": raw_form("twilio/base64.form")
             }))]),
-        post("status callback: acknowledged, not written", "status", "status").answer(EMPTY_TWIML),
+        post("status callback: acknowledged, not written", "status", "status").answer(Answer::text(EMPTY_TWIML)),
         post("signed but no From", "missing_from", "missing_from").status(400),
         tampered,
         post("signed with another token", "sms", "sms.wrongtoken").status(403),
         post("signed for another URL", "sms", "sms.proxy").status(403),
-        Case::new("no signature header", reqwest::Method::POST, "/webhooks/twilio/twilio-jabar")
-            .form("twilio/sms.form")
+        Case::post("no signature header", "/webhooks/twilio/twilio-jabar")
+            .form(fixture("twilio/sms.form"))
             .status(403)
             .answer_type("text/xml"),
-        Case::new("GET where only POST is configured", reqwest::Method::GET,
-                  format!("/webhooks/twilio/twilio-jabar?{get_query}"))
-            .header("x-twilio-signature", fixture_text("twilio/sms_get.sig"))
+        Case::get(
+            "GET where only POST is configured",
+            format!("/webhooks/twilio/twilio-jabar?{get_query}"),
+        )
+            .header(TWILIO_SIGNATURE_HEADER, fixture_text("twilio/sms_get.sig"))
             .status(405)
             .answer_type("text/xml"),
-        Case::new("behind a trusted proxy", reqwest::Method::POST, "/webhooks/twilio/twilio-proxy")
-            .form("twilio/sms.form")
-            .header("x-twilio-signature", fixture_text("twilio/sms.proxy.sig"))
+        Case::post("behind a trusted proxy", "/webhooks/twilio/twilio-proxy")
+            .form(fixture("twilio/sms.form"))
+            .header(TWILIO_SIGNATURE_HEADER, fixture_text("twilio/sms.proxy.sig"))
             .header("x-forwarded-proto", "https")
             .header("x-forwarded-host", "aduan.example.go.id")
             .answer_type("text/xml")
-            .answer(EMPTY_TWIML)
+            .answer(Answer::text(EMPTY_TWIML))
             .adds(vec![twilio_sms("twilio-proxy")]),
-        Case::new("proxy headers naming another host", reqwest::Method::POST, "/webhooks/twilio/twilio-proxy")
-            .form("twilio/sms.form")
-            .header("x-twilio-signature", fixture_text("twilio/sms.proxy.sig"))
+        Case::post("proxy headers naming another host", "/webhooks/twilio/twilio-proxy")
+            .form(fixture("twilio/sms.form"))
+            .header(TWILIO_SIGNATURE_HEADER, fixture_text("twilio/sms.proxy.sig"))
             .header("x-forwarded-proto", "https")
             .header("x-forwarded-host", "evil.example.com")
             .status(403)
             .answer_type("text/xml"),
-        Case::new("GET webhook signs only the URL", reqwest::Method::GET,
-                  format!("/webhooks/twilio/twilio-get?{get_query}"))
-            .header("x-twilio-signature", fixture_text("twilio/sms_get.sig"))
+        Case::get(
+            "GET webhook signs only the URL",
+            format!("/webhooks/twilio/twilio-get?{get_query}"),
+        )
+            .header(TWILIO_SIGNATURE_HEADER, fixture_text("twilio/sms_get.sig"))
             .answer_type("text/xml")
-            .answer(EMPTY_TWIML)
+            .answer(Answer::text(EMPTY_TWIML))
             .adds(vec![doc(json!({
                 "provider": "twilio",
                 "instance": "twilio-get",
@@ -347,7 +235,7 @@ async fn twilio_table() {
                 "text": "pungli di kantor kelurahan"
             }))]),
     ];
-    run(&app, cases).await;
+    table::run(&app, cases).await;
 }
 
 // ---------------------------------------------------------------- Vonage
@@ -406,149 +294,142 @@ signature_method = "sha256"
 signature_max_age_seconds = 3600
 "#;
 
-fn vonage_get(instance: &str, file: &str) -> Case {
+/// A Vonage `GET` whose query string is fixture `file`.
+fn vonage_get(label: &str, instance: &str, file: &str) -> Case {
     let query = fixture_text(file);
-    Case::new(
-        "",
-        reqwest::Method::GET,
-        format!("/webhooks/vonage/{instance}?{query}"),
-    )
+    Case::get(label, format!("/webhooks/vonage/{instance}?{query}"))
 }
 
+/// A Vonage message to the hotline on `instance`, `raw` holding fixture
+/// `file` as a form, then `fields` over it.
+fn vonage_doc(instance: &str, file: &str, fields: Value) -> Value {
+    let mut base = json!({
+        "provider": "vonage",
+        "instance": instance,
+        "recipient": "+6281100017080",
+        "raw": raw_form(file)
+    });
+    merge(&mut base, fields);
+    doc(base)
+}
+
+/// A sender known by phone number alone.
+fn tel(e164: &str) -> Value {
+    json!({"id": format!("tel:{e164}"), "phone": e164})
+}
+
+/// The signed fixture of `method` as it is written.
 fn vonage_signed(method: &str) -> Value {
-    let file = format!("vonage/signed_{method}.query");
     let message_id: String = format!("1A00000{}", method.to_uppercase())
         .chars()
         .take(16)
         .collect();
-    doc(json!({
-        "provider": "vonage",
-        "instance": format!("vonage-{method}"),
-        "external_id": message_id,
-        "sent_at": "2026-11-22T08:15:30.000Z",
-        "sender": {"id": "tel:+6281234567890", "phone": "+6281234567890"},
-        "recipient": "+6281100017080",
-        "subject": "ADUAN",
-        "text": "Lampu jalan mati di Jl. Pahlawan RT 04",
-        "raw": raw_form(&file)
-    }))
+    vonage_doc(
+        &format!("vonage-{method}"),
+        &format!("vonage/signed_{method}.query"),
+        json!({
+            "external_id": message_id,
+            "sent_at": "2026-11-22T08:15:30.000Z",
+            "sender": tel("+6281234567890"),
+            "subject": "ADUAN",
+            "text": "Lampu jalan mati di Jl. Pahlawan RT 04"
+        }),
+    )
 }
 
 #[tokio::test]
 async fn vonage_table() {
     let app = common::spawn_app(VONAGE).await;
-    let labelled = |mut c: Case, label| {
-        c.label = label;
-        c
-    };
+    let jabar = "/webhooks/vonage/vonage-jabar";
     let mut cases = vec![
-        labelled(
-            vonage_get("vonage-jabar", "vonage/inbound.query"),
-            "GET query",
-        )
-        .adds(vec![doc(json!({
-            "provider": "vonage",
-            "instance": "vonage-jabar",
-            "external_id": "1A0000000A1B2C3D",
-            "sent_at": "2026-11-22T08:15:30.000Z",
-            "sender": {"id": "tel:+6281234567890", "phone": "+6281234567890"},
-            "recipient": "+6281100017080",
-            "subject": "ADUAN",
-            "text": "Lampu jalan mati di Jl. Pahlawan RT 04",
-            "raw": raw_form("vonage/inbound.query")
-        }))]),
-        labelled(
-            vonage_get("vonage-jabar", "vonage/inbound.query"),
-            "redelivery: nothing new",
-        ),
-        Case::new(
-            "POST form, unicode with emoji",
-            reqwest::Method::POST,
-            "/webhooks/vonage/vonage-jabar",
-        )
-        .form("vonage/unicode.form")
-        .adds(vec![doc(json!({
-            "provider": "vonage",
-            "instance": "vonage-jabar",
-            "external_id": "1A0000000A1B2C3E",
-            "sent_at": "2026-11-22T08:20:00.000Z",
-            "sender": {"id": "tel:+6285712345678", "phone": "+6285712345678"},
-            "recipient": "+6281100017080",
-            "subject": "LAPOR",
-            "text": "🙏 Saluran air tersumbat, banjir setinggi 30 cm di Perumahan Griya Asri",
-            "raw": raw_form("vonage/unicode.form")
-        }))]),
-        Case::new(
-            "POST JSON",
-            reqwest::Method::POST,
-            "/webhooks/vonage/vonage-jabar",
-        )
-        .json("vonage/inbound.json")
-        .adds(vec![doc(json!({
-            "provider": "vonage",
-            "instance": "vonage-jabar",
-            "external_id": "1A0000000A1B2C3F",
-            "sent_at": "2026-11-22T08:25:00.000Z",
-            "sender": {"id": "tel:+6281398765432", "phone": "+6281398765432"},
-            "recipient": "+6281100017080",
-            "text": "Jembatan kayu di Desa Sukamaju hampir roboh",
-            "raw": {"content_type": "application/json", "body": fixture_text("vonage/inbound.json")}
-        }))]),
-        labelled(
-            vonage_get("vonage-jabar", "vonage/dlr.query"),
+        vonage_get("GET query", "vonage-jabar", "vonage/inbound.query").adds(vec![vonage_doc(
+            "vonage-jabar",
+            "vonage/inbound.query",
+            json!({
+                "external_id": "1A0000000A1B2C3D",
+                "sent_at": "2026-11-22T08:15:30.000Z",
+                "sender": tel("+6281234567890"),
+                "subject": "ADUAN",
+                "text": "Lampu jalan mati di Jl. Pahlawan RT 04"
+            }),
+        )]),
+        vonage_get("redelivery: nothing new", "vonage-jabar", "vonage/inbound.query"),
+        Case::post("POST form, unicode with emoji", jabar)
+            .form(fixture("vonage/unicode.form"))
+            .adds(vec![vonage_doc(
+                "vonage-jabar",
+                "vonage/unicode.form",
+                json!({
+                    "external_id": "1A0000000A1B2C3E",
+                    "sent_at": "2026-11-22T08:20:00.000Z",
+                    "sender": tel("+6285712345678"),
+                    "subject": "LAPOR",
+                    "text": "🙏 Saluran air tersumbat, banjir setinggi 30 cm di Perumahan Griya Asri"
+                }),
+            )]),
+        Case::post("POST JSON", jabar)
+            .json(fixture("vonage/inbound.json"))
+            .adds(vec![vonage_doc(
+                "vonage-jabar",
+                "vonage/inbound.json",
+                json!({
+                    "external_id": "1A0000000A1B2C3F",
+                    "sent_at": "2026-11-22T08:25:00.000Z",
+                    "sender": tel("+6281398765432"),
+                    "text": "Jembatan kayu di Desa Sukamaju hampir roboh",
+                    "raw": {"content_type": "application/json", "body": fixture_text("vonage/inbound.json")}
+                }),
+            )]),
+        vonage_get(
             "delivery receipt: acknowledged, not written",
+            "vonage-jabar",
+            "vonage/dlr.query",
         ),
-        labelled(
-            vonage_get("vonage-jabar", "vonage/bad_timestamp.query"),
+        vonage_get(
             "unparseable message-timestamp",
+            "vonage-jabar",
+            "vonage/bad_timestamp.query",
         )
         .status(400),
-        labelled(
-            vonage_get("vonage-jabar", "vonage/missing_text.query"),
-            "no text",
-        )
-        .status(400),
-        Case::new(
-            "PUT is not Vonage",
-            reqwest::Method::PUT,
-            "/webhooks/vonage/vonage-jabar",
-        )
-        .form("vonage/unicode.form")
-        .status(405),
+        vonage_get("no text", "vonage-jabar", "vonage/missing_text.query").status(400),
+        Case::new("PUT is not Vonage", "PUT", jabar)
+            .form(fixture("vonage/unicode.form"))
+            .status(405),
     ];
     for method in ["md5hash", "md5", "sha1", "sha256", "sha512"] {
         let file = format!("vonage/signed_{method}.query");
         cases.push(
-            labelled(
-                vonage_get(&format!("vonage-{method}"), &file),
-                "signed, each algorithm",
-            )
-            .adds(vec![vonage_signed(method)]),
+            vonage_get("signed, each algorithm", &format!("vonage-{method}"), &file)
+                .adds(vec![vonage_signed(method)]),
         );
     }
     cases.extend([
-        labelled(
-            vonage_get("vonage-sha256", "vonage/signed_tampered.query"),
+        vonage_get(
             "text changed after signing",
+            "vonage-sha256",
+            "vonage/signed_tampered.query",
         )
         .status(403),
-        labelled(
-            vonage_get("vonage-sha256", "vonage/inbound.query"),
+        vonage_get(
             "unsigned request to a signed instance",
+            "vonage-sha256",
+            "vonage/inbound.query",
         )
         .status(403),
-        labelled(
-            vonage_get("vonage-wrong", "vonage/signed_sha256.query"),
+        vonage_get(
             "signed with another secret",
+            "vonage-wrong",
+            "vonage/signed_sha256.query",
         )
         .status(403),
-        labelled(
-            vonage_get("vonage-stale", "vonage/signed_sha256.query"),
+        vonage_get(
             "timestamp outside the window",
+            "vonage-stale",
+            "vonage/signed_sha256.query",
         )
         .status(403),
     ]);
-    run(&app, cases).await;
+    table::run(&app, cases).await;
 }
 
 const CONCAT: &str = r#"
@@ -558,17 +439,15 @@ kind = "vonage"
 concat_window_seconds = 2
 "#;
 
+/// Part `file` of a concatenated SMS, as Vonage posts it.
+fn part(label: &str, file: &str) -> Case {
+    Case::post(label, "/webhooks/vonage/vonage-concat")
+        .form(fixture(&format!("vonage/{file}.form")))
+}
+
 #[tokio::test]
 async fn vonage_concatenated_messages() {
     let app = common::spawn_app(CONCAT).await;
-    let part = |label, file: &str| {
-        Case::new(
-            label,
-            reqwest::Method::POST,
-            "/webhooks/vonage/vonage-concat",
-        )
-        .form(&format!("vonage/{file}.form"))
-    };
     let raws: Vec<String> = (1..=3)
         .map(|i| fixture_text(&format!("vonage/concat_{i}of3.form")))
         .collect();
@@ -583,7 +462,7 @@ async fn vonage_concatenated_messages() {
         "text": "Sudah dua bulan air PDAM di Perumahan Bumi Indah Blok C tidak mengalir sama sekali. Warga terpaksa membeli air galon setiap hari dengan biaya sendiri. Kami sudah melapor ke kantor cabang tetapi belum ada tanggapan. Mohon bantuan agar segera ditangani karena ada banyak lansia dan balita di lingkungan kami.",
         "raw": {"content_type": "application/x-www-form-urlencoded", "body": raws.join("\n")}
     }));
-    run(
+    table::run(
         &app,
         vec![
             part("part 3 first: held", "concat_3of3"),
@@ -635,10 +514,9 @@ async fn vonage_concatenated_messages() {
     common::assert_json_matches(&docs[1], &incomplete);
 
     // A late part of a message already written is not held again.
-    run_more(
+    table::run(
         &app,
-        part("part 3 redelivered after the flush", "partial_3of3"),
-        2,
+        [part("part 3 redelivered after the flush", "partial_3of3")],
     )
     .await;
     tokio::time::sleep(Duration::from_millis(2600)).await;
@@ -646,25 +524,6 @@ async fn vonage_concatenated_messages() {
         app.stream_len().await,
         2,
         "nothing new after another window"
-    );
-}
-
-/// Sends one more case when the stream already holds `before` documents.
-async fn run_more(app: &common::TestApp, case: Case, before: usize) {
-    let mut req = app
-        .client
-        .request(case.method.clone(), app.url(&case.path))
-        .body(case.body.clone());
-    if let Some(ct) = case.content_type {
-        req = req.header("content-type", ct);
-    }
-    let response = req.send().await.expect("request sent");
-    assert_eq!(response.status().as_u16(), case.status, "{}", case.label);
-    assert_eq!(
-        app.stream_len().await,
-        before + case.adds.len(),
-        "{}",
-        case.label
     );
 }
 
@@ -685,19 +544,6 @@ secret_header = "X-Infobip-Secret"
 secret = "infobip-header-secret"
 keep_raw = false
 "#;
-
-/// `Authorization: Basic` for the credentials used below (base64 written out
-/// so the test needs no encoder).
-fn basic(user: &str, password: &str) -> String {
-    let encoded = match (user, password) {
-        ("infobip", "infobip-basic-password") => "aW5mb2JpcDppbmZvYmlwLWJhc2ljLXBhc3N3b3Jk",
-        ("infobip", "tebakan") => "aW5mb2JpcDp0ZWJha2Fu",
-        ("playsms", "playsms-password") => "cGxheXNtczpwbGF5c21zLXBhc3N3b3Jk",
-        ("kannel", "playsms-password") => "a2FubmVsOnBsYXlzbXMtcGFzc3dvcmQ=",
-        other => panic!("no encoding written out for {other:?}"),
-    };
-    format!("Basic {encoded}")
-}
 
 fn infobip_pair(instance: &str, raw: bool) -> Vec<Value> {
     let raw = if raw {
@@ -734,14 +580,10 @@ fn infobip_pair(instance: &str, raw: bool) -> Vec<Value> {
 async fn infobip_table() {
     let app = common::spawn_app(INFOBIP).await;
     let post = |label, instance: &str, file: &str| {
-        Case::new(
-            label,
-            reqwest::Method::POST,
-            format!("/webhooks/infobip/{instance}"),
-        )
-        .json(&format!("infobip/{file}.json"))
+        Case::post(label, format!("/webhooks/infobip/{instance}"))
+            .json(fixture(&format!("infobip/{file}.json")))
     };
-    let good = basic("infobip", "infobip-basic-password");
+    let good = basic_auth("infobip", "infobip-basic-password");
     let cases = vec![
         post(
             "two messages in one request",
@@ -760,9 +602,13 @@ async fn infobip_table() {
         )
         .header("authorization", good.clone())
         .status(400)
-        .answer_type("application/json"),
+        .answer_type("application/json")
+        .answer(Answer::Json(json!({"error": "invalid", "errors": [
+            {"field": "results[0].receivedAt", "message": "not a timestamp like 2016-10-06T09:28:39.220+0000"},
+            {"field": "results[1].text", "message": "missing"}
+        ]}))),
         post("wrong password", "infobip-jabar", "two_messages")
-            .header("authorization", basic("infobip", "tebakan"))
+            .header("authorization", basic_auth("infobip", "tebakan"))
             .status(401),
         post("no credentials", "infobip-jabar", "two_messages").status(401),
         post("secret in a header", "infobip-header", "two_messages")
@@ -771,34 +617,11 @@ async fn infobip_table() {
         post("wrong header secret", "infobip-header", "two_messages")
             .header("x-infobip-secret", "infobip-header-secreT")
             .status(401),
-        Case::new(
-            "GET is not Infobip",
-            reqwest::Method::GET,
-            "/webhooks/infobip/infobip-jabar",
-        )
-        .header("authorization", good)
-        .status(405),
+        Case::get("GET is not Infobip", "/webhooks/infobip/infobip-jabar")
+            .header("authorization", good)
+            .status(405),
     ];
-    run(&app, cases).await;
-    let app_answer = app
-        .client
-        .post(app.url("/webhooks/infobip/infobip-jabar"))
-        .header("authorization", basic("infobip", "infobip-basic-password"))
-        .header("content-type", "application/json")
-        .body(fixture("infobip/invalid.json"))
-        .send()
-        .await
-        .expect("sent")
-        .json::<Value>()
-        .await
-        .expect("JSON");
-    assert_eq!(
-        app_answer,
-        json!({"error": "invalid", "errors": [
-            {"field": "results[0].receivedAt", "message": "not a timestamp like 2016-10-06T09:28:39.220+0000"},
-            {"field": "results[1].text", "message": "missing"}
-        ]})
-    );
+    table::run(&app, cases).await;
 }
 
 // ---------------------------------------------------------------- generic
@@ -836,16 +659,10 @@ keywords = ["ADUAN"]
 async fn generic_table() {
     let app = common::spawn_app(GENERIC).await;
     let kannel = fixture_text("generic/kannel.query");
-    let kannel_get = |label, query: String| {
-        Case::new(
-            label,
-            reqwest::Method::GET,
-            format!("/webhooks/sms/sms-kannel?{query}"),
-        )
-    };
+    let kannel_get =
+        |label, query: String| Case::get(label, format!("/webhooks/sms/sms-kannel?{query}"));
     let playsms = |label| {
-        Case::new(label, reqwest::Method::POST, "/webhooks/sms/sms-playsms")
-            .form("generic/playsms.form")
+        Case::post(label, "/webhooks/sms/sms-playsms").form(fixture("generic/playsms.form"))
     };
     let playsms_doc = doc(json!({
         "provider": "generic_sms",
@@ -877,8 +694,8 @@ async fn generic_table() {
         kannel_get("no secret", kannel.replace("&secret=kannel-shared-secret", "")).status(401),
         kannel_get("no text", kannel.replace("text=", "teks=")).status(400),
         kannel_get("timestamp not in the configured format", kannel.replace("2026-11-22", "22-11-2026")).status(400),
-        Case::new("Android gateway JSON, secret header", reqwest::Method::POST, "/webhooks/sms/sms-android")
-            .json("generic/android.json")
+        Case::post("Android gateway JSON, secret header", "/webhooks/sms/sms-android")
+            .json(fixture("generic/android.json"))
             .header("x-aduan-secret", "android-gateway-secret")
             .adds(vec![doc(json!({
                 "provider": "generic_sms",
@@ -889,19 +706,19 @@ async fn generic_table() {
                 "text": "Lampu lalu lintas di perempatan Ciawi mati 🚦",
                 "raw": {"content_type": "application/json", "body": fixture_text("generic/android.json")}
             }))]),
-        Case::new("Android gateway without the header", reqwest::Method::POST, "/webhooks/sms/sms-android")
-            .json("generic/android.json")
+        Case::post("Android gateway without the header", "/webhooks/sms/sms-android")
+            .json(fixture("generic/android.json"))
             .status(401),
         playsms("playSMS form, Basic auth")
-            .header("authorization", basic("playsms", "playsms-password"))
+            .header("authorization", basic_auth("playsms", "playsms-password"))
             .adds(vec![playsms_doc]),
         playsms("playSMS redelivery within the dedup window")
-            .header("authorization", basic("playsms", "playsms-password")),
+            .header("authorization", basic_auth("playsms", "playsms-password")),
         playsms("playSMS wrong user")
-            .header("authorization", basic("kannel", "playsms-password"))
+            .header("authorization", basic_auth("kannel", "playsms-password"))
             .status(401),
     ];
-    run(&app, cases).await;
+    table::run(&app, cases).await;
     let docs = app.complaints().await;
     let id = docs[2]["external_id"].as_str().unwrap_or("");
     assert!(
@@ -958,16 +775,10 @@ async fn parts_are_spooled_while_redis_is_down_and_joined_when_it_returns() {
         docs[0]
     );
     // The same parts again, now that Redis answers: nothing new.
-    for file in ["concat_1of3", "concat_2of3", "concat_3of3"] {
-        let resp = app
-            .client
-            .post(app.url("/webhooks/vonage/vonage-concat"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(fixture(&format!("vonage/{file}.form")))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(resp.status(), 200);
-    }
+    table::run(
+        &app,
+        ["concat_1of3", "concat_2of3", "concat_3of3"].map(|file| part("redelivered part", file)),
+    )
+    .await;
     assert_eq!(app.stream_len().await, 1, "redelivered parts write nothing");
 }
