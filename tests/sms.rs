@@ -300,14 +300,14 @@ fn vonage_get(label: &str, instance: &str, file: &str) -> Case {
     Case::get(label, format!("/webhooks/vonage/{instance}?{query}"))
 }
 
-/// A Vonage message to the hotline on `instance`, `raw` holding fixture
-/// `file` as a form, then `fields` over it.
-fn vonage_doc(instance: &str, file: &str, fields: Value) -> Value {
+/// A Vonage message to the hotline on `instance` that kept `raw`, then
+/// `fields` over it.
+fn vonage_doc(instance: &str, raw: Value, fields: Value) -> Value {
     let mut base = json!({
         "provider": "vonage",
         "instance": instance,
         "recipient": "+6281100017080",
-        "raw": raw_form(file)
+        "raw": raw
     });
     merge(&mut base, fields);
     doc(base)
@@ -326,7 +326,7 @@ fn vonage_signed(method: &str) -> Value {
         .collect();
     vonage_doc(
         &format!("vonage-{method}"),
-        &format!("vonage/signed_{method}.query"),
+        raw_form(&format!("vonage/signed_{method}.query")),
         json!({
             "external_id": message_id,
             "sent_at": "2026-11-22T08:15:30.000Z",
@@ -344,7 +344,7 @@ async fn vonage_table() {
     let mut cases = vec![
         vonage_get("GET query", "vonage-jabar", "vonage/inbound.query").adds(vec![vonage_doc(
             "vonage-jabar",
-            "vonage/inbound.query",
+            raw_form("vonage/inbound.query"),
             json!({
                 "external_id": "1A0000000A1B2C3D",
                 "sent_at": "2026-11-22T08:15:30.000Z",
@@ -358,7 +358,7 @@ async fn vonage_table() {
             .form(fixture("vonage/unicode.form"))
             .adds(vec![vonage_doc(
                 "vonage-jabar",
-                "vonage/unicode.form",
+                raw_form("vonage/unicode.form"),
                 json!({
                     "external_id": "1A0000000A1B2C3E",
                     "sent_at": "2026-11-22T08:20:00.000Z",
@@ -371,13 +371,12 @@ async fn vonage_table() {
             .json(fixture("vonage/inbound.json"))
             .adds(vec![vonage_doc(
                 "vonage-jabar",
-                "vonage/inbound.json",
+                json!({"content_type": "application/json", "body": fixture_text("vonage/inbound.json")}),
                 json!({
                     "external_id": "1A0000000A1B2C3F",
                     "sent_at": "2026-11-22T08:25:00.000Z",
                     "sender": tel("+6281398765432"),
-                    "text": "Jembatan kayu di Desa Sukamaju hampir roboh",
-                    "raw": {"content_type": "application/json", "body": fixture_text("vonage/inbound.json")}
+                    "text": "Jembatan kayu di Desa Sukamaju hampir roboh"
                 }),
             )]),
         vonage_get(
@@ -439,6 +438,15 @@ kind = "vonage"
 concat_window_seconds = 2
 "#;
 
+/// The `raw` of a message joined from the parts `files`: their forms, one a line.
+fn parts_raw(files: &[&str]) -> Value {
+    let bodies: Vec<String> = files
+        .iter()
+        .map(|f| fixture_text(&format!("vonage/{f}.form")))
+        .collect();
+    json!({"content_type": "application/x-www-form-urlencoded", "body": bodies.join("\n")})
+}
+
 /// Part `file` of a concatenated SMS, as Vonage posts it.
 fn part(label: &str, file: &str) -> Case {
     Case::post(label, "/webhooks/vonage/vonage-concat")
@@ -448,20 +456,17 @@ fn part(label: &str, file: &str) -> Case {
 #[tokio::test]
 async fn vonage_concatenated_messages() {
     let app = common::spawn_app(CONCAT).await;
-    let raws: Vec<String> = (1..=3)
-        .map(|i| fixture_text(&format!("vonage/concat_{i}of3.form")))
-        .collect();
-    let whole = doc(json!({
-        "provider": "vonage",
-        "instance": "vonage-concat",
-        "external_id": "1B00000000C0A401",
-        "sent_at": "2026-11-22T09:00:01.000Z",
-        "sender": {"id": "tel:+6281234567890", "phone": "+6281234567890"},
-        "recipient": "+6281100017080",
-        "subject": "LAPOR",
-        "text": "Sudah dua bulan air PDAM di Perumahan Bumi Indah Blok C tidak mengalir sama sekali. Warga terpaksa membeli air galon setiap hari dengan biaya sendiri. Kami sudah melapor ke kantor cabang tetapi belum ada tanggapan. Mohon bantuan agar segera ditangani karena ada banyak lansia dan balita di lingkungan kami.",
-        "raw": {"content_type": "application/x-www-form-urlencoded", "body": raws.join("\n")}
-    }));
+    let whole = vonage_doc(
+        "vonage-concat",
+        parts_raw(&["concat_1of3", "concat_2of3", "concat_3of3"]),
+        json!({
+            "external_id": "1B00000000C0A401",
+            "sent_at": "2026-11-22T09:00:01.000Z",
+            "sender": tel("+6281234567890"),
+            "subject": "LAPOR",
+            "text": "Sudah dua bulan air PDAM di Perumahan Bumi Indah Blok C tidak mengalir sama sekali. Warga terpaksa membeli air galon setiap hari dengan biaya sendiri. Kami sudah melapor ke kantor cabang tetapi belum ada tanggapan. Mohon bantuan agar segera ditangani karena ada banyak lansia dan balita di lingkungan kami."
+        }),
+    );
     table::run(
         &app,
         vec![
@@ -483,21 +488,17 @@ async fn vonage_concatenated_messages() {
     .await;
 
     // Part 2 never comes: once the window passes, the parts held are written as one.
-    let raws = [
-        fixture_text("vonage/partial_1of3.form"),
-        fixture_text("vonage/partial_3of3.form"),
-    ];
-    let incomplete = doc(json!({
-        "provider": "vonage",
-        "instance": "vonage-concat",
-        "external_id": "1B00000000D0B501",
-        "sent_at": "2026-11-22T09:10:01.000Z",
-        "sender": {"id": "tel:+6285712345678", "phone": "+6285712345678"},
-        "recipient": "+6281100017080",
-        "subject": "ADUAN [incomplete: 2 of 3 parts]",
-        "text": "Pohon tumbang menutup jalan desa Cikaret, […]dan belum ada petugas datang.",
-        "raw": {"content_type": "application/x-www-form-urlencoded", "body": raws.join("\n")}
-    }));
+    let incomplete = vonage_doc(
+        "vonage-concat",
+        parts_raw(&["partial_1of3", "partial_3of3"]),
+        json!({
+            "external_id": "1B00000000D0B501",
+            "sent_at": "2026-11-22T09:10:01.000Z",
+            "sender": tel("+6285712345678"),
+            "subject": "ADUAN [incomplete: 2 of 3 parts]",
+            "text": "Pohon tumbang menutup jalan desa Cikaret, […]dan belum ada petugas datang."
+        }),
+    );
     let mut docs = Vec::new();
     for _ in 0..40 {
         docs = app.complaints().await;
@@ -745,15 +746,7 @@ async fn parts_are_spooled_while_redis_is_down_and_joined_when_it_returns() {
             .expect("request");
         assert_eq!(resp.status(), 200, "{file} taken while Redis is down");
     }
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("readyz")
-        .json()
-        .await
-        .expect("json");
+    let ready = app.readiness().await;
     assert_eq!(ready["spool"]["depth"], 3, "the three parts wait: {ready}");
 
     redis.restart().await;

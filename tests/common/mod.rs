@@ -183,6 +183,18 @@ impl TestApp {
             .expect("metrics text")
     }
 
+    /// What `/readyz` answers now.
+    pub async fn readiness(&self) -> Value {
+        self.client
+            .get(self.url("/readyz"))
+            .send()
+            .await
+            .expect("readyz answered")
+            .json()
+            .await
+            .expect("readyz answers JSON")
+    }
+
     /// Stops the gateway gracefully.
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
