@@ -5,6 +5,8 @@
 
 mod common;
 
+use aduan_adapter::testkit::{basic_auth, raw};
+use common::table::{self, Case};
 use serde_json::{Value, json};
 
 const SIGNING_KEY: &str = "key-mailgun-uji-7f3a";
@@ -58,16 +60,9 @@ fn expected(fixture: &str, overrides: Value) -> Value {
     doc
 }
 
-fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        aduan_adapter::verify::base64_encode(format!("{user}:{password}").as_bytes())
-    )
-}
-
 /// The Mailgun form fixture with the signature fields appended.
 fn mailgun_form(key: &str, timestamp: i64, signature: Option<&str>) -> Vec<u8> {
-    let mut body = common::fixture("channels/email/fixtures/webhooks/mailgun-mime.form");
+    let mut body = fx("mailgun-mime.form");
     let ts = timestamp.to_string();
     let sig = signature
         .map(str::to_string)
@@ -79,7 +74,7 @@ fn mailgun_form(key: &str, timestamp: i64, signature: Option<&str>) -> Vec<u8> {
 /// The Mailgun multipart fixture (a message with an attachment) with the
 /// signature fields added as parts before the closing delimiter.
 fn mailgun_multipart(timestamp: i64) -> Vec<u8> {
-    let body = common::fixture("channels/email/fixtures/webhooks/mailgun-mime.multipart");
+    let body = fx("mailgun-mime.multipart");
     let closing = b"--mg-7d1f--\r\n";
     let mut out = body[..body.len() - closing.len()].to_vec();
     let ts = timestamp.to_string();
@@ -100,243 +95,179 @@ fn mailgun_multipart(timestamp: i64) -> Vec<u8> {
     out
 }
 
-struct Case {
-    label: &'static str,
-    path: &'static str,
-    headers: Vec<(&'static str, String)>,
-    body: Vec<u8>,
-    status: u16,
-    /// The documents this request adds to the stream (none for refusals,
-    /// automatic mail and redeliveries).
-    written: Vec<Value>,
-}
-
 const FORM: &str = "application/x-www-form-urlencoded";
 const MULTIPART: &str = "multipart/form-data; boundary=xYzZY";
 const JSON: &str = "application/json";
+const MAILGUN: &str = "/webhooks/email/lapor-mailgun";
+const SENDGRID: &str = "/webhooks/email/lapor-sendgrid";
+const POSTMARK: &str = "/webhooks/email/lapor-postmark";
+
+/// `body` posted to `path` with a content type and, where given, credentials.
+fn post(label: &str, path: &str, content_type: &str, auth: Option<String>, body: Vec<u8>) -> Case {
+    let case = Case::post(label, path)
+        .header("content-type", content_type)
+        .body(body);
+    match auth {
+        Some(value) => case.header("authorization", value),
+        None => case,
+    }
+}
+
+fn fx(name: &str) -> Vec<u8> {
+    common::fixtures("email").bytes(&format!("webhooks/{name}"))
+}
 
 fn cases() -> Vec<Case> {
     let now = chrono::Utc::now().timestamp();
-    let sendgrid = || {
-        vec![
-            ("content-type", MULTIPART.to_string()),
-            ("authorization", basic("sendgrid", "rahasia-sendgrid")),
-        ]
+    let sendgrid = |label: &str, body: Vec<u8>| {
+        post(
+            label,
+            SENDGRID,
+            MULTIPART,
+            Some(basic_auth("sendgrid", "rahasia-sendgrid")),
+            body,
+        )
     };
-    let postmark = || {
-        vec![
-            ("content-type", JSON.to_string()),
-            ("authorization", basic("postmark", "rahasia-postmark")),
-        ]
+    let postmark = |label: &str, path: &str, body: Vec<u8>| {
+        post(
+            label,
+            path,
+            JSON,
+            Some(basic_auth("postmark", "rahasia-postmark")),
+            body,
+        )
     };
-    let fx = |name: &str| common::fixture(&format!("channels/email/fixtures/webhooks/{name}"));
+    let mailgun = |label: &str, body: Vec<u8>| post(label, MAILGUN, FORM, None, body);
     let mailgun_doc = expected(
         "plain-indonesian",
         json!({"provider": "mailgun", "instance": "lapor-mailgun",
                "recipient": "pengaduan@mg.lapor.example.go.id", "language": "ind"}),
     );
     vec![
-        Case {
-            label: "mailgun: signed raw MIME",
-            path: "/webhooks/email/lapor-mailgun",
-            headers: vec![("content-type", FORM.into())],
-            body: mailgun_form(SIGNING_KEY, now, None),
-            status: 200,
-            written: vec![mailgun_doc],
-        },
-        Case {
-            label: "mailgun: the same request again (retry or replayed token) writes nothing",
-            path: "/webhooks/email/lapor-mailgun",
-            headers: vec![("content-type", FORM.into())],
-            body: mailgun_form(SIGNING_KEY, now, None),
-            status: 200,
-            written: vec![],
-        },
-        Case {
-            label: "mailgun: multipart form with an attachment",
-            path: "/webhooks/email/lapor-mailgun",
-            headers: vec![(
-                "content-type",
-                "multipart/form-data; boundary=mg-7d1f".into(),
-            )],
-            body: mailgun_multipart(now),
-            status: 200,
-            written: vec![expected(
-                "phone-photo",
-                json!({"provider": "mailgun", "instance": "lapor-mailgun",
-                       "recipient": "pengaduan@mg.lapor.example.go.id", "language": null}),
-            )],
-        },
-        Case {
-            label: "mailgun: signed with another key",
-            path: "/webhooks/email/lapor-mailgun",
-            headers: vec![("content-type", FORM.into())],
-            body: mailgun_form("kunci-lain", now, None),
-            status: 403,
-            written: vec![],
-        },
-        Case {
-            label: "mailgun: tampered signature",
-            path: "/webhooks/email/lapor-mailgun",
-            headers: vec![("content-type", FORM.into())],
-            body: mailgun_form(SIGNING_KEY, now, Some(&"0".repeat(64))),
-            status: 403,
-            written: vec![],
-        },
-        Case {
-            label: "mailgun: stale timestamp",
-            path: "/webhooks/email/lapor-mailgun",
-            headers: vec![("content-type", FORM.into())],
-            body: mailgun_form(SIGNING_KEY, now - 3600, None),
-            status: 403,
-            written: vec![],
-        },
-        Case {
-            label: "mailgun: no signature fields",
-            path: "/webhooks/email/lapor-mailgun",
-            headers: vec![("content-type", FORM.into())],
-            body: fx("mailgun-mime.form"),
-            status: 403,
-            written: vec![],
-        },
-        Case {
-            label: "sendgrid: raw MIME with attachments",
-            path: "/webhooks/email/lapor-sendgrid",
-            headers: sendgrid(),
-            body: fx("sendgrid-raw.multipart"),
-            status: 200,
-            written: vec![expected(
-                "alternative-with-attachments",
-                json!({"provider": "sendgrid", "instance": "lapor-sendgrid",
+        mailgun(
+            "mailgun: signed raw MIME",
+            mailgun_form(SIGNING_KEY, now, None),
+        )
+        .adds(vec![mailgun_doc]),
+        mailgun(
+            "mailgun: the same request again (retry or replayed token) writes nothing",
+            mailgun_form(SIGNING_KEY, now, None),
+        ),
+        post(
+            "mailgun: multipart form with an attachment",
+            MAILGUN,
+            "multipart/form-data; boundary=mg-7d1f",
+            None,
+            mailgun_multipart(now),
+        )
+        .adds(vec![expected(
+            "phone-photo",
+            json!({"provider": "mailgun", "instance": "lapor-mailgun",
+                   "recipient": "pengaduan@mg.lapor.example.go.id", "language": null}),
+        )]),
+        mailgun(
+            "mailgun: signed with another key",
+            mailgun_form("kunci-lain", now, None),
+        )
+        .status(403),
+        mailgun(
+            "mailgun: tampered signature",
+            mailgun_form(SIGNING_KEY, now, Some(&"0".repeat(64))),
+        )
+        .status(403),
+        mailgun(
+            "mailgun: stale timestamp",
+            mailgun_form(SIGNING_KEY, now - 3600, None),
+        )
+        .status(403),
+        mailgun("mailgun: no signature fields", fx("mailgun-mime.form")).status(403),
+        sendgrid(
+            "sendgrid: raw MIME with attachments",
+            fx("sendgrid-raw.multipart"),
+        )
+        .adds(vec![expected(
+            "alternative-with-attachments",
+            json!({"provider": "sendgrid", "instance": "lapor-sendgrid",
                        "recipient": "pengaduan@parse.lapor.example.go.id", "language": "ind"}),
-            )],
-        },
-        Case {
-            label: "sendgrid: redelivery",
-            path: "/webhooks/email/lapor-sendgrid",
-            headers: sendgrid(),
-            body: fx("sendgrid-raw.multipart"),
-            status: 200,
-            written: vec![],
-        },
-        Case {
-            label: "sendgrid: a bounce is acknowledged, not written",
-            path: "/webhooks/email/lapor-sendgrid",
-            headers: sendgrid(),
-            body: fx("sendgrid-bounce.multipart"),
-            status: 200,
-            written: vec![],
-        },
-        Case {
-            label: "sendgrid: parsed mode (no raw `email` field) is refused",
-            path: "/webhooks/email/lapor-sendgrid",
-            headers: sendgrid(),
-            body: fx("sendgrid-parsed.multipart"),
-            status: 400,
-            written: vec![],
-        },
-        Case {
-            label: "sendgrid: wrong password",
-            path: "/webhooks/email/lapor-sendgrid",
-            headers: vec![
-                ("content-type", MULTIPART.into()),
-                ("authorization", basic("sendgrid", "salah")),
-            ],
-            body: fx("sendgrid-raw.multipart"),
-            status: 401,
-            written: vec![],
-        },
-        Case {
-            label: "sendgrid: no credentials",
-            path: "/webhooks/email/lapor-sendgrid",
-            headers: vec![("content-type", MULTIPART.into())],
-            body: fx("sendgrid-raw.multipart"),
-            status: 401,
-            written: vec![],
-        },
-        Case {
-            label: "sendgrid: truncated multipart body",
-            path: "/webhooks/email/lapor-sendgrid",
-            headers: sendgrid(),
-            body: fx("sendgrid-raw.multipart")[..700].to_vec(),
-            status: 400,
-            written: vec![],
-        },
-        Case {
-            label: "postmark: RawEmail",
-            path: "/webhooks/email/lapor-postmark",
-            headers: postmark(),
-            body: fx("postmark-raw.json"),
-            status: 200,
-            written: vec![expected(
-                "reply",
-                json!({"provider": "postmark", "instance": "lapor-postmark",
-                       "recipient": "pengaduan@inbound.lapor.example.go.id", "language": "ind"}),
-            )],
-        },
-        Case {
-            label: "postmark: parsed fields with an attachment",
-            path: "/webhooks/email/lapor-postmark",
-            headers: postmark(),
-            body: fx("postmark-parsed.json"),
-            status: 200,
-            written: vec![{
-                let mut doc = expected(
-                    "phone-photo",
-                    // Too short for a confident language detection.
-                    json!({"provider": "postmark", "instance": "lapor-postmark",
-                           "recipient": "pengaduan@inbound.lapor.example.go.id", "language": null}),
-                );
-                doc["raw"] = json!({
-                    "content_type": "application/json",
-                    "body": String::from_utf8(fx("postmark-parsed.json")).expect("utf-8"),
-                });
-                doc
-            }],
-        },
-        Case {
-            label: "postmark: redelivery of the parsed fields",
-            path: "/webhooks/email/lapor-postmark",
-            headers: postmark(),
-            body: fx("postmark-parsed.json"),
-            status: 200,
-            written: vec![],
-        },
-        Case {
-            label: "postmark: an auto-reply is acknowledged, not written",
-            path: "/webhooks/email/lapor-postmark",
-            headers: postmark(),
-            body: fx("postmark-auto-reply.json"),
-            status: 200,
-            written: vec![],
-        },
-        Case {
-            label: "postmark: attachment over the instance's limit",
-            path: "/webhooks/email/lapor-kecil",
-            headers: postmark(),
-            body: fx("postmark-parsed.json"),
-            status: 413,
-            written: vec![],
-        },
-        Case {
-            label: "postmark: not JSON",
-            path: "/webhooks/email/lapor-postmark",
-            headers: postmark(),
-            body: b"From: budi@example.id\r\n\r\nisi".to_vec(),
-            status: 400,
-            written: vec![],
-        },
-        Case {
-            label: "postmark: wrong password",
-            path: "/webhooks/email/lapor-postmark",
-            headers: vec![
-                ("content-type", JSON.into()),
-                ("authorization", basic("postmark", "rahasia-sendgrid")),
-            ],
-            body: fx("postmark-raw.json"),
-            status: 401,
-            written: vec![],
-        },
+        )]),
+        sendgrid("sendgrid: redelivery", fx("sendgrid-raw.multipart")),
+        sendgrid(
+            "sendgrid: a bounce is acknowledged, not written",
+            fx("sendgrid-bounce.multipart"),
+        ),
+        sendgrid(
+            "sendgrid: parsed mode (no raw `email` field) is refused",
+            fx("sendgrid-parsed.multipart"),
+        )
+        .status(400),
+        post(
+            "sendgrid: wrong password",
+            SENDGRID,
+            MULTIPART,
+            Some(basic_auth("sendgrid", "salah")),
+            fx("sendgrid-raw.multipart"),
+        )
+        .status(401),
+        post(
+            "sendgrid: no credentials",
+            SENDGRID,
+            MULTIPART,
+            None,
+            fx("sendgrid-raw.multipart"),
+        )
+        .status(401),
+        sendgrid(
+            "sendgrid: truncated multipart body",
+            fx("sendgrid-raw.multipart")[..700].to_vec(),
+        )
+        .status(400),
+        postmark("postmark: RawEmail", POSTMARK, fx("postmark-raw.json")).adds(vec![expected(
+            "reply",
+            json!({"provider": "postmark", "instance": "lapor-postmark",
+                   "recipient": "pengaduan@inbound.lapor.example.go.id", "language": "ind"}),
+        )]),
+        postmark(
+            "postmark: parsed fields with an attachment",
+            POSTMARK,
+            fx("postmark-parsed.json"),
+        )
+        .adds(vec![expected(
+            "phone-photo",
+            // Too short for a confident language detection.
+            json!({"provider": "postmark", "instance": "lapor-postmark",
+                   "recipient": "pengaduan@inbound.lapor.example.go.id", "language": null,
+                   "raw": raw(JSON, &fx("postmark-parsed.json"))}),
+        )]),
+        postmark(
+            "postmark: redelivery of the parsed fields",
+            POSTMARK,
+            fx("postmark-parsed.json"),
+        ),
+        postmark(
+            "postmark: an auto-reply is acknowledged, not written",
+            POSTMARK,
+            fx("postmark-auto-reply.json"),
+        ),
+        postmark(
+            "postmark: attachment over the instance's limit",
+            "/webhooks/email/lapor-kecil",
+            fx("postmark-parsed.json"),
+        )
+        .status(413),
+        postmark(
+            "postmark: not JSON",
+            POSTMARK,
+            b"From: budi@example.id\r\n\r\nisi".to_vec(),
+        )
+        .status(400),
+        post(
+            "postmark: wrong password",
+            POSTMARK,
+            JSON,
+            Some(basic_auth("postmark", "rahasia-sendgrid")),
+            fx("postmark-raw.json"),
+        )
+        .status(401),
     ]
 }
 
@@ -344,39 +275,19 @@ fn cases() -> Vec<Case> {
 async fn email_webhooks_table() {
     let blobs = tempfile::tempdir().expect("tempdir");
     let mut app = common::spawn_app(&config(blobs.path())).await;
-    let mut seen = 0usize;
-    for case in cases() {
-        eprintln!("case: {}", case.label);
-        let mut req = app.client.post(app.url(case.path)).body(case.body.clone());
-        for (k, v) in &case.headers {
-            req = req.header(*k, v);
+    table::run(&app, cases()).await;
+    // Every attachment written is in the blob store, under its digest.
+    for doc in app.complaints().await {
+        for a in doc["attachments"].as_array().into_iter().flatten() {
+            let key = a["storage_key"].as_str().expect("storage_key");
+            let stored = std::fs::read(blobs.path().join(key)).expect("blob written");
+            assert_eq!(
+                aduan_adapter::verify::sha256_hex(&stored),
+                a["sha256"].as_str().expect("sha256"),
+                "{}",
+                doc["external_id"]
+            );
         }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let body = resp.text().await.unwrap_or_default();
-        assert_eq!(status, case.status, "{}: {body}", case.label);
-        let all = app.complaints().await;
-        let new = &all[seen..];
-        assert_eq!(
-            new.len(),
-            case.written.len(),
-            "{}: entries written",
-            case.label
-        );
-        for (actual, expected) in new.iter().zip(&case.written) {
-            common::assert_json_matches(actual, expected);
-            for a in actual["attachments"].as_array().into_iter().flatten() {
-                let key = a["storage_key"].as_str().expect("storage_key");
-                let stored = std::fs::read(blobs.path().join(key)).expect("blob written");
-                assert_eq!(
-                    aduan_adapter::verify::sha256_hex(&stored),
-                    a["sha256"].as_str().expect("sha256"),
-                    "{}",
-                    case.label
-                );
-            }
-        }
-        seen = all.len();
     }
     app.stop().await;
 }
