@@ -143,6 +143,25 @@ impl Case {
         self
     }
 
+    /// Puts `prefix` before the label, for steps of a larger case.
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        self.label = format!("{prefix}: {}", self.label);
+        self
+    }
+
+    /// The request as it is sent, for tests that need the answer itself
+    /// (timing, concurrency, exact headers) rather than a table's checks.
+    pub fn request(&self, app: &TestApp) -> reqwest::RequestBuilder {
+        let mut req = app.client.request(self.method.clone(), app.url(&self.path));
+        for (name, value) in &self.headers {
+            req = req.header(name, value);
+        }
+        if !self.body.is_empty() {
+            req = req.body(self.body.clone());
+        }
+        req
+    }
+
     /// Sends the request a second time, as the provider redelivers: the
     /// same status and answer, nothing added.
     pub fn redelivered(mut self) -> Self {
