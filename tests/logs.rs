@@ -13,6 +13,11 @@ mod common;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use aduan_adapter::testkit::{
+    META_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER, TWILIO_SIGNATURE_HEADER, bearer, meta_signature,
+    tampered,
+};
+use common::table::{self, Case};
 use serde_json::Value;
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::LevelFilter;
@@ -81,16 +86,9 @@ fn capture() -> &'static (Captured, Captured) {
     })
 }
 
-/// A loopback port nothing listens on, for the Telegram poller to fail against.
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 fn instances(blobs: &std::path::Path) -> String {
-    let api = format!("http://127.0.0.1:{}", closed_port());
+    // A loopback port nothing listens on, for the Telegram poller to fail against.
+    let api = format!("http://127.0.0.1:{}", common::private_redis::free_port());
     format!(
         r#"
 [[instances]]
@@ -191,194 +189,124 @@ async fn smtp_deliver(addr: std::net::SocketAddr, message: &[u8]) -> Vec<String>
     replies
 }
 
-fn meta_signature(secret: &str, body: &[u8]) -> String {
-    format!(
-        "sha256={}",
-        hex::encode(aduan_adapter::verify::hmac_sha256(secret.as_bytes(), body))
-    )
-}
-
-/// One request of the scenario and the status it must get.
-struct Sent {
-    label: &'static str,
-    status: u16,
-    response: reqwest::Response,
-}
-
 #[tokio::test]
 async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
     let (debug, default) = capture();
     let blobs = tempfile::tempdir().expect("tempdir");
     let mut app = common::spawn_app(&instances(blobs.path())).await;
     let mut answers = Vec::new();
-    let mut sent: Vec<Sent> = Vec::new();
+    let mut cases = Vec::new();
 
     // Transcripts: accepted, redelivered, throttled (same caller), wrong token, malformed.
-    let transcript = common::fixture("channels/transcript/fixtures/plain.json");
-    let mut second: Value = serde_json::from_slice(&transcript).expect("JSON");
-    second["call_id"] = "JKT-20261122-000999".into();
-    let second = serde_json::to_vec(&second).expect("JSON");
-    let mut third: Value = serde_json::from_slice(&transcript).expect("JSON");
-    third["call_id"] = "JKT-20261122-000998".into();
-    let third = serde_json::to_vec(&third).expect("JSON");
-    for (label, token, body, status) in [
-        ("transcript", TRANSCRIPT_TOKEN, transcript.clone(), 201),
-        (
-            "transcript again",
+    let transcript = common::fixtures("transcript").bytes("plain.json");
+    let call = |call_id: &str| {
+        let mut body: Value = serde_json::from_slice(&transcript).expect("JSON");
+        body["call_id"] = call_id.into();
+        serde_json::to_vec(&body).expect("JSON")
+    };
+    let post_transcript = |label: &str, token: &str, body: Vec<u8>| {
+        Case::post(label, "/v1/transcripts")
+            .header("authorization", bearer(token))
+            .json(body)
+    };
+    cases.extend([
+        post_transcript("transcript", TRANSCRIPT_TOKEN, transcript.clone())
+            .status(201)
+            .adds_any(1),
+        post_transcript("transcript again", TRANSCRIPT_TOKEN, transcript.clone()).status(201),
+        post_transcript(
+            "transcript second call",
             TRANSCRIPT_TOKEN,
-            transcript.clone(),
-            201,
-        ),
-        ("transcript second call", TRANSCRIPT_TOKEN, second, 201),
-        ("transcript throttled", TRANSCRIPT_TOKEN, third, 429),
-        (
+            call("JKT-20261122-000999"),
+        )
+        .status(201)
+        .adds_any(1),
+        post_transcript(
+            "transcript throttled",
+            TRANSCRIPT_TOKEN,
+            call("JKT-20261122-000998"),
+        )
+        .status(429),
+        post_transcript(
             "transcript wrong token",
             "cc-bogor-token-salah",
             transcript.clone(),
-            401,
-        ),
-        (
+        )
+        .status(401),
+        post_transcript(
             "transcript malformed",
             TRANSCRIPT_TOKEN,
-            common::fixture("channels/transcript/fixtures/invalid_many.json"),
-            400,
-        ),
-    ] {
-        let response = app
-            .client
-            .post(app.url("/v1/transcripts"))
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .expect("sent");
-        sent.push(Sent {
-            label,
-            status,
-            response,
-        });
-    }
+            common::fixtures("transcript").bytes("invalid_many.json"),
+        )
+        .status(400),
+    ]);
 
     // WhatsApp: a batch, its redelivery, a tampered body, a wrong secret, a handshake.
-    let batch = common::fixture("channels/meta/fixtures/whatsapp/batch.json");
+    let batch = common::fixtures("meta").bytes("whatsapp/batch.json");
     let good = meta_signature(APP_SECRET, &batch);
-    let mut tampered = batch.clone();
-    if let Some(b) = tampered.iter_mut().find(|b| b.is_ascii_digit()) {
-        *b = if *b == b'9' { b'8' } else { *b + 1 };
-    }
-    for (label, body, signature, status) in [
-        ("whatsapp batch", batch.clone(), good.clone(), 200),
-        ("whatsapp redelivered", batch.clone(), good.clone(), 200),
-        ("whatsapp tampered", tampered, good.clone(), 403),
-        (
+    let post_whatsapp = |label: &str, body: Vec<u8>, signature: &str| {
+        Case::post(label, "/webhooks/whatsapp/wa-jabar")
+            .header(META_SIGNATURE_HEADER, signature)
+            .json(body)
+    };
+    let handshake = |label: &str, token: &str| {
+        Case::get(
+            label,
+            format!(
+                "/webhooks/whatsapp/wa-jabar?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={token}"
+            ),
+        )
+    };
+    cases.extend([
+        post_whatsapp("whatsapp batch", batch.clone(), &good).adds_any(3),
+        post_whatsapp("whatsapp redelivered", batch.clone(), &good),
+        post_whatsapp("whatsapp tampered", tampered(&batch), &good).status(403),
+        post_whatsapp(
             "whatsapp wrong secret",
             batch.clone(),
-            meta_signature("rahasia-lain", &batch),
-            403,
-        ),
-    ] {
-        let response = app
-            .client
-            .post(app.url("/webhooks/whatsapp/wa-jabar"))
-            .header("content-type", "application/json")
-            .header("x-hub-signature-256", signature)
-            .body(body)
-            .send()
-            .await
-            .expect("sent");
-        sent.push(Sent {
-            label,
-            status,
-            response,
-        });
-    }
-    for (label, token, status) in [
-        ("whatsapp handshake", VERIFY_TOKEN, 200),
-        ("whatsapp handshake wrong token", "token-salah", 403),
-    ] {
-        let response = app
-            .client
-            .get(app.url(&format!(
-                "/webhooks/whatsapp/wa-jabar?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={token}"
-            )))
-            .send()
-            .await
-            .expect("sent");
-        sent.push(Sent {
-            label,
-            status,
-            response,
-        });
-    }
+            &meta_signature("rahasia-lain", &batch),
+        )
+        .status(403),
+        handshake("whatsapp handshake", VERIFY_TOKEN),
+        handshake("whatsapp handshake wrong token", "token-salah").status(403),
+    ]);
 
     // Telegram: a text, a contact (a phone in the payload), a wrong secret, not JSON.
-    for (label, file, secret, status) in [
-        ("telegram text", "message_text.json", TELEGRAM_SECRET, 200),
-        (
-            "telegram contact",
-            "message_contact.json",
-            TELEGRAM_SECRET,
-            200,
-        ),
-        (
+    let post_telegram = |label: &str, file: &str, secret: &str| {
+        Case::post(label, "/webhooks/telegram/tg-bogor")
+            .header(TELEGRAM_SECRET_HEADER, secret)
+            .json(common::fixtures("telegram").bytes(file))
+    };
+    cases.extend([
+        post_telegram("telegram text", "message_text.json", TELEGRAM_SECRET).adds_any(1),
+        post_telegram("telegram contact", "message_contact.json", TELEGRAM_SECRET).adds_any(1),
+        post_telegram(
             "telegram wrong secret",
             "message_text.json",
             "rahasia-salah",
-            401,
-        ),
-        ("telegram not JSON", "not_json.txt", TELEGRAM_SECRET, 400),
-    ] {
-        let response = app
-            .client
-            .post(app.url("/webhooks/telegram/tg-bogor"))
-            .header("content-type", "application/json")
-            .header("x-telegram-bot-api-secret-token", secret)
-            .body(common::fixture(&format!(
-                "channels/telegram/fixtures/{file}"
-            )))
-            .send()
-            .await
-            .expect("sent");
-        sent.push(Sent {
-            label,
-            status,
-            response,
-        });
-    }
+        )
+        .status(401),
+        post_telegram("telegram not JSON", "not_json.txt", TELEGRAM_SECRET).status(400),
+    ]);
 
     // Twilio: an SMS, its redelivery, a wrong token's signature, a tampered body.
-    let form = common::fixture("channels/sms/fixtures/twilio/sms.form");
-    let sig =
-        String::from_utf8(common::fixture("channels/sms/fixtures/twilio/sms.sig")).expect("utf-8");
-    let wrong = String::from_utf8(common::fixture(
-        "channels/sms/fixtures/twilio/sms.wrongtoken.sig",
-    ))
-    .expect("utf-8");
-    let tampered = String::from_utf8(form.clone())
-        .expect("utf-8")
-        .replace("Cibinong", "Cileungsi")
-        .into_bytes();
-    for (label, body, signature, status) in [
-        ("twilio sms", form.clone(), sig.clone(), 200),
-        ("twilio redelivered", form.clone(), sig.clone(), 200),
-        ("twilio wrong token", form.clone(), wrong.clone(), 403),
-        ("twilio tampered", tampered, sig.clone(), 403),
-    ] {
-        let response = app
-            .client
-            .post(app.url("/webhooks/twilio/twilio-jabar"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("x-twilio-signature", signature.trim())
-            .body(body)
-            .send()
-            .await
-            .expect("sent");
-        sent.push(Sent {
-            label,
-            status,
-            response,
-        });
+    let sms = common::fixtures("sms");
+    let form = sms.bytes("twilio/sms.form");
+    let sig = sms.text("twilio/sms.sig");
+    let wrong = sms.text("twilio/sms.wrongtoken.sig");
+    let post_twilio = |label: &str, body: Vec<u8>, signature: &str| {
+        Case::post(label, "/webhooks/twilio/twilio-jabar")
+            .header(TWILIO_SIGNATURE_HEADER, signature)
+            .form(body)
+    };
+    cases.extend([
+        post_twilio("twilio sms", form.clone(), &sig).adds_any(1),
+        post_twilio("twilio redelivered", form.clone(), &sig),
+        post_twilio("twilio wrong token", form.clone(), &wrong).status(403),
+        post_twilio("twilio tampered", tampered(&form), &sig).status(403),
+    ]);
+    for answered in table::run(&app, cases).await {
+        answers.push(format!("{}: {}", answered.label, answered.body));
     }
 
     // Email over SMTP: addresses and names in the envelope and the headers.
@@ -400,25 +328,11 @@ async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
     );
     answers.extend(replies);
 
-    for s in sent {
-        let status = s.response.status().as_u16();
-        let body = s.response.text().await.unwrap_or_default();
-        assert_eq!(status, s.status, "{}: {body}", s.label);
-        answers.push(format!("{}: {body}", s.label));
-    }
     let stored = app.complaints().await;
     // 2 transcripts, 3 from the batch, 2 Telegram, 1 Twilio, 1 email.
     assert_eq!(stored.len(), 9, "{stored:#?}");
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let metrics = app.metrics().await;
     // Let the poller fail against the closed port at least once.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     app.stop().await;
@@ -449,8 +363,8 @@ async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
         "rahasia-lain",
         "rahasia-salah",
         good.trim_start_matches("sha256="),
-        sig.trim(),
-        wrong.trim(),
+        sig.as_str(),
+        wrong.as_str(),
     ]
     .into_iter()
     .map(|s| (s.to_string(), "secret"))
