@@ -14,6 +14,8 @@
 //! scenario. `ADUAN_FAULTS_LONG=1 cargo test --test faults -- --nocapture` runs
 //! each phase ten times longer and kills the gateway ten times instead of four.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::private_redis::{PrivateRedis, free_port};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "cc-faults-token-2026";
@@ -39,118 +42,6 @@ fn long_mode() -> bool {
 /// A phase's length: `ms` in quick mode, ten times that in long mode.
 fn phase(ms: u64) -> Duration {
     Duration::from_millis(if long_mode() { ms * 10 } else { ms })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// A redis-server this suite started and alone may stop.
-struct PrivateRedis {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl PrivateRedis {
-    async fn start() -> PrivateRedis {
-        let mut redis = PrivateRedis {
-            child: None,
-            port: free_port(),
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
-        redis.restart().await;
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server on the same port and data directory, waits until it answers.
-    async fn restart(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-            ])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (./scripts/test installs it)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if self.ping().await {
-                return;
-            }
-            assert!(Instant::now() < deadline, "private redis did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn ping(&self) -> bool {
-        let Ok(client) = redis::Client::open(self.url()) else {
-            return false;
-        };
-        let Ok(Ok(mut conn)) = tokio::time::timeout(
-            Duration::from_secs(1),
-            client.get_multiplexed_async_connection(),
-        )
-        .await
-        else {
-            return false;
-        };
-        matches!(
-            redis::cmd("PING").query_async::<String>(&mut conn).await,
-            Ok(s) if s == "PONG"
-        )
-    }
-
-    /// SIGKILL, then reap.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// `CLIENT PAUSE ms ALL`: every client's commands wait, connections stay up.
-    async fn pause(&self, ms: u64) {
-        let mut conn = self.connection().await;
-        let _: () = redis::cmd("CLIENT")
-            .arg("PAUSE")
-            .arg(ms)
-            .arg("ALL")
-            .query_async(&mut conn)
-            .await
-            .expect("CLIENT PAUSE");
-    }
-
-    async fn connection(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url())
-            .expect("url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("private redis reachable")
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// The real `aduan` binary with a configuration of its own.
@@ -287,11 +178,7 @@ secret_token = "{TG_SECRET}"
         let Ok(r) = reqwest::get(format!("{}/metrics", self.base())).await else {
             return 0.0;
         };
-        let text = r.text().await.unwrap_or_default();
-        text.lines()
-            .filter(|l| l.starts_with(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        common::counter(&r.text().await.unwrap_or_default(), name, &[])
     }
 
     /// `aduan spool status --json`, run beside the gateway.

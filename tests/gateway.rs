@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::private_redis::PrivateRedis;
 use common::{spawn_app, spawn_app_with, unique};
 use serde_json::{Value, json};
 
@@ -83,15 +83,7 @@ async fn health_readiness_and_metrics() {
         .expect("sent");
     assert_eq!(bad.status(), 401);
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     for needle in [
         "aduan_complaints_accepted_total{channel=\"call_center\",instance=\"cc-bogor\"}",
         "aduan_complaints_duplicate_total{channel=\"call_center\",instance=\"cc-bogor\"}",
@@ -123,84 +115,9 @@ async fn unknown_instances_and_routes_are_404_and_write_nothing() {
     assert_eq!(app.stream_len().await, 0);
 }
 
-/// A private redis-server on its own port and data directory, never the shared one.
-struct PrivateRedis {
-    child: std::process::Child,
-    port: u16,
-    dir: Option<tempfile::TempDir>,
-}
-
-impl PrivateRedis {
-    fn start_on(port: u16, dir: tempfile::TempDir) -> PrivateRedis {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (./scripts/test installs it)");
-        let redis = PrivateRedis {
-            child,
-            port,
-            dir: Some(dir),
-        };
-        redis.wait_ready();
-        redis
-    }
-
-    fn start() -> PrivateRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        PrivateRedis::start_on(port, tempfile::tempdir().expect("tempdir"))
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn wait_ready(&self) {
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("private redis did not start");
-    }
-
-    /// Kills the server and starts a new one on the same port and data.
-    fn restart(mut self) -> PrivateRedis {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let dir = self.dir.take().expect("data directory");
-        PrivateRedis::start_on(self.port, dir)
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn recovers_after_redis_restarts_without_a_gateway_restart() {
-    let redis = PrivateRedis::start();
+    let mut redis = PrivateRedis::start().await;
     let app = spawn_app_with(&instances(), &redis.url(), &unique("restart")).await;
     let first = unique("call");
     assert_eq!(
@@ -208,7 +125,8 @@ async fn recovers_after_redis_restarts_without_a_gateway_restart() {
         201
     );
 
-    let redis = redis.restart();
+    redis.kill();
+    redis.restart().await;
     // The first request after the restart may find the old connection dead; the
     // gateway must answer 503 (never 2xx without storing: 201 from the spool is
     // fine) and recover by itself.
@@ -228,11 +146,7 @@ async fn recovers_after_redis_restarts_without_a_gateway_restart() {
     }
     assert_eq!(statuses.last(), Some(&201), "{statuses:?}");
 
-    let client = redis::Client::open(redis.url()).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut conn = redis.connection().await;
     // A call spooled while the connection was re-established reaches the stream
     // when the spool forwarder runs.
     let mut len = 0usize;
@@ -371,7 +285,7 @@ fn check_config_accepts_the_shipped_default() {
 
 #[tokio::test]
 async fn the_append_script_is_reloaded_after_a_script_flush() {
-    let redis = PrivateRedis::start();
+    let redis = PrivateRedis::start().await;
     let app = spawn_app_with(&instances(), &redis.url(), &unique("noscript")).await;
     let first = unique("call");
     let r = post_transcript(&app, &transcript(&first)).await;
@@ -380,11 +294,7 @@ async fn the_append_script_is_reloaded_after_a_script_flush() {
 
     // Redis forgets every cached script (as after a restart without
     // persistence or a failover): the next EVALSHA answers NOSCRIPT.
-    let client = redis::Client::open(redis.url()).expect("url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("conn");
+    let mut conn = redis.connection().await;
     let _: () = redis::cmd("SCRIPT")
         .arg("FLUSH")
         .query_async(&mut conn)
