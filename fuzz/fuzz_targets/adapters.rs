@@ -96,12 +96,12 @@ impl Adapter for Shared {
     fn verify(&self, req: &Request<'_>) -> Result<(), aduan_adapter::Rejection> {
         self.0.verify(req)
     }
-    fn parse(
+    fn decode(
         &self,
         req: &Request<'_>,
         ctx: &Context<'_>,
     ) -> Result<Outcome, aduan_adapter::Rejection> {
-        self.0.parse(req, ctx)
+        self.0.decode(req, ctx)
     }
 }
 

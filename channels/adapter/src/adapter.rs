@@ -286,13 +286,24 @@ impl Reply {
 /// The gateway calls [`Adapter::verify`], then [`Adapter::parse`], appends the
 /// complaints, and answers with [`Adapter::accepted`]. Anything refused is
 /// answered with [`Adapter::rejected`].
+///
+/// An adapter implements [`Adapter::decode`]; `parse` is provided and is not
+/// overridden, so that the input hygiene of [`crate::text`] applies to every
+/// complaint of every adapter.
 pub trait Adapter: Send + Sync + 'static {
     /// Checks the request's authenticity (signature, token, credentials).
     /// Runs before anything is parsed.
     fn verify(&self, req: &Request<'_>) -> Result<(), Rejection>;
 
-    /// Turns a verified request into complaints, ignored events, or a direct reply.
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection>;
+    /// The adapter's own reading of a verified request: complaints, ignored
+    /// events, or a direct reply. Called through [`Adapter::parse`].
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection>;
+
+    /// Turns a verified request into complaints, ignored events, or a direct
+    /// reply: [`Adapter::decode`], then [`Outcome::sanitize`] on what it returned.
+    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+        self.decode(req, ctx).map(Outcome::sanitized)
+    }
 
     /// The provider's expected success answer once everything is durably accepted.
     fn accepted(&self, _receipts: &[Receipt]) -> Reply {

@@ -6,6 +6,7 @@
 //! - [`secret`]: configuration secrets given as `env:`/`file:` references.
 //! - [`verify`]: constant-time comparison and the HMAC primitives providers use.
 //! - [`phone`]: phone numbers to E.164.
+//! - [`text`]: input hygiene, the one normalization of every string in a Complaint.
 //! - `testkit` (feature `testkit`, tests only): provider signatures, golden
 //!   expected documents and the one table runner every channel's tests use.
 
@@ -16,6 +17,7 @@ pub mod poll;
 pub mod secret;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod text;
 pub mod verify;
 
 pub use adapter::{

@@ -74,7 +74,7 @@ impl Adapter for Mailgun {
         }
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         let form = Form::read(req)?;
         // The clock lives here, not in `verify`: an adapter reads no clock but the context's.
         let timestamp: i64 = form

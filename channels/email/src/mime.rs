@@ -562,6 +562,9 @@ impl Mail<'_> {
                 });
             }
         }
+        // The SMTP listener and the IMAP poller hand this on without
+        // `Adapter::parse`, which is where the webhooks' complaints are sanitized.
+        complaint.sanitize();
         Ok(MimeOutcome::Complaint {
             complaint: Box::new(complaint),
             blobs,

@@ -96,7 +96,7 @@ impl Adapter for Postmark {
         crate::auth::check_basic(req, &self.cfg.username, &self.cfg.password)
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         if req.method != http::Method::POST {
             return Err(Rejection::MethodNotAllowed);
         }

@@ -40,7 +40,7 @@ impl Adapter for Messenger {
         self.hub.verify(req)
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         if req.method == http::Method::GET {
             return self.hub.challenge(req);
         }

@@ -9,7 +9,7 @@
 
 use aduan_adapter::{
     Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, Location, Outcome, Rejection,
-    Request, Timestamp, phone,
+    Request, Timestamp, phone, text,
 };
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -42,7 +42,7 @@ impl Adapter for WhatsApp {
         self.hub.verify(req)
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         if req.method == http::Method::GET {
             return self.hub.challenge(req);
         }
@@ -331,7 +331,8 @@ impl Media {
         Attachment {
             content_type: self.mime_type.clone(),
             filename: self.filename.clone(),
-            sha256: self.sha256.clone(),
+            // WhatsApp writes the digest in base64; the document's is lowercase hex.
+            sha256: self.sha256.as_deref().and_then(text::digest_hex),
             provider_ref: Some(self.id.clone()),
             caption: self.caption.clone().filter(|c| !c.is_empty()),
             ..Attachment::new(kind)

@@ -297,7 +297,7 @@ impl Adapter for GenericSms {
         }
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         let fields = Fields::of(req)?;
         let mut problems = Problems::default();
         let from = fields.get(&self.sender_field);

@@ -134,7 +134,7 @@ impl Adapter for Infobip {
         }
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         let body: Value = serde_json::from_slice(req.body)
             .map_err(|_| Rejection::malformed("body is not JSON"))?;
         let Some(results) = body.get("results").and_then(Value::as_array) else {

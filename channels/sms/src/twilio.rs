@@ -317,7 +317,7 @@ impl Adapter for Twilio {
         }
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         let p = Params(req.params());
         // The same URL may be set as a status callback: delivery reports are
         // acknowledged, never written.

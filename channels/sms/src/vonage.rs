@@ -263,7 +263,7 @@ impl Adapter for Vonage {
         }
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         let p = params(req)?;
         if self.secret.is_some() {
             self.check_freshness(&p, ctx)?;

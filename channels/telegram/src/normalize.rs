@@ -157,6 +157,9 @@ impl Normalizer {
                 .map(|r| format!("{}:{}", r.chat.id, r.message_id))
         };
         c.raw = raw;
+        // The long-polling loop hands this on without `Adapter::parse`, which
+        // is where the webhook's complaints are sanitized.
+        c.sanitize();
         Normalized::Complaint(Box::new(c))
     }
 

@@ -37,7 +37,7 @@ impl Adapter for Telegram {
         }
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         if req.method != http::Method::POST {
             return Err(Rejection::MethodNotAllowed);
         }

@@ -119,6 +119,9 @@ fn normalize(t: Transcript, raw: Option<Raw>, ctx: &Context<'_>) -> Complaint {
         },
     });
     c.raw = raw;
+    // An import hands this on without `Adapter::parse`, which is where the
+    // HTTP route's complaints are sanitized.
+    c.sanitize();
     c
 }
 
@@ -147,7 +150,7 @@ impl Adapter for Transcripts {
         }
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         if req.method != http::Method::POST {
             return Err(Rejection::MethodNotAllowed);
         }

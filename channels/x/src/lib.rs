@@ -206,7 +206,7 @@ impl Adapter for X {
         }
     }
 
-    fn parse(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+    fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         if *req.method == http::Method::GET {
             let token = req
                 .query("crc_token")
