@@ -36,6 +36,22 @@ impl Request<'_> {
             .to_ascii_lowercase()
     }
 
+    /// Refuses a body that is not JSON by its media type, for providers whose
+    /// documented content type is JSON: `application/json`, or a structured
+    /// `application/*+json` type (RFC 6839), any parameters, any case. A
+    /// request without `Content-Type` is refused too.
+    pub fn require_json(&self) -> Result<(), Rejection> {
+        let media = self.media_type();
+        let structured = media
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.len() > "+json".len() && sub.ends_with("+json"));
+        if media == "application/json" || structured {
+            Ok(())
+        } else {
+            Err(Rejection::UnsupportedMediaType("application/json"))
+        }
+    }
+
     /// The full `Content-Type` header, or `application/octet-stream`.
     pub fn content_type(&self) -> &str {
         self.header("content-type")
@@ -191,6 +207,10 @@ pub enum Rejection {
     /// The body or one of its parts is over a limit.
     #[error("payload too large: {0}")]
     TooLarge(&'static str),
+    /// The body's `Content-Type` is not one the provider sends; the value is
+    /// the media type the route takes.
+    #[error("unsupported media type, expected {0}")]
+    UnsupportedMediaType(&'static str),
 }
 
 impl Rejection {
@@ -202,6 +222,7 @@ impl Rejection {
             Rejection::Malformed(_) | Rejection::Invalid(_) => 400,
             Rejection::MethodNotAllowed => 405,
             Rejection::TooLarge(_) => 413,
+            Rejection::UnsupportedMediaType(_) => 415,
         }
     }
 
@@ -214,6 +235,7 @@ impl Rejection {
             Rejection::Invalid(_) => "invalid",
             Rejection::MethodNotAllowed => "method",
             Rejection::TooLarge(_) => "too_large",
+            Rejection::UnsupportedMediaType(_) => "media_type",
         }
     }
 
@@ -274,6 +296,9 @@ impl Reply {
             }
             Rejection::Malformed(reason) => {
                 serde_json::json!({"error": "malformed", "reason": reason})
+            }
+            Rejection::UnsupportedMediaType(expected) => {
+                serde_json::json!({"error": "media_type", "expected": expected})
             }
             other => serde_json::json!({"error": other.reason()}),
         };

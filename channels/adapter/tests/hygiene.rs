@@ -13,12 +13,15 @@
 //! The doors that bypass `Adapter::parse` are run too: the SMTP intake, the
 //! MIME step the IMAP poller calls, the transcript import, and the update
 //! step the Telegram long-polling loop calls.
+//!
+//! Last, the routes whose providers send one fixed content type answer `415`
+//! to any other.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use aduan_adapter::verify::{base64_encode, hmac_sha256};
-use aduan_adapter::{Adapter, Context, Outcome, Request, Timestamp};
+use aduan_adapter::{Adapter, Context, Outcome, Rejection, Reply, Request, Timestamp};
 use aduan_email::{Envelope, MailIntake as _, MimeLimits, SmtpEnvelope};
 use serde_json::{Value, json};
 
@@ -1110,6 +1113,174 @@ fn whatsapp_media_digests_become_lowercase_hex() {
             "{given}"
         );
         assert_clean(&docs[0], given);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Media types.
+
+/// A valid, authenticated request of each provider whose documented content
+/// type is JSON, with `content_type` as its `Content-Type` (none for `None`).
+fn json_requests(content_type: Option<&str>) -> Vec<(&'static str, &'static dyn Adapter, Owned)> {
+    let a = adapters();
+    let with = |mut headers: Vec<(&'static str, String)>| {
+        if let Some(ct) = content_type {
+            headers.push(("content-type", ct.to_string()));
+        }
+        headers
+    };
+    let owned = |path: &str, headers: Vec<(&'static str, String)>, body: Vec<u8>| {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Owned::new("POST", path, &headers, body)
+    };
+    let meta = |kind: &'static str, rel: &str| {
+        let body = fixture(rel);
+        let headers = with(vec![("x-hub-signature-256", meta_signature(&body))]);
+        owned(&format!("/webhooks/{kind}/{INSTANCE}"), headers, body)
+    };
+    vec![
+        (
+            "whatsapp",
+            &a.whatsapp as &dyn Adapter,
+            meta("whatsapp", "channels/meta/fixtures/whatsapp/text.json"),
+        ),
+        (
+            "messenger",
+            &a.messenger,
+            meta("messenger", "channels/meta/fixtures/messenger/text.json"),
+        ),
+        (
+            "instagram",
+            &a.instagram,
+            meta("instagram", "channels/meta/fixtures/instagram/text.json"),
+        ),
+        (
+            "telegram",
+            &a.telegram,
+            owned(
+                "/webhooks/telegram/hygiene",
+                with(vec![("x-telegram-bot-api-secret-token", SECRET.into())]),
+                fixture("channels/telegram/fixtures/message_text.json"),
+            ),
+        ),
+        (
+            "transcript",
+            &a.transcripts,
+            owned(
+                "/v1/transcripts",
+                with(vec![("authorization", format!("Bearer {SECRET}"))]),
+                fixture("channels/transcript/fixtures/plain.json"),
+            ),
+        ),
+        (
+            "infobip",
+            &a.infobip,
+            owned(
+                "/webhooks/infobip/hygiene",
+                with(vec![("authorization", basic("infobip", SECRET))]),
+                fixture("channels/sms/fixtures/infobip/two_messages.json"),
+            ),
+        ),
+        (
+            "postmark",
+            &a.postmark,
+            owned(
+                "/webhooks/email/hygiene",
+                with(vec![("authorization", basic("postmark", SECRET))]),
+                fixture("channels/email/fixtures/webhooks/postmark-parsed.json"),
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn json_routes_answer_415_to_any_other_media_type() {
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("text/plain; charset=utf-8"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonl"),
+        Some("application/+json"),
+        Some("text/json"),
+    ] {
+        for (kind, adapter, req) in json_requests(content_type) {
+            let req = req.request();
+            assert!(adapter.verify(&req).is_ok(), "{kind}: credentials");
+            let refused = adapter
+                .parse(&req, &ctx())
+                .expect_err(&format!("{kind} {content_type:?}"));
+            assert!(
+                matches!(refused, Rejection::UnsupportedMediaType("application/json")),
+                "{kind} {content_type:?}: {refused:?}"
+            );
+            assert_eq!(refused.status(), 415);
+            assert_eq!(refused.reason(), "media_type");
+            let reply = adapter.rejected(&refused);
+            assert_eq!(reply.status, 415, "{kind}");
+            assert_eq!(
+                serde_json::from_slice::<Value>(&reply.body).expect("JSON answer"),
+                json!({"error": "media_type", "expected": "application/json"}),
+                "{kind}"
+            );
+        }
+    }
+}
+
+#[test]
+fn json_routes_take_json_with_any_parameters_and_structured_suffixes() {
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+        "application/vnd.callcenter.transcript+json",
+    ] {
+        for (kind, adapter, req) in json_requests(Some(content_type)) {
+            let docs = through(adapter, &req, &format!("{kind} {content_type}"));
+            assert!(!docs.is_empty(), "{kind} {content_type}");
+        }
+    }
+}
+
+#[test]
+fn sendgrid_answers_415_to_a_body_that_is_not_a_form() {
+    let req = Owned::new(
+        "POST",
+        "/webhooks/email/hygiene",
+        &[
+            ("authorization", &basic("sendgrid", SECRET)),
+            ("content-type", "application/json"),
+        ],
+        br#"{"email":"From: a@example.id"}"#.to_vec(),
+    );
+    let sendgrid = &adapters().sendgrid;
+    assert!(sendgrid.verify(&req.request()).is_ok());
+    let refused = sendgrid
+        .parse(&req.request(), &ctx())
+        .expect_err("not a form");
+    assert_eq!(refused.status(), 415);
+    assert_eq!(
+        Reply::rejection(&refused).body,
+        br#"{"error":"media_type","expected":"multipart/form-data or application/x-www-form-urlencoded"}"#
+    );
+}
+
+#[test]
+fn a_wrong_media_type_is_told_only_to_an_authenticated_caller() {
+    // The gateway verifies first: without credentials the answer is the
+    // provider's 401 or 403, whatever the body's type.
+    for (kind, adapter, req) in json_requests(Some("text/plain")) {
+        let mut unsigned = req;
+        for name in [
+            "authorization",
+            "x-hub-signature-256",
+            "x-telegram-bot-api-secret-token",
+        ] {
+            unsigned.headers.remove(name);
+        }
+        let refused = adapter.verify(&unsigned.request()).expect_err(kind);
+        assert!(matches!(refused.status(), 401 | 403), "{kind}: {refused:?}");
     }
 }
 

@@ -42,7 +42,9 @@ impl<'a> Form<'a> {
                     })
                     .collect(),
             }),
-            _ => Err(Rejection::malformed("expected a form body")),
+            _ => Err(Rejection::UnsupportedMediaType(
+                "multipart/form-data or application/x-www-form-urlencoded",
+            )),
         }
     }
 

@@ -100,6 +100,8 @@ impl Adapter for Postmark {
         if req.method != http::Method::POST {
             return Err(Rejection::MethodNotAllowed);
         }
+        // Postmark posts inbound mail as `application/json` only.
+        req.require_json()?;
         let inbound: Inbound = serde_json::from_slice(req.body)
             .map_err(|_| Rejection::malformed("body is not Postmark inbound JSON"))?;
         let limits = &self.cfg.limits;

@@ -141,6 +141,8 @@ pub fn read_notification(
     comment_field: &str,
     comments: CommentReader,
 ) -> Result<Outcome, Rejection> {
+    // Meta posts every notification as `application/json`.
+    req.require_json()?;
     let entries: Vec<Entry> = hub::decode_envelope(req.body, object)?;
     let mut batch = Batch::default();
     for (e, entry) in entries.iter().enumerate() {

@@ -46,6 +46,8 @@ impl Adapter for WhatsApp {
         if req.method == http::Method::GET {
             return self.hub.challenge(req);
         }
+        // Meta posts every notification as `application/json`.
+        req.require_json()?;
         let entries: Vec<Entry> = hub::decode_envelope(req.body, "whatsapp_business_account")?;
         let mut batch = Batch::default();
         for (e, entry) in entries.iter().enumerate() {

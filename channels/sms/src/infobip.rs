@@ -135,6 +135,8 @@ impl Adapter for Infobip {
     }
 
     fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
+        // Infobip forwards inbound messages as `application/json` only.
+        req.require_json()?;
         let body: Value = serde_json::from_slice(req.body)
             .map_err(|_| Rejection::malformed("body is not JSON"))?;
         let Some(results) = body.get("results").and_then(Value::as_array) else {
@@ -247,7 +249,10 @@ mod tests {
         let r = Owned::new(
             "POST",
             "/",
-            &[("authorization", "Basic aW5mb2JpcDpyYWhhc2lh")],
+            &[
+                ("authorization", "Basic aW5mb2JpcDpyYWhhc2lh"),
+                ("content-type", "application/json"),
+            ],
             body.as_bytes(),
         );
         assert!(a.verify(&r.request()).is_ok());
@@ -281,7 +286,10 @@ mod tests {
         let r = Owned::new(
             "POST",
             "/",
-            &[("x-infobip-secret", "rahasia")],
+            &[
+                ("x-infobip-secret", "rahasia"),
+                ("content-type", "application/json"),
+            ],
             body.as_bytes(),
         );
         assert!(a.verify(&r.request()).is_ok());

@@ -41,6 +41,8 @@ impl Adapter for Telegram {
         if req.method != http::Method::POST {
             return Err(Rejection::MethodNotAllowed);
         }
+        // Telegram posts every update as `application/json`.
+        req.require_json()?;
         let update = parse_update(req.body)?;
         let raw = ctx
             .keep_raw

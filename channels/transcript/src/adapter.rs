@@ -16,8 +16,7 @@ use crate::config::{DEFAULT_MAX_BODY_BYTES, TranscriptConfig};
 /// The `provider` of every complaint this channel produces.
 pub const PROVIDER: &str = "transcript";
 
-/// What `raw.content_type` says when the request named no type, and for
-/// lines of a bulk import.
+/// What `raw.content_type` says for lines of a bulk import.
 const JSON: &str = "application/json";
 
 /// One call center's transcript endpoint.
@@ -154,10 +153,13 @@ impl Adapter for Transcripts {
         if req.method != http::Method::POST {
             return Err(Rejection::MethodNotAllowed);
         }
+        // A call center's form post or plain text is refused for what it is,
+        // not as a JSON syntax error.
+        req.require_json()?;
         if req.body.len() > self.max_body_bytes {
             return Err(Rejection::TooLarge("transcript too large"));
         }
-        let content_type = req.header("content-type").unwrap_or(JSON);
+        let content_type = req.content_type();
         let complaint = self.complaint(req.body, content_type, ctx)?;
         Ok(Outcome::complaints(vec![complaint]))
     }
