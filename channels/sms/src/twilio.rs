@@ -3,8 +3,10 @@
 //!
 //! Authenticity is `X-Twilio-Signature`, computed exactly as Twilio's
 //! reference validator does (twilio-python `RequestValidator`): HMAC-SHA1 of
-//! the URL Twilio called followed by the sorted form parameters, tried with and
-//! without the scheme's default port because Twilio is not consistent about it.
+//! the URL Twilio called followed by the sorted form parameters. Twilio is not
+//! consistent about writing the port, so the URL is tried in the two forms the
+//! validator tries ([`url_forms`]): without any port, and with the port it
+//! names or else the scheme's default.
 //! Answers are always TwiML: a `text/plain` body would be texted back to the citizen.
 
 use std::borrow::Cow;
@@ -107,7 +109,8 @@ impl Twilio {
     }
 
     /// The URL as Twilio called it: scheme and host from the configuration or
-    /// the proxy, path and query exactly as received.
+    /// the proxy, path and query exactly as received. Its port, if any, is
+    /// `public_url`'s or the forwarded host's; [`url_forms`] then varies it.
     fn called_url(&self, req: &Request<'_>) -> Result<String, Rejection> {
         let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         match &self.url {
@@ -196,7 +199,9 @@ fn port_of(authority: &str) -> Option<&str> {
     (!port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())).then_some(port)
 }
 
-/// `url` with the scheme's default port made explicit, unless it has a port.
+/// `url` with a port: unchanged when it names one (whichever it is),
+/// otherwise with the scheme's default added, `:443` for `https` (in any
+/// case) and `:80` for any other scheme.
 pub fn with_port(url: &str) -> String {
     let Some((head, authority, rest)) = split_url(url) else {
         return url.to_string();
@@ -212,7 +217,8 @@ pub fn with_port(url: &str) -> String {
     format!("{head}{authority}:{port}{rest}")
 }
 
-/// `url` without any explicit port.
+/// `url` without a port: an explicit one is removed, the default port or
+/// any other (`https://h:8443/x` becomes `https://h/x`).
 pub fn without_port(url: &str) -> String {
     let Some((head, authority, rest)) = split_url(url) else {
         return url.to_string();
@@ -226,7 +232,17 @@ pub fn without_port(url: &str) -> String {
     }
 }
 
-/// Checks `signature` the way twilio-python's `RequestValidator.validate` does.
+/// The two forms of `url` a signature is checked against, as twilio-python's
+/// `RequestValidator.validate` builds them: [`without_port`], then
+/// [`with_port`]. One of them is always `url` itself. A port other than the
+/// default is never exchanged for the default: for `https://h:8443/x` the
+/// forms are `https://h/x` and `https://h:8443/x`, not `https://h:443/x`.
+pub fn url_forms(url: &str) -> [String; 2] {
+    [without_port(url), with_port(url)]
+}
+
+/// Checks `signature` the way twilio-python's `RequestValidator.validate`
+/// does: against both [`url_forms`] of `url`, accepted when either matches.
 ///
 /// A JSON body comes with a `bodySHA256` query parameter: then only the URL is
 /// signed and the body's hash must match too.
@@ -249,8 +265,7 @@ pub fn validate(
         ),
         None => (params, true),
     };
-    let plain = signature(auth_token, &without_port(url), params);
-    let ported = signature(auth_token, &with_port(url), params);
+    let [plain, ported] = url_forms(url).map(|form| signature(auth_token, &form, params));
     let given = signature_b64.as_bytes();
     // Both comparisons always run so that timing does not tell which URL form matched.
     let a = constant_time_eq(plain.as_bytes(), given);
@@ -683,6 +698,78 @@ mod tests {
         assert_eq!(without_port("https://a.id/x:1"), "https://a.id/x:1");
         assert_eq!(without_port("http://[::1]:80/x"), "http://[::1]/x");
         assert_eq!(with_port("http://[::1]/x"), "http://[::1]:80/x");
+    }
+
+    #[test]
+    fn exactly_two_url_forms_are_tried() {
+        for (url, forms) in [
+            ("https://a.id/x", ["https://a.id/x", "https://a.id:443/x"]),
+            (
+                "https://a.id:443/x",
+                ["https://a.id/x", "https://a.id:443/x"],
+            ),
+            (
+                "https://a.id:8443/x",
+                ["https://a.id/x", "https://a.id:8443/x"],
+            ),
+            (
+                "http://a.id/x?y=1",
+                ["http://a.id/x?y=1", "http://a.id:80/x?y=1"],
+            ),
+            ("http://a.id:443/x", ["http://a.id/x", "http://a.id:443/x"]),
+            ("HTTPS://a.id/x", ["HTTPS://a.id/x", "HTTPS://a.id:443/x"]),
+            (
+                "https://[::1]:8443/x",
+                ["https://[::1]/x", "https://[::1]:8443/x"],
+            ),
+            (
+                "https://a.id/x?at=12:30",
+                ["https://a.id/x?at=12:30", "https://a.id:443/x?at=12:30"],
+            ),
+        ] {
+            assert_eq!(url_forms(url), forms.map(str::to_string), "{url}");
+        }
+        let signed = |url: &str| signature(b"12345", url, &official());
+        // A non-default port: signatures over it or over no port pass, one
+        // over the default port does not.
+        let configured = "https://a.id:8443/x";
+        assert!(validate(
+            b"12345",
+            configured,
+            &official(),
+            b"",
+            &signed("https://a.id:8443/x")
+        ));
+        assert!(validate(
+            b"12345",
+            configured,
+            &official(),
+            b"",
+            &signed("https://a.id/x")
+        ));
+        assert!(!validate(
+            b"12345",
+            configured,
+            &official(),
+            b"",
+            &signed("https://a.id:443/x")
+        ));
+        // No port configured: a signature over another port does not pass.
+        let configured = "https://a.id/x";
+        assert!(!validate(
+            b"12345",
+            configured,
+            &official(),
+            b"",
+            &signed("https://a.id:8443/x")
+        ));
+        assert!(!validate(
+            b"12345",
+            configured,
+            &official(),
+            b"",
+            &signed("https://a.id:80/x")
+        ));
     }
 
     #[test]
