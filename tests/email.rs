@@ -104,13 +104,10 @@ const POSTMARK: &str = "/webhooks/email/lapor-postmark";
 
 /// `body` posted to `path` with a content type and, where given, credentials.
 fn post(label: &str, path: &str, content_type: &str, auth: Option<String>, body: Vec<u8>) -> Case {
-    let case = Case::post(label, path)
+    Case::post(label, path)
         .header("content-type", content_type)
-        .body(body);
-    match auth {
-        Some(value) => case.header("authorization", value),
-        None => case,
-    }
+        .header_opt("authorization", auth)
+        .body(body)
 }
 
 fn fx(name: &str) -> Vec<u8> {

@@ -9,7 +9,7 @@
 
 mod common;
 
-use aduan_adapter::testkit::{Answer, META_SIGNATURE_HEADER, meta_signature, tampered};
+use aduan_adapter::testkit::{Answer, META_SIGNATURE_HEADER, Signing, meta_signature};
 use common::table::{self, Case};
 use serde_json::{Value, json};
 
@@ -34,21 +34,6 @@ fn instances() -> String {
     toml
 }
 
-/// How a case's `POST` is signed.
-#[derive(Clone, Copy, Debug)]
-enum Sign {
-    /// `X-Hub-Signature-256` over the body with the instance's app secret.
-    Good,
-    /// Signed with another secret.
-    WrongSecret,
-    /// Signed over the fixture, then one digit of the body changed.
-    Tampered,
-    /// No signature header at all.
-    Missing,
-    /// A header that is not `sha256=<64 hex>`.
-    Garbage,
-}
-
 const WA: &str = "/webhooks/whatsapp/wa-jabar";
 const FB: &str = "/webhooks/messenger/fb-bogor";
 const IG: &str = "/webhooks/instagram/ig-bogor";
@@ -56,37 +41,28 @@ const FORBIDDEN: &str = r#"{"error":"bad_signature"}"#;
 
 /// A fixture under `channels/meta/fixtures/` posted with the headers Meta
 /// sends, signed as `sign` says.
-fn post(label: &str, path: &str, fixture: &str, sign: Sign) -> Case {
+fn post(label: &str, path: &str, fixture: &str, sign: Signing) -> Case {
     let body = common::fixtures("meta").bytes(fixture);
-    let (body, signature) = match sign {
-        Sign::Good => (body.clone(), Some(meta_signature(APP_SECRET, &body))),
-        Sign::WrongSecret => (body.clone(), Some(meta_signature("rahasia-lain", &body))),
-        Sign::Tampered => (tampered(&body), Some(meta_signature(APP_SECRET, &body))),
-        Sign::Missing => (body, None),
-        Sign::Garbage => (body, Some("sha256=bukan-tanda-tangan".to_string())),
-    };
-    let case = Case::post(label, path)
+    let (body, signature) = sign.apply(meta_signature, APP_SECRET, &body);
+    Case::post(label, path)
         .header("user-agent", "facebookexternalua")
-        .json(body);
-    match signature {
-        Some(signature) => case.header(META_SIGNATURE_HEADER, signature),
-        None => case,
-    }
+        .header_opt(META_SIGNATURE_HEADER, signature)
+        .json(body)
 }
 
 /// A signed notification that adds the fixture's golden documents.
 fn written(label: &str, path: &str, fixture: &str) -> Case {
-    post(label, path, fixture, Sign::Good).adds_golden(common::fixtures("meta").golden(fixture))
+    post(label, path, fixture, Signing::Good).adds_golden(common::fixtures("meta").golden(fixture))
 }
 
 /// A signed notification acknowledged with nothing written.
 fn nothing(label: &str, path: &str, fixture: &str) -> Case {
-    post(label, path, fixture, Sign::Good)
+    post(label, path, fixture, Signing::Good)
 }
 
 /// A signed notification refused as malformed for `reason`.
 fn malformed(label: &str, path: &str, fixture: &str, reason: &str) -> Case {
-    post(label, path, fixture, Sign::Good)
+    post(label, path, fixture, Signing::Good)
         .status(400)
         .answer(Answer::Json(
             json!({"error": "malformed", "reason": reason}),
@@ -94,7 +70,7 @@ fn malformed(label: &str, path: &str, fixture: &str, reason: &str) -> Case {
 }
 
 /// A notification whose signature does not hold.
-fn forged(label: &str, path: &str, fixture: &str, sign: Sign) -> Case {
+fn forged(label: &str, path: &str, fixture: &str, sign: Signing) -> Case {
     post(label, path, fixture, sign)
         .status(403)
         .answer(Answer::json(FORBIDDEN))
@@ -115,7 +91,7 @@ fn refused_handshake(label: &str, path: &str, status: u16, answer: &str) -> Case
 }
 
 fn cases() -> Vec<Case> {
-    use Sign::{Garbage, Missing, Tampered, WrongSecret};
+    use Signing::{Garbage, Missing, Tampered, WrongSecret};
     vec![
         // The verification handshake, the same for the three kinds.
         handshake(
@@ -516,7 +492,7 @@ async fn ignored_events_and_refusals_are_counted_by_reason() {
                 "whatsapp/not_json.txt",
                 "body is not valid JSON",
             ),
-            forged("unsigned", path, "whatsapp/text.json", Sign::Missing),
+            forged("unsigned", path, "whatsapp/text.json", Signing::Missing),
         ],
     )
     .await;

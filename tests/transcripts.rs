@@ -38,11 +38,9 @@ fn fixture(name: &str) -> Vec<u8> {
 /// A transcript posted to `POST /v1/transcripts` as JSON with this
 /// `Authorization`, or none.
 fn transcript(label: &str, authorization: Option<&str>, body: Vec<u8>) -> Case {
-    let case = Case::post(label, "/v1/transcripts").json(body);
-    match authorization {
-        Some(value) => case.header("authorization", value),
-        None => case,
-    }
+    Case::post(label, "/v1/transcripts")
+        .header_opt("authorization", authorization)
+        .json(body)
 }
 
 /// Fixture `name` accepted with `token` as the golden documents beside it.

@@ -8,7 +8,7 @@
 
 mod common;
 
-use aduan_adapter::testkit::{Answer, X_SIGNATURE_HEADER, tampered, x_signature};
+use aduan_adapter::testkit::{Answer, Signing, X_SIGNATURE_HEADER, x_signature};
 use common::table::{self, Case};
 use serde_json::Value;
 
@@ -30,37 +30,18 @@ fn instances() -> String {
     toml
 }
 
-/// How a case's `POST` is signed.
-#[derive(Clone, Copy, Debug)]
-enum Sign {
-    /// `x-twitter-webhooks-signature` over the body with the consumer secret.
-    Good,
-    /// Signed with another secret.
-    WrongSecret,
-    /// Signed over the fixture, then one digit of the body changed.
-    Tampered,
-    /// No signature header.
-    Missing,
-}
-
 const PUPR: &str = "/webhooks/x/x-pupr";
 const FORBIDDEN: &str = r#"{"error":"bad_signature"}"#;
 
 /// Fixture `name` under `channels/x/fixtures/` posted to `path`, signed as
 /// `sign` says. X retries: every case is sent twice.
-fn post(label: &str, path: &str, name: &str, sign: Sign) -> Case {
+fn post(label: &str, path: &str, name: &str, sign: Signing) -> Case {
     let fixture = common::fixtures("x").bytes(name);
-    let (body, signature) = match sign {
-        Sign::Good => (fixture.clone(), Some(x_signature(SECRET, &fixture))),
-        Sign::WrongSecret => (fixture.clone(), Some(x_signature("kunci-lain", &fixture))),
-        Sign::Tampered => (tampered(&fixture), Some(x_signature(SECRET, &fixture))),
-        Sign::Missing => (fixture, None),
-    };
-    let case = Case::post(label, path).json(body).redelivered();
-    match signature {
-        Some(signature) => case.header(X_SIGNATURE_HEADER, signature),
-        None => case,
-    }
+    let (body, signature) = sign.apply(x_signature, SECRET, &fixture);
+    Case::post(label, path)
+        .header_opt(X_SIGNATURE_HEADER, signature)
+        .json(body)
+        .redelivered()
 }
 
 /// A signed event answered with an empty `200` that adds its golden
@@ -72,25 +53,25 @@ fn written(label: &str, path: &str, name: &str) -> Case {
     } else {
         fixtures.golden(name)
     };
-    post(label, path, name, Sign::Good)
+    post(label, path, name, Signing::Good)
         .answer(Answer::empty())
         .adds_golden(golden)
 }
 
 /// A signed event answered with an empty `200`, nothing written.
 fn nothing(label: &str, name: &str) -> Case {
-    post(label, PUPR, name, Sign::Good).answer(Answer::empty())
+    post(label, PUPR, name, Signing::Good).answer(Answer::empty())
 }
 
 /// An event refused with `status` and the JSON `answer`.
-fn refused(label: &str, name: &str, sign: Sign, status: u16, answer: &str) -> Case {
+fn refused(label: &str, name: &str, sign: Signing, status: u16, answer: &str) -> Case {
     post(label, PUPR, name, sign)
         .status(status)
         .answer(Answer::json(answer))
 }
 
 fn cases() -> Vec<Case> {
-    use Sign::{Good, Missing, Tampered, WrongSecret};
+    use Signing::{Good, Missing, Tampered, WrongSecret};
     vec![
         Case::get(
             "CRC check answers the known vector",

@@ -84,6 +84,15 @@ impl Case {
         self
     }
 
+    /// Adds a request header where there is a value (a signature or token a
+    /// case may leave out).
+    pub fn header_opt(self, name: &str, value: Option<impl Into<String>>) -> Self {
+        match value {
+            Some(value) => self.header(name, value),
+            None => self,
+        }
+    }
+
     /// Sets the body.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();

@@ -83,6 +83,41 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// How a test signs a request body: rightly, or in each way a signature
+/// check must refuse.
+#[derive(Clone, Copy, Debug)]
+pub enum Signing {
+    /// With the secret the instance is configured with.
+    Good,
+    /// With another secret.
+    WrongSecret,
+    /// Over the body, then one digit of the body changed (see [`tampered`]).
+    Tampered,
+    /// No signature at all.
+    Missing,
+    /// A value that is no signature of the scheme.
+    Garbage,
+}
+
+impl Signing {
+    /// The body to send and the signature to send with it, for `body` signed
+    /// by `sign` (such as [`meta_signature`]) with `secret`.
+    pub fn apply(
+        self,
+        sign: fn(&str, &[u8]) -> String,
+        secret: &str,
+        body: &[u8],
+    ) -> (Vec<u8>, Option<String>) {
+        match self {
+            Signing::Good => (body.to_vec(), Some(sign(secret, body))),
+            Signing::WrongSecret => (body.to_vec(), Some(sign("rahasia-lain", body))),
+            Signing::Tampered => (tampered(body), Some(sign(secret, body))),
+            Signing::Missing => (body.to_vec(), None),
+            Signing::Garbage => (body.to_vec(), Some("sha256=bukan-tanda-tangan".into())),
+        }
+    }
+}
+
 /// `body` with its first digit turned into another: still the same JSON or
 /// form shape, so that only the signature can tell it was changed.
 pub fn tampered(body: &[u8]) -> Vec<u8> {
@@ -142,6 +177,14 @@ impl OwnedRequest {
             http::HeaderValue::from_str(value).expect("a valid header value"),
         );
         self
+    }
+
+    /// Adds a header where there is a value (a signature a case may leave out).
+    pub fn header_opt(self, name: &str, value: Option<&str>) -> Self {
+        match value {
+            Some(value) => self.header(name, value),
+            None => self,
+        }
     }
 
     /// Sets the body.

@@ -5,8 +5,8 @@
 //! the stream against, here with the exact bytes kept in `raw`), an ignored
 //! reason, or a rejection status.
 
-use aduan_adapter::testkit::{self, Case, Fixtures, OwnedRequest, TELEGRAM_SECRET_HEADER};
 use aduan_adapter::Adapter;
+use aduan_adapter::testkit::{self, Case, Fixtures, OwnedRequest, TELEGRAM_SECRET_HEADER};
 use aduan_telegram::{Intake, Telegram, TelegramConfig};
 
 const SECRET: &str = "rahasia-webhook_123";
@@ -31,11 +31,9 @@ fn fixtures() -> Fixtures {
 
 /// Fixture `name` as Telegram posts it, with `token` in the secret-token header.
 fn update(name: &str, token: Option<&str>) -> OwnedRequest {
-    let request = OwnedRequest::post("/webhooks/telegram/tg-bogor").json(fixtures().bytes(name));
-    match token {
-        Some(token) => request.header(TELEGRAM_SECRET_HEADER, token),
-        None => request,
-    }
+    OwnedRequest::post("/webhooks/telegram/tg-bogor")
+        .header_opt(TELEGRAM_SECRET_HEADER, token)
+        .json(fixtures().bytes(name))
 }
 
 /// An update that becomes the documents of its golden file, `raw` kept.

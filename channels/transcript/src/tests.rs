@@ -38,11 +38,9 @@ fn adapter(extra: Value) -> Transcripts {
 
 /// `body` posted as JSON with `authorization`, or none.
 fn request(authorization: Option<&str>, body: &[u8]) -> OwnedRequest {
-    let request = OwnedRequest::post("/v1/transcripts").json(body);
-    match authorization {
-        Some(value) => request.header("authorization", value),
-        None => request,
-    }
+    OwnedRequest::post("/v1/transcripts")
+        .header_opt("authorization", authorization)
+        .json(body)
 }
 
 /// `body` posted with the call center's token.

@@ -31,13 +31,10 @@ fn ctx() -> Context<'static> {
 
 /// `body` posted as X does, with `signature` in its header.
 fn post(body: &[u8], signature: Option<&str>) -> OwnedRequest {
-    let request = OwnedRequest::post(PATH)
+    OwnedRequest::post(PATH)
         .header("content-type", "application/json; charset=utf-8")
-        .body(body);
-    match signature {
-        Some(s) => request.header(X_SIGNATURE_HEADER, s),
-        None => request,
-    }
+        .header_opt(X_SIGNATURE_HEADER, signature)
+        .body(body)
 }
 
 /// `body` posted and signed with the instance's secret.
