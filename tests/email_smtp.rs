@@ -9,8 +9,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::smtp::Client;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::io::AsyncWriteExt as _;
 
 const MAX_MESSAGE: usize = 64 * 1024;
 
@@ -116,38 +117,13 @@ fn expected_as_sent(fixture: &str, instance: &str, recipient: &str, language: Va
     doc
 }
 
-/// Reads one (possibly multi-line) SMTP reply; returns its lines.
-async fn reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> Vec<String> {
-    let mut lines = Vec::new();
-    loop {
-        let mut line = String::new();
-        let n = tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut line))
-            .await
-            .expect("reply in time")
-            .expect("read");
-        if n == 0 {
-            return lines;
-        }
-        let done = line.as_bytes().get(3) != Some(&b'-');
-        lines.push(line.trim_end().to_string());
-        if done {
-            return lines;
-        }
-    }
-}
-
 #[tokio::test]
 async fn smtp_listener_with_real_clients() {
     let tls = tempfile::tempdir().expect("tempdir");
     let blobs = tempfile::tempdir().expect("tempdir");
     write_certificate(tls.path());
     let mut app = common::spawn_app(&config(tls.path(), blobs.path())).await;
-    let port = app
-        .running
-        .as_ref()
-        .and_then(|r| r.smtp_addr)
-        .expect("smtp listener started")
-        .port();
+    let port = app.smtp_port();
     let ind = json!("ind");
 
     // Plain delivery: EHLO announces the extensions, the complaint is written.
@@ -263,28 +239,24 @@ async fn smtp_listener_with_real_clients() {
     assert_eq!(app.stream_len().await, 4);
 
     // Pipelining: the whole transaction in one write, replies in order.
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    assert!(reply(&mut read).await[0].starts_with("220 "));
+    let mut smtp = Client::connect(&app).await;
+    assert!(smtp.greeting[0].starts_with("220 "));
     let windows = wire(&common::fixture(
         "channels/email/fixtures/mime/windows-1252.eml",
     ));
     let mut batch = b"EHLO klien.example.id\r\nMAIL FROM:<rudi.hartono@example.id> BODY=8BITMIME\r\nRCPT TO:<tidak.ada@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n".to_vec();
-    write.write_all(&batch).await.expect("write");
+    smtp.write(&batch).await;
     let mut got = Vec::new();
     for _ in 0..5 {
-        let lines = reply(&mut read).await;
+        let lines = smtp.reply().await;
         got.push(lines.last().cloned().unwrap_or_default()[..3].to_string());
     }
     assert_eq!(got, ["250", "250", "550", "250", "354"]);
     batch = windows.clone();
     batch.extend_from_slice(b".\r\nQUIT\r\n");
-    write.write_all(&batch).await.expect("write");
-    assert!(reply(&mut read).await[0].starts_with("250 2.0.0"));
-    assert!(reply(&mut read).await[0].starts_with("221"));
+    smtp.write(&batch).await;
+    assert!(smtp.reply().await[0].starts_with("250 2.0.0"));
+    assert!(smtp.reply().await[0].starts_with("221"));
     let docs = app.complaints().await;
     assert_eq!(docs.len(), 5);
     let windows_doc = expected(
@@ -326,12 +298,7 @@ async fn smtp_listener_with_real_clients() {
     assert_eq!(app.stream_len().await, 5);
 
     // Bad sequence and unknown commands get their codes; the session survives.
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    reply(&mut read).await;
+    let mut smtp = Client::connect(&app).await;
     for (command, code) in [
         ("MAIL FROM:<warga@example.id>\r\n", "503"),
         ("HELO klien.example.id\r\n", "250"),
@@ -340,43 +307,26 @@ async fn smtp_listener_with_real_clients() {
         ("RCPT TO:<pengaduan@lapor.example.go.id>\r\n", "503"),
         ("NOOP\r\n", "250"),
     ] {
-        write.write_all(command.as_bytes()).await.expect("write");
-        let lines = reply(&mut read).await;
+        let lines = smtp.send(command.as_bytes()).await;
         assert!(lines[0].starts_with(code), "{command:?} -> {lines:?}");
     }
     // An over-long command line closes the session with 500 5.5.2.
     let long = format!("NOOP {}\r\n", "x".repeat(4096));
-    write.write_all(long.as_bytes()).await.expect("write");
-    let lines = reply(&mut read).await;
+    let lines = smtp.send(long.as_bytes()).await;
     assert!(lines[0].starts_with("500 5.5.2"), "{lines:?}");
 
     // Commands pipelined behind STARTTLS were sent in the clear: refused, closed.
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    reply(&mut read).await;
-    write
-        .write_all(b"EHLO klien.example.id\r\n")
-        .await
-        .expect("write");
-    reply(&mut read).await;
-    write
-        .write_all(b"STARTTLS\r\nMAIL FROM:<penyusup@example.id>\r\n")
-        .await
-        .expect("write");
-    let lines = reply(&mut read).await;
+    let mut smtp = Client::connect(&app).await;
+    smtp.send(b"EHLO klien.example.id\r\n").await;
+    let lines = smtp
+        .send(b"STARTTLS\r\nMAIL FROM:<penyusup@example.id>\r\n")
+        .await;
     assert!(lines[0].starts_with("554 5.5.1"), "{lines:?}");
-    assert!(reply(&mut read).await.is_empty(), "connection closed");
+    assert!(smtp.reply().await.is_empty(), "connection closed");
 
     // Idle clients are closed with 421 4.4.2.
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let mut read = BufReader::new(stream);
-    reply(&mut read).await;
-    let lines = tokio::time::timeout(Duration::from_secs(15), reply(&mut read))
+    let mut smtp = Client::connect(&app).await;
+    let lines = tokio::time::timeout(Duration::from_secs(15), smtp.reply())
         .await
         .expect("closed in time");
     assert!(lines[0].starts_with("421 4.4.2"), "{lines:?}");
@@ -395,45 +345,28 @@ async fn storage_failure_is_451_and_malformed_is_554() {
     // A blob directory under a regular file can never be created.
     let not_a_dir = tempfile::NamedTempFile::new().expect("temp file");
     let mut app = common::spawn_app(&config(tls.path(), &not_a_dir.path().join("blobs"))).await;
-    let port = app
-        .running
-        .as_ref()
-        .and_then(|r| r.smtp_addr)
-        .expect("smtp listener started")
-        .port();
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    reply(&mut read).await;
-    write
-        .write_all(b"EHLO klien.example.id\r\nMAIL FROM:<dewi.lestari@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n")
-        .await
-        .expect("write");
+    let mut smtp = Client::connect(&app).await;
+    smtp.write(b"EHLO klien.example.id\r\nMAIL FROM:<dewi.lestari@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n").await;
     let mut last = Vec::new();
     for _ in 0..4 {
-        last = reply(&mut read).await;
+        last = smtp.reply().await;
     }
     assert!(last[0].starts_with("354"), "{last:?}");
     let mut message = wire(&common::fixture(
         "channels/email/fixtures/mime/phone-photo.eml",
     ));
     message.extend_from_slice(b".\r\n");
-    write.write_all(&message).await.expect("write");
-    let lines = reply(&mut read).await;
+    let lines = smtp.send(&message).await;
     assert!(lines[0].starts_with("451 4.3.0"), "{lines:?}");
 
     // On the same session, a message nested deeper than the limit is a
     // permanent 554 5.6.0.
-    write
-        .write_all(
-            b"MAIL FROM:<warga@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n",
-        )
-        .await
-        .expect("write");
+    smtp.write(
+        b"MAIL FROM:<warga@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n",
+    )
+    .await;
     for code in ["250", "250", "354"] {
-        let lines = reply(&mut read).await;
+        let lines = smtp.reply().await;
         assert!(lines[0].starts_with(code), "{lines:?}");
     }
     let mut nested = String::from(
@@ -446,8 +379,7 @@ async fn storage_failure_is_451_and_malformed_is_554() {
         ));
     }
     nested.push_str("--b29\r\nContent-Type: text/plain\r\n\r\ndalam\r\n.\r\n");
-    write.write_all(nested.as_bytes()).await.expect("write");
-    let lines = reply(&mut read).await;
+    let lines = smtp.send(nested.as_bytes()).await;
     assert!(lines[0].starts_with("554 5.6.0"), "{lines:?}");
     assert_eq!(app.stream_len().await, 0);
     app.stop().await;
@@ -466,39 +398,20 @@ async fn the_per_sender_limit_applies_to_smtp() {
         config(tls.path(), blobs.path())
     ))
     .await;
-    let port = app
-        .running
-        .as_ref()
-        .and_then(|r| r.smtp_addr)
-        .expect("smtp listener started")
-        .port();
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect");
-    let (read, mut write) = stream.into_split();
-    let mut read = BufReader::new(read);
-    reply(&mut read).await;
-    write
-        .write_all(b"EHLO klien.example.id\r\n")
-        .await
-        .expect("write");
-    reply(&mut read).await;
+    let mut smtp = Client::connect(&app).await;
+    smtp.send(b"EHLO klien.example.id\r\n").await;
     let mut answers = Vec::new();
     for n in 1..=2 {
-        write
-            .write_all(b"MAIL FROM:<yuni.astuti@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n")
-            .await
-            .expect("write");
+        smtp.write(b"MAIL FROM:<yuni.astuti@example.id>\r\nRCPT TO:<pengaduan@lapor.example.go.id>\r\nDATA\r\n").await;
         for _ in 0..3 {
-            reply(&mut read).await;
+            smtp.reply().await;
         }
         let body = format!(
             "From: Yuni Astuti <yuni.astuti@example.id>\r\nTo: pengaduan@lapor.example.go.id\r\n\
              Subject: Lampu jalan mati\r\nMessage-ID: <aduan-{n}@example.id>\r\n\r\n\
              Lampu jalan di depan rumah nomor {n} mati sejak minggu lalu.\r\n.\r\n"
         );
-        write.write_all(body.as_bytes()).await.expect("write");
-        answers.push(reply(&mut read).await.remove(0));
+        answers.push(smtp.send(body.as_bytes()).await.remove(0));
     }
     assert!(answers[0].starts_with("250"), "{answers:?}");
     assert!(answers[1].starts_with("451 4.7.1"), "{answers:?}");

@@ -17,6 +17,7 @@ use aduan_adapter::testkit::{
     META_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER, TWILIO_SIGNATURE_HEADER, bearer, meta_signature,
     tampered,
 };
+use common::smtp::Client;
 use common::table::{self, Case};
 use serde_json::Value;
 use tracing_subscriber::Layer;
@@ -143,39 +144,16 @@ per_sender_per_minute = 2
 }
 
 /// One SMTP session delivering `message`; returns every reply line.
-async fn smtp_deliver(addr: std::net::SocketAddr, message: &[u8]) -> Vec<String> {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("smtp connect");
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    let mut replies = Vec::new();
-    // A reply ends on a line whose code is followed by a space.
-    async fn reply(
-        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
-        replies: &mut Vec<String>,
-    ) {
-        while let Ok(Some(line)) = lines.next_line().await {
-            let last = line.as_bytes().get(3) != Some(&b'-');
-            replies.push(line);
-            if last {
-                break;
-            }
-        }
-    }
-    reply(&mut lines, &mut replies).await;
+async fn smtp_deliver(app: &common::TestApp, message: &[u8]) -> Vec<String> {
+    let mut smtp = Client::connect(app).await;
+    let mut replies = smtp.greeting.clone();
     for command in [
         "EHLO klien.example.id",
         "MAIL FROM:<budi.santoso@example.id>",
         "RCPT TO:<pengaduan@lapor.example.go.id>",
         "DATA",
     ] {
-        write
-            .write_all(format!("{command}\r\n").as_bytes())
-            .await
-            .expect("smtp write");
-        reply(&mut lines, &mut replies).await;
+        replies.extend(smtp.send(format!("{command}\r\n").as_bytes()).await);
     }
     let text = String::from_utf8_lossy(message).replace("\r\n", "\n");
     let mut data = text.replace('\n', "\r\n");
@@ -183,9 +161,8 @@ async fn smtp_deliver(addr: std::net::SocketAddr, message: &[u8]) -> Vec<String>
         data.push_str("\r\n");
     }
     data.push_str(".\r\nQUIT\r\n");
-    write.write_all(data.as_bytes()).await.expect("smtp write");
-    reply(&mut lines, &mut replies).await;
-    reply(&mut lines, &mut replies).await;
+    replies.extend(smtp.send(data.as_bytes()).await);
+    replies.extend(smtp.reply().await);
     replies
 }
 
@@ -310,14 +287,9 @@ async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
     }
 
     // Email over SMTP: addresses and names in the envelope and the headers.
-    let smtp = app
-        .running
-        .as_ref()
-        .and_then(|r| r.smtp_addr)
-        .expect("smtp listening");
     let replies = smtp_deliver(
-        smtp,
-        &common::fixture("channels/email/fixtures/mime/plain-indonesian.eml"),
+        &app,
+        &common::fixtures("email").bytes("mime/plain-indonesian.eml"),
     )
     .await;
     assert!(

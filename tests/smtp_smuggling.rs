@@ -7,8 +7,7 @@
 
 mod common;
 
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use common::smtp::Client;
 
 const CONFIG: &str = r#"
 [smtp]
@@ -21,73 +20,6 @@ name = "pengaduan-kota"
 kind = "smtp"
 domains = ["lapor.example.go.id"]
 "#;
-
-struct Client {
-    read: BufReader<OwnedReadHalf>,
-    write: OwnedWriteHalf,
-}
-
-impl Client {
-    async fn connect(app: &common::TestApp) -> Client {
-        let port = app
-            .running
-            .as_ref()
-            .and_then(|r| r.smtp_addr)
-            .expect("smtp listener started")
-            .port();
-        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        let (read, write) = stream.into_split();
-        let mut client = Client {
-            read: BufReader::new(read),
-            write,
-        };
-        client.reply().await;
-        client
-    }
-
-    /// One reply (all its lines); empty when the server closed the connection.
-    async fn reply(&mut self) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                self.read.read_line(&mut line),
-            )
-            .await
-            .expect("reply in time")
-            .expect("read");
-            if n == 0 {
-                return lines;
-            }
-            let done = line.as_bytes().get(3) != Some(&b'-');
-            lines.push(line.trim_end().to_string());
-            if done {
-                return lines;
-            }
-        }
-    }
-
-    async fn send(&mut self, bytes: &[u8]) -> Vec<String> {
-        self.write.write_all(bytes).await.expect("write");
-        self.reply().await
-    }
-
-    /// True when the server closed the connection.
-    async fn closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        matches!(
-            tokio::time::timeout(
-                std::time::Duration::from_secs(5),
-                self.read.read_to_end(&mut rest)
-            )
-            .await,
-            Ok(Ok(0))
-        )
-    }
-}
 
 fn message(from: &str, smuggled_end: &str, n: usize) -> String {
     format!(

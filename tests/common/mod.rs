@@ -3,12 +3,13 @@
 //! to each test so tests never collide.
 //!
 //! [`table`] is the one runner of request tables; [`private_redis`] a Redis
-//! of a test's own. Signatures, fixtures, golden documents and their
+//! of a test's own; [`smtp`] a raw SMTP client. Signatures, fixtures, golden documents and their
 //! comparison come from `aduan_adapter::testkit`, shared with the channel
 //! crates' tests.
 #![allow(dead_code)]
 
 pub mod private_redis;
+pub mod smtp;
 pub mod table;
 
 use std::collections::HashMap;
