@@ -103,6 +103,19 @@ fn mailbox(server: &Dovecot, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Panics unless each message `uids` of `folder` is flagged `\Seen`.
+fn assert_seen(server: &Dovecot, folder: &str, uids: &[&str]) {
+    let flags: Value = serde_json::from_str(&mailbox(server, &["flags", folder])).expect("json");
+    for uid in uids {
+        assert!(
+            flags[*uid]
+                .as_array()
+                .is_some_and(|f| f.contains(&json!("\\Seen"))),
+            "uid {uid}: {flags}"
+        );
+    }
+}
+
 fn eml(name: &str) -> String {
     format!(
         "{}/channels/email/fixtures/mime/{name}.eml",
@@ -210,15 +223,7 @@ async fn imap_poller_against_dovecot() {
     common::assert_json_matches(&docs[1], &expected("reply", json!("ind")));
 
     // Marked \Seen once accepted.
-    let flags: Value = serde_json::from_str(&mailbox(&server, &["flags", &folder])).expect("json");
-    for uid in ["1", "2"] {
-        assert!(
-            flags[uid]
-                .as_array()
-                .is_some_and(|f| f.contains(&json!("\\Seen"))),
-            "uid {uid}: {flags}"
-        );
-    }
+    assert_seen(&server, &folder, &["1", "2"]);
 
     // Restart: mail delivered while the gateway is down is taken once; a
     // message whose \Seen flag was lost is not taken again (the UID cursor).
@@ -237,15 +242,7 @@ async fn imap_poller_against_dovecot() {
         "nothing lost, nothing repeated, auto-reply not written"
     );
     common::assert_json_matches(&docs[2], &expected("encoded-word-subject", json!(null)));
-    let flags: Value = serde_json::from_str(&mailbox(&server, &["flags", &folder])).expect("json");
-    for uid in ["3", "4"] {
-        assert!(
-            flags[uid]
-                .as_array()
-                .is_some_and(|f| f.contains(&json!("\\Seen"))),
-            "uid {uid}: {flags}"
-        );
-    }
+    assert_seen(&server, &folder, &["3", "4"]);
     app.stop().await;
 }
 
