@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use support::Tally;
+
+mod support;
 
 const WHATSAPP: &str = include_str!("../channels/meta/fixtures/whatsapp/bench_text.json");
 const WAMID: &str = "wamid.HBgNNjI4MTIzNDU2Nzg5MBUCABIYFjNFQjBDNzE4RjA5QjI0QjA2RTQ0QTZZ";
@@ -156,26 +159,13 @@ fn request(o: &Options, n: u64, run: &str) -> hyper::Request<Full<Bytes>> {
         .unwrap_or_else(|_| hyper::Request::new(Full::new(Bytes::new())))
 }
 
-struct Tally {
-    hist: hdrhistogram::Histogram<u64>,
-    ok: u64,
-    errors: u64,
-    /// The status of the first refused request, to tell overload from misconfiguration.
-    first_error: Option<u16>,
-}
-
 async fn connection(
     o: Arc<Options>,
     counter: Arc<AtomicU64>,
     run: Arc<String>,
     deadline: Instant,
-) -> Tally {
-    let mut tally = Tally {
-        hist: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
-        ok: 0,
-        errors: 0,
-        first_error: None,
-    };
+) -> Tally<u16> {
+    let mut tally = Tally::new();
     let host = o.url.host().unwrap_or("127.0.0.1").to_string();
     let port = o.url.port_u16().unwrap_or(80);
     let pace = o
@@ -228,39 +218,17 @@ async fn connection(
 
 #[tokio::main]
 async fn main() {
-    let o = match parse_args() {
-        Ok(o) => Arc::new(o),
-        Err(e) => {
-            eprintln!("loadgen: {e}");
-            std::process::exit(2);
-        }
-    };
-    let run = Arc::new(format!("{}", std::process::id()));
-    let counter = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(o.seconds);
-    let tasks: Vec<_> = (0..o.connections)
-        .map(|_| {
-            tokio::spawn(connection(
-                o.clone(),
-                counter.clone(),
-                run.clone(),
-                deadline,
-            ))
-        })
-        .collect();
-    let mut hist =
-        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
-    let (mut ok, mut errors, mut first_error) = (0, 0, None);
-    for t in tasks {
-        if let Ok(tally) = t.await {
-            let _ = hist.add(&tally.hist);
-            ok += tally.ok;
-            errors += tally.errors;
-            first_error = first_error.or(tally.first_error);
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
+    let o = Arc::new(support::options_or_exit("loadgen", parse_args()));
+    let (tally, elapsed) = support::run(o.connections, o.seconds, |counter, run, deadline| {
+        connection(o.clone(), counter, run, deadline)
+    })
+    .await;
+    let Tally {
+        hist,
+        ok,
+        errors,
+        first_error,
+    } = tally;
     println!(
         "{{\"kind\":\"{}\",\"connections\":{},\"seconds\":{:.1},\"ok\":{},\"errors\":{},\"rps\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"first_error_status\":{}}}",
         o.kind,

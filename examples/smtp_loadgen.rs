@@ -14,9 +14,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use support::Tally;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+
+mod support;
 
 struct Options {
     addr: String,
@@ -71,13 +74,6 @@ fn message(n: u64, run: &str, size: usize) -> Vec<u8> {
     m
 }
 
-struct Tally {
-    ok: u64,
-    errors: u64,
-    first_error: Option<String>,
-    hist: hdrhistogram::Histogram<u64>,
-}
-
 async fn read_reply<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R) -> std::io::Result<String> {
     loop {
         let mut line = String::new();
@@ -96,13 +92,8 @@ async fn session(
     counter: Arc<AtomicU64>,
     run: Arc<String>,
     deadline: Instant,
-) -> Tally {
-    let mut tally = Tally {
-        ok: 0,
-        errors: 0,
-        first_error: None,
-        hist: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
-    };
+) -> Tally<String> {
+    let mut tally = Tally::new();
     let result: std::io::Result<()> = async {
         let stream = tokio::net::TcpStream::connect(&o.addr).await?;
         stream.set_nodelay(true)?;
@@ -165,32 +156,17 @@ async fn session(
 
 #[tokio::main]
 async fn main() {
-    let o = match parse_args() {
-        Ok(o) => Arc::new(o),
-        Err(e) => {
-            eprintln!("smtp_loadgen: {e}");
-            std::process::exit(2);
-        }
-    };
-    let run = Arc::new(format!("{}", std::process::id()));
-    let counter = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(o.seconds);
-    let tasks: Vec<_> = (0..o.connections)
-        .map(|_| tokio::spawn(session(o.clone(), counter.clone(), run.clone(), deadline)))
-        .collect();
-    let mut hist =
-        hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
-    let (mut ok, mut errors, mut first_error) = (0, 0, None);
-    for t in tasks {
-        if let Ok(tally) = t.await {
-            let _ = hist.add(&tally.hist);
-            ok += tally.ok;
-            errors += tally.errors;
-            first_error = first_error.or(tally.first_error);
-        }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
+    let o = Arc::new(support::options_or_exit("smtp_loadgen", parse_args()));
+    let (tally, elapsed) = support::run(o.connections, o.seconds, |counter, run, deadline| {
+        session(o.clone(), counter, run, deadline)
+    })
+    .await;
+    let Tally {
+        hist,
+        ok,
+        errors,
+        first_error,
+    } = tally;
     println!(
         "{{\"kind\":\"smtp\",\"connections\":{},\"seconds\":{:.1},\"message_bytes\":{},\"ok\":{},\"errors\":{},\"rps\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"first_error\":{}}}",
         o.connections,

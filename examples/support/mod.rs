@@ -1,0 +1,67 @@
+//! What the load generators share: one tally per connection, the run that
+//! keeps N connections busy until a deadline and merges their tallies, and
+//! the exit on a bad argument. Each generator keeps only what it sends.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+/// What one connection saw: latencies of the accepted requests, counts,
+/// and the first refusal (a status or a reply line), to tell overload from
+/// misconfiguration.
+pub struct Tally<E> {
+    pub hist: hdrhistogram::Histogram<u64>,
+    pub ok: u64,
+    pub errors: u64,
+    pub first_error: Option<E>,
+}
+
+impl<E> Tally<E> {
+    /// Nothing seen yet; latencies from 1 µs to 60 s.
+    pub fn new() -> Self {
+        Tally {
+            hist: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
+                .expect("histogram bounds"),
+            ok: 0,
+            errors: 0,
+            first_error: None,
+        }
+    }
+}
+
+/// The options of a run, or the program's exit with status 2 and the reason.
+pub fn options_or_exit<T>(program: &str, options: Result<T, String>) -> T {
+    options.unwrap_or_else(|e| {
+        eprintln!("{program}: {e}");
+        std::process::exit(2)
+    })
+}
+
+/// Runs `connections` workers until `seconds` have passed, each handed the
+/// shared request counter, the run's id (for ids unique to it) and the
+/// deadline; returns their merged tally and the seconds the run took.
+pub async fn run<E, W, F>(connections: usize, seconds: u64, worker: W) -> (Tally<E>, f64)
+where
+    E: Send + 'static,
+    W: Fn(Arc<AtomicU64>, Arc<String>, Instant) -> F,
+    F: Future<Output = Tally<E>> + Send + 'static,
+{
+    let run = Arc::new(format!("{}", std::process::id()));
+    let counter = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| tokio::spawn(worker(counter.clone(), run.clone(), deadline)))
+        .collect();
+    let mut total = Tally::new();
+    for task in tasks {
+        if let Ok(tally) = task.await {
+            let _ = total.hist.add(&tally.hist);
+            total.ok += tally.ok;
+            total.errors += tally.errors;
+            total.first_error = total.first_error.or(tally.first_error);
+        }
+    }
+    (total, started.elapsed().as_secs_f64())
+}
