@@ -56,6 +56,9 @@ pub fn assemble(parts: BTreeMap<u32, Complaint>, total: u32) -> Option<Complaint
         }),
         _ => first.raw.clone(),
     };
+    // Joining can put a combining mark next to the character it belongs to:
+    // the whole text is normalized again, as every adapter's output is.
+    out.sanitize();
     Some(out)
 }
 
