@@ -174,7 +174,10 @@ pub fn decode_value<T: DeserializeOwned>(
     value: &serde_json::Value,
     at: &str,
 ) -> Result<T, Rejection> {
-    serde_path_to_error::deserialize(value).map_err(|e| shape_error(e, at))
+    // The plain decoder on the way that succeeds; the path-tracking one only
+    // to explain a failure (it costs several times as much).
+    T::deserialize(value)
+        .or_else(|_| serde_path_to_error::deserialize(value).map_err(|e| shape_error(e, at)))
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8], at: &str) -> Result<T, Rejection> {
@@ -182,6 +185,10 @@ fn decode<T: DeserializeOwned>(body: &[u8], at: &str) -> Result<T, Rejection> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(Rejection::malformed("wrong type at the top level"));
     }
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
+    // Decoded again, tracking the path, only to explain what is wrong.
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         if e.inner().is_syntax() || e.inner().is_eof() {
