@@ -106,7 +106,7 @@ const POSTMARK: &str = "/webhooks/email/lapor-postmark";
 fn post(label: &str, path: &str, content_type: &str, auth: Option<String>, body: Vec<u8>) -> Case {
     Case::post(label, path)
         .header("content-type", content_type)
-        .header_opt("authorization", auth)
+        .header_opt("authorization", auth.as_deref())
         .body(body)
 }
 

@@ -12,9 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use aduan_adapter::testkit::{
-    Answer, META_SIGNATURE_HEADER, TWILIO_SIGNATURE_HEADER, bearer, meta_signature,
-};
+use aduan_adapter::testkit::{Answer, META, Signing, TWILIO_SIGNATURE_HEADER, bearer};
 use common::table::{self, Case};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -66,10 +64,9 @@ struct LimitCase {
 
 /// A signed WhatsApp webhook with a fixture body.
 fn whatsapp(label: &str, name: &str) -> Case {
-    let body = common::fixtures("meta").bytes(&format!("whatsapp/{name}"));
     Case::post(label, "/webhooks/whatsapp/wa-jabar")
-        .header(META_SIGNATURE_HEADER, meta_signature(APP_SECRET, &body))
-        .json(body)
+        .json(common::fixtures("meta").bytes(&format!("whatsapp/{name}")))
+        .signed(META, APP_SECRET, Signing::Good)
 }
 
 /// `whatsapp/text.json`, accepted as its golden documents.

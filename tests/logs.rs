@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use aduan_adapter::testkit::{
-    META_SIGNATURE_HEADER, TELEGRAM_SECRET_HEADER, TWILIO_SIGNATURE_HEADER, bearer, meta_signature,
+    META, Signing, TELEGRAM_SECRET_HEADER, TWILIO_SIGNATURE_HEADER, bearer, meta_signature,
     tampered,
 };
 use common::smtp::Client;
@@ -221,10 +221,10 @@ async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
     // WhatsApp: a batch, its redelivery, a tampered body, a wrong secret, a handshake.
     let batch = common::fixtures("meta").bytes("whatsapp/batch.json");
     let good = meta_signature(APP_SECRET, &batch);
-    let post_whatsapp = |label: &str, body: Vec<u8>, signature: &str| {
+    let post_whatsapp = |label: &str, signing: Signing| {
         Case::post(label, "/webhooks/whatsapp/wa-jabar")
-            .header(META_SIGNATURE_HEADER, signature)
-            .json(body)
+            .json(batch.clone())
+            .signed(META, APP_SECRET, signing)
     };
     let handshake = |label: &str, token: &str| {
         Case::get(
@@ -235,15 +235,10 @@ async fn no_secret_or_personal_data_in_logs_answers_or_metrics() {
         )
     };
     cases.extend([
-        post_whatsapp("whatsapp batch", batch.clone(), &good).adds_any(3),
-        post_whatsapp("whatsapp redelivered", batch.clone(), &good),
-        post_whatsapp("whatsapp tampered", tampered(&batch), &good).status(403),
-        post_whatsapp(
-            "whatsapp wrong secret",
-            batch.clone(),
-            &meta_signature("rahasia-lain", &batch),
-        )
-        .status(403),
+        post_whatsapp("whatsapp batch", Signing::Good).adds_any(3),
+        post_whatsapp("whatsapp redelivered", Signing::Good),
+        post_whatsapp("whatsapp tampered", Signing::Tampered).status(403),
+        post_whatsapp("whatsapp wrong secret", Signing::WrongSecret).status(403),
         handshake("whatsapp handshake", VERIFY_TOKEN),
         handshake("whatsapp handshake wrong token", "token-salah").status(403),
     ]);

@@ -9,7 +9,7 @@
 
 mod common;
 
-use aduan_adapter::testkit::{Answer, META_SIGNATURE_HEADER, Signing, meta_signature};
+use aduan_adapter::testkit::{Answer, META, Signing};
 use common::table::{self, Case};
 use serde_json::{Value, json};
 
@@ -42,12 +42,10 @@ const FORBIDDEN: &str = r#"{"error":"bad_signature"}"#;
 /// A fixture under `channels/meta/fixtures/` posted with the headers Meta
 /// sends, signed as `sign` says.
 fn post(label: &str, path: &str, fixture: &str, sign: Signing) -> Case {
-    let body = common::fixtures("meta").bytes(fixture);
-    let (body, signature) = sign.apply(meta_signature, APP_SECRET, &body);
     Case::post(label, path)
         .header("user-agent", "facebookexternalua")
-        .header_opt(META_SIGNATURE_HEADER, signature)
-        .json(body)
+        .json(common::fixtures("meta").bytes(fixture))
+        .signed(META, APP_SECRET, sign)
 }
 
 /// A signed notification that adds the fixture's golden documents.
@@ -456,17 +454,14 @@ async fn a_huge_body_is_refused_before_anything_is_parsed() {
     let body =
         format!(r#"{{"object":"whatsapp_business_account","entry":[],"padding":"{padding}"}}"#)
             .into_bytes();
-    let resp = app
-        .client
-        .post(app.url(WA))
-        .header("content-type", "application/json")
-        .header(META_SIGNATURE_HEADER, meta_signature(APP_SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(resp.status().as_u16(), 413);
-    assert_eq!(app.stream_len().await, 0);
+    table::run(
+        &app,
+        [Case::post("a body over the limit", WA)
+            .json(body)
+            .signed(META, APP_SECRET, Signing::Good)
+            .status(413)],
+    )
+    .await;
     app.stop().await;
 }
 

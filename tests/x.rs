@@ -8,7 +8,7 @@
 
 mod common;
 
-use aduan_adapter::testkit::{Answer, Signing, X_SIGNATURE_HEADER, x_signature};
+use aduan_adapter::testkit::{Answer, Signing, X};
 use common::table::{self, Case};
 use serde_json::Value;
 
@@ -36,11 +36,9 @@ const FORBIDDEN: &str = r#"{"error":"bad_signature"}"#;
 /// Fixture `name` under `channels/x/fixtures/` posted to `path`, signed as
 /// `sign` says. X retries: every case is sent twice.
 fn post(label: &str, path: &str, name: &str, sign: Signing) -> Case {
-    let fixture = common::fixtures("x").bytes(name);
-    let (body, signature) = sign.apply(x_signature, SECRET, &fixture);
     Case::post(label, path)
-        .header_opt(X_SIGNATURE_HEADER, signature)
-        .json(body)
+        .json(common::fixtures("x").bytes(name))
+        .signed(X, SECRET, sign)
         .redelivered()
 }
 
@@ -165,8 +163,8 @@ async fn oversize_bodies_are_refused() {
     table::run(
         &app,
         [Case::post("oversize event", PUPR)
-            .header(X_SIGNATURE_HEADER, x_signature(SECRET, &body))
             .json(body)
+            .signed(X, SECRET, Signing::Good)
             .status(413)],
     )
     .await;

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use aduan_adapter::testkit::{self, Answer};
+use aduan_adapter::testkit::{self, Answer, OwnedRequest, Scheme, Signing};
 use serde_json::Value;
 
 use super::{TestApp, spawn_app};
@@ -25,11 +25,8 @@ enum Adds {
 /// One request and what it must leave behind.
 pub struct Case {
     label: String,
-    method: reqwest::Method,
-    /// Path and query, from the server root.
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    /// The request, its URI the path and query from the server root.
+    request: OwnedRequest,
     status: u16,
     answer: Option<Answer>,
     /// What the answer's content type must start with.
@@ -52,13 +49,10 @@ pub struct Answered {
 
 impl Case {
     /// A request that must be answered `200` and add nothing, until told otherwise.
-    pub fn new(label: impl Into<String>, method: &str, path: impl Into<String>) -> Self {
+    pub fn new(label: impl Into<String>, method: &str, path: impl AsRef<str>) -> Self {
         Case {
             label: label.into(),
-            method: method.parse().expect("a valid method"),
-            path: path.into(),
-            headers: Vec::new(),
-            body: Vec::new(),
+            request: OwnedRequest::new(method, path.as_ref()),
             status: 200,
             answer: None,
             answer_type: None,
@@ -69,45 +63,51 @@ impl Case {
     }
 
     /// A `GET`.
-    pub fn get(label: impl Into<String>, path: impl Into<String>) -> Self {
+    pub fn get(label: impl Into<String>, path: impl AsRef<str>) -> Self {
         Case::new(label, "GET", path)
     }
 
     /// A `POST`.
-    pub fn post(label: impl Into<String>, path: impl Into<String>) -> Self {
+    pub fn post(label: impl Into<String>, path: impl AsRef<str>) -> Self {
         Case::new(label, "POST", path)
     }
 
-    /// Adds a request header.
-    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
-        self.headers.push((name.to_string(), value.into()));
+    /// Builds on the request with the kit's [`OwnedRequest`] methods.
+    fn with_request(mut self, build: impl FnOnce(OwnedRequest) -> OwnedRequest) -> Self {
+        self.request = build(self.request);
         self
     }
 
-    /// Adds a request header where there is a value (a signature or token a
-    /// case may leave out).
-    pub fn header_opt(self, name: &str, value: Option<impl Into<String>>) -> Self {
-        match value {
-            Some(value) => self.header(name, value),
-            None => self,
-        }
+    /// Adds a request header.
+    pub fn header(self, name: &str, value: impl Into<String>) -> Self {
+        let value = value.into();
+        self.with_request(|r| r.header(name, &value))
+    }
+
+    /// Adds a request header where there is a value (a token a case may
+    /// leave out).
+    pub fn header_opt(self, name: &str, value: Option<&str>) -> Self {
+        self.with_request(|r| r.header_opt(name, value))
     }
 
     /// Sets the body.
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
-        self.body = body.into();
-        self
+    pub fn body(self, body: impl Into<Vec<u8>>) -> Self {
+        self.with_request(|r| r.body(body))
     }
 
     /// A JSON body with its content type.
     pub fn json(self, body: impl Into<Vec<u8>>) -> Self {
-        self.header("content-type", "application/json").body(body)
+        self.with_request(|r| r.json(body))
     }
 
     /// A form body with its content type.
     pub fn form(self, body: impl Into<Vec<u8>>) -> Self {
-        self.header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
+        self.with_request(|r| r.form(body))
+    }
+
+    /// Signs the body in `scheme` with `secret`, as `signing` says.
+    pub fn signed(self, scheme: Scheme, secret: &str, signing: Signing) -> Self {
+        self.with_request(|r| r.signed(scheme, secret, signing))
     }
 
     /// The status the request must get.
@@ -161,14 +161,15 @@ impl Case {
     /// The request as it is sent, for tests that need the answer itself
     /// (timing, concurrency, exact headers) rather than a table's checks.
     pub fn request(&self, app: &TestApp) -> reqwest::RequestBuilder {
-        let mut req = app.client.request(self.method.clone(), app.url(&self.path));
-        for (name, value) in &self.headers {
-            req = req.header(name, value);
+        let request = &self.request;
+        let mut builder = app
+            .client
+            .request(request.method.clone(), app.url(&request.uri.to_string()))
+            .headers(request.headers.clone());
+        if !request.body.is_empty() {
+            builder = builder.body(request.body.clone());
         }
-        if !self.body.is_empty() {
-            req = req.body(self.body.clone());
-        }
-        req
+        builder
     }
 
     /// Sends the request a second time, as the provider redelivers: the
@@ -188,14 +189,8 @@ struct Reply {
 }
 
 async fn send(app: &TestApp, case: &Case) -> Reply {
-    let mut req = app.client.request(case.method.clone(), app.url(&case.path));
-    for (name, value) in &case.headers {
-        req = req.header(name, value);
-    }
-    if !case.body.is_empty() {
-        req = req.body(case.body.clone());
-    }
-    let resp = req
+    let resp = case
+        .request(app)
         .send()
         .await
         .unwrap_or_else(|e| panic!("{}: request failed: {e}", case.label));

@@ -99,15 +99,31 @@ pub enum Signing {
     Garbage,
 }
 
+/// A provider's body signature: the header it is sent in and how it is
+/// computed from a secret and the raw body.
+#[derive(Clone, Copy, Debug)]
+pub struct Scheme {
+    pub header: &'static str,
+    pub sign: fn(&str, &[u8]) -> String,
+}
+
+/// Meta's `X-Hub-Signature-256`.
+pub const META: Scheme = Scheme {
+    header: META_SIGNATURE_HEADER,
+    sign: meta_signature,
+};
+
+/// X's `x-twitter-webhooks-signature`.
+pub const X: Scheme = Scheme {
+    header: X_SIGNATURE_HEADER,
+    sign: x_signature,
+};
+
 impl Signing {
-    /// The body to send and the signature to send with it, for `body` signed
-    /// by `sign` (such as [`meta_signature`]) with `secret`.
-    pub fn apply(
-        self,
-        sign: fn(&str, &[u8]) -> String,
-        secret: &str,
-        body: &[u8],
-    ) -> (Vec<u8>, Option<String>) {
+    /// The body to send and the signature to send with it, for `body`
+    /// signed in `scheme` with `secret`.
+    pub fn apply(self, scheme: Scheme, secret: &str, body: &[u8]) -> (Vec<u8>, Option<String>) {
+        let sign = scheme.sign;
         match self {
             Signing::Good => (body.to_vec(), Some(sign(secret, body))),
             Signing::WrongSecret => (body.to_vec(), Some(sign("rahasia-lain", body))),
@@ -202,6 +218,14 @@ impl OwnedRequest {
     pub fn form(self, body: impl Into<Vec<u8>>) -> Self {
         self.header("content-type", "application/x-www-form-urlencoded")
             .body(body)
+    }
+
+    /// Signs the body set so far in `scheme` with `secret`, as `signing`
+    /// says (which may change the body or leave the header out).
+    pub fn signed(mut self, scheme: Scheme, secret: &str, signing: Signing) -> Self {
+        let (body, signature) = signing.apply(scheme, secret, &self.body);
+        self.body = body;
+        self.header_opt(scheme.header, signature.as_deref())
     }
 
     /// The request as adapters take it.

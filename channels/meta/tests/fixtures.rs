@@ -4,7 +4,7 @@
 //! bytes kept in `raw`), the acknowledged events it counts, and the reason
 //! bad input is refused for.
 
-use aduan_adapter::testkit::{self, Answer, Case, Fixtures, OwnedRequest};
+use aduan_adapter::testkit::{self, Answer, Case, Fixtures, OwnedRequest, Signing};
 use aduan_adapter::{Adapter, Outcome};
 use aduan_meta::{Instagram, Messenger, MetaConfig, WhatsApp};
 use serde_json::json;
@@ -26,12 +26,11 @@ fn fixtures() -> Fixtures {
 /// `fixture` posted and signed as Meta does, acknowledging `ignored`.
 fn counted(fixture: &str, ignored: &[&'static str]) -> Case {
     let body = fixtures().bytes(fixture);
-    let request = OwnedRequest::post("/webhooks/meta/test")
-        .header(
-            testkit::META_SIGNATURE_HEADER,
-            &testkit::meta_signature(SECRET, &body),
-        )
-        .json(body);
+    let request = OwnedRequest::post("/webhooks/meta/test").json(body).signed(
+        testkit::META,
+        SECRET,
+        Signing::Good,
+    );
     Case::new(fixture, request).ignored(ignored)
 }
 

@@ -3,7 +3,7 @@
 //! Each case's documents are the whole golden `<fixture>.expected.json`, the
 //! files the gateway's `tests/x.rs` checks the stream against.
 
-use aduan_adapter::testkit::{self, Answer, Case, Fixtures, OwnedRequest, X_SIGNATURE_HEADER};
+use aduan_adapter::testkit::{self, Answer, Case, Fixtures, OwnedRequest, Signing};
 use aduan_adapter::{Adapter, Context};
 use aduan_x::{X, XConfig};
 use serde_json::json;
@@ -29,17 +29,17 @@ fn ctx() -> Context<'static> {
     testkit::context("x-pupr", false)
 }
 
-/// `body` posted as X does, with `signature` in its header.
-fn post(body: &[u8], signature: Option<&str>) -> OwnedRequest {
+/// `body` posted as X does, signed as `signing` says.
+fn post(body: &[u8], signing: Signing) -> OwnedRequest {
     OwnedRequest::post(PATH)
         .header("content-type", "application/json; charset=utf-8")
-        .header_opt(X_SIGNATURE_HEADER, signature)
         .body(body)
+        .signed(testkit::X, SECRET, signing)
 }
 
 /// `body` posted and signed with the instance's secret.
 fn signed(label: &str, body: &[u8]) -> Case {
-    Case::new(label, post(body, Some(&testkit::x_signature(SECRET, body))))
+    Case::new(label, post(body, Signing::Good))
 }
 
 /// Fixture `name`, signed, becoming the documents of its golden file.
@@ -78,22 +78,15 @@ fn crc_answer_matches_the_known_vector() {
 #[test]
 fn signature_is_required_and_exact() {
     let body = fixtures().bytes("dm_text.json");
-    let good = testkit::x_signature(SECRET, &body);
-    let forged = |label: &str, body: &[u8], signature: Option<&str>| {
-        Case::new(label, post(body, signature)).status(403)
-    };
+    let forged = |label: &str, signing: Signing| Case::new(label, post(&body, signing)).status(403);
     testkit::run(
         &adapter(SECRET),
         &ctx(),
         [
-            forged("no signature", &body, None),
-            forged("tampered body", &testkit::tampered(&body), Some(&good)),
-            forged(
-                "signed with another secret",
-                &body,
-                Some(&testkit::x_signature("kunci-lain", &body)),
-            ),
-            forged("not a signature", &body, Some("sha256=AAAA")),
+            forged("no signature", Signing::Missing),
+            forged("tampered body", Signing::Tampered),
+            forged("signed with another secret", Signing::WrongSecret),
+            forged("not a signature", Signing::Garbage),
             written("dm_text.json"),
             Case::new("PUT", OwnedRequest::new("PUT", PATH).body(body.clone())).status(405),
         ],
@@ -156,7 +149,7 @@ fn bad_bodies_are_refused_without_echo() {
             bad("a list", b"[]"),
         ],
     );
-    let request = post(br#"{"for_user_id": 1460000000000000001}"#, None);
+    let request = post(br#"{"for_user_id": 1460000000000000001}"#, Signing::Missing);
     let err = x
         .parse(&request.as_request(), &testkit::context("x-pupr", true))
         .expect_err("malformed");
