@@ -223,23 +223,14 @@ async fn main() {
         connection(o.clone(), counter, run, deadline)
     })
     .await;
-    let Tally {
-        hist,
-        ok,
-        errors,
-        first_error,
-    } = tally;
     println!(
-        "{{\"kind\":\"{}\",\"connections\":{},\"seconds\":{:.1},\"ok\":{},\"errors\":{},\"rps\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"first_error_status\":{}}}",
+        "{{\"kind\":\"{}\",\"connections\":{},\"seconds\":{:.1},{},\"first_error_status\":{}}}",
         o.kind,
         o.connections,
         elapsed,
-        ok,
-        errors,
-        ok as f64 / elapsed,
-        hist.value_at_quantile(0.50) as f64 / 1000.0,
-        hist.value_at_quantile(0.99) as f64 / 1000.0,
-        hist.max() as f64 / 1000.0,
-        first_error.map_or("null".to_string(), |s| s.to_string())
+        tally.figures(elapsed),
+        tally
+            .first_error
+            .map_or("null".to_string(), |s| s.to_string())
     );
 }

@@ -30,6 +30,24 @@ impl<E> Tally<E> {
     }
 }
 
+impl<E> Tally<E> {
+    /// The figures both generators print, as JSON members: `ok`, `errors`,
+    /// `rps` over `elapsed` seconds, and the `p50_ms`, `p99_ms` and `max_ms`
+    /// latencies.
+    pub fn figures(&self, elapsed: f64) -> String {
+        let ms = |micros: u64| micros as f64 / 1000.0;
+        format!(
+            "\"ok\":{},\"errors\":{},\"rps\":{:.0},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3}",
+            self.ok,
+            self.errors,
+            self.ok as f64 / elapsed,
+            ms(self.hist.value_at_quantile(0.50)),
+            ms(self.hist.value_at_quantile(0.99)),
+            ms(self.hist.max()),
+        )
+    }
+}
+
 /// The options of a run, or the program's exit with status 2 and the reason.
 pub fn options_or_exit<T>(program: &str, options: Result<T, String>) -> T {
     options.unwrap_or_else(|e| {
