@@ -51,26 +51,22 @@ fn accepted(label: &str, token: &str, name: &str) -> Case {
         .adds_golden(common::fixtures("transcript").golden(name))
 }
 
-/// A transcript refused with `status` and the JSON `answer`.
+/// A transcript refused with `status` and `answer`.
 fn refused(
     label: &str,
     authorization: Option<&str>,
     body: Vec<u8>,
     status: u16,
-    answer: Value,
+    answer: Answer,
 ) -> Case {
     transcript(label, authorization, body)
         .status(status)
-        .answer(Answer::Json(answer))
+        .answer(answer)
 }
 
-/// The answer listing every field error.
-fn invalid(errors: &[(&str, &str)]) -> Value {
-    let errors: Vec<Value> = errors
-        .iter()
-        .map(|(field, message)| json!({"field": field, "message": message}))
-        .collect();
-    json!({"error": "invalid", "errors": errors})
+/// The answer fixture `name` must get, beside it as `<name>.answer.json`.
+fn answer(name: &str) -> Answer {
+    common::fixtures("transcript").answer(name)
 }
 
 /// A transcript of `n` turns, each `turn_bytes` long.
@@ -88,8 +84,8 @@ fn long_transcript(call_id: &str, n: usize, turn_bytes: usize) -> Vec<u8> {
 fn cases() -> Vec<Case> {
     let jakarta = bearer(JAKARTA_TOKEN);
     let bandung = bearer(BANDUNG_TOKEN);
-    let unauthorized = || json!({"error": "unauthorized"});
-    let too_large = || json!({"error": "too_large"});
+    let unauthorized = || Answer::json(r#"{"error": "unauthorized"}"#);
+    let too_large = || Answer::json(r#"{"error": "too_large"}"#);
     vec![
         accepted("plain-text transcript", JAKARTA_TOKEN, "plain.json"),
         accepted(
@@ -107,54 +103,28 @@ fn cases() -> Vec<Case> {
             Some(&jakarta),
             fixture("invalid_many.json"),
             400,
-            invalid(&[
-                ("priority", "unknown field"),
-                ("call_id", "is required"),
-                ("agent.id", "is required"),
-                ("caller.phone", "must be a phone number"),
-                ("caller.name", "must be a string"),
-                (
-                    "started_at",
-                    "must be an RFC 3339 timestamp such as 2026-11-22T08:15:30+07:00",
-                ),
-                ("duration_seconds", "must be at least 0"),
-                ("direction", "must be \"inbound\" or \"outbound\""),
-                ("segments[0].speaker", "is required"),
-                ("text", "give either text or segments, not both"),
-                ("location.latitude", "must be between -90 and 90"),
-                ("location.longitude", "must be a number"),
-            ]),
+            answer("invalid_many.json"),
         ),
         refused(
             "segment errors",
             Some(&jakarta),
             fixture("invalid_segments.json"),
             400,
-            invalid(&[
-                ("segments[1].speaker", "must not be empty"),
-                ("segments[1].offset_seconds", "must be at least 0"),
-                ("segments[2]", "must be an object"),
-                ("segments[3].confidence", "unknown field"),
-                ("segments[3].text", "must be a string"),
-            ]),
+            answer("invalid_segments.json"),
         ),
         refused(
             "wrong types, neither text nor segments",
             Some(&bandung),
             fixture("invalid_neither.json"),
             400,
-            invalid(&[
-                ("call_id", "must be a string"),
-                ("text", "either text or segments is required"),
-                ("recording_url", "must be an absolute http or https URL"),
-            ]),
+            answer("invalid_neither.json"),
         ),
         refused(
             "truncated JSON",
             Some(&jakarta),
             fixture("malformed.json"),
             400,
-            json!({"error": "malformed", "reason": "*"}),
+            Answer::json(r#"{"error": "malformed", "reason": "*"}"#),
         ),
         refused(
             "wrong token",

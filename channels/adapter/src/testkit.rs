@@ -270,7 +270,8 @@ pub fn handle(
 
 /// A folder of fixtures: request bodies, and beside each the golden
 /// documents it must become, `<name without extension>.expected.json` (or
-/// `<name>.<variant>.expected.json` for another instance's view of it).
+/// `<name>.<variant>.expected.json` for another instance's view of it), or
+/// the answer it must get, `<name without extension>.answer.json`.
 #[derive(Clone, Debug)]
 pub struct Fixtures {
     dir: PathBuf,
@@ -306,6 +307,16 @@ impl Fixtures {
     /// The golden documents of fixture `name`: `<stem>.expected.json`.
     pub fn golden(&self, name: &str) -> PathBuf {
         self.path(&format!("{}.expected.json", stem(name)))
+    }
+
+    /// The answer fixture `name` must get, where the answer is what the
+    /// case is about (field errors, for one): `<stem>.answer.json`.
+    pub fn answer(&self, name: &str) -> Answer {
+        let file = format!("{}.answer.json", stem(name));
+        Answer::Json(
+            serde_json::from_slice(&self.bytes(&file))
+                .unwrap_or_else(|e| panic!("{file} is not JSON: {e}")),
+        )
     }
 
     /// The golden documents of fixture `name` on another instance:
