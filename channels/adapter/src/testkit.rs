@@ -340,7 +340,7 @@ pub fn blessing() -> bool {
 }
 
 /// The documents the golden file at `path` holds (a list of documents, or
-/// one document).
+/// one document; a file of one document is blessed as one).
 ///
 /// With `ADUAN_BLESS=1` the file is first written from `actual`, for a
 /// reviewer to check in the diff: `id` and `received_at` become `"*"`
@@ -349,22 +349,7 @@ pub fn blessing() -> bool {
 /// when it has none), for fields a test sets over the golden documents.
 pub fn expected_documents(path: &Path, actual: &Value, kept: &[&str]) -> Value {
     if blessing() {
-        let before: Option<Value> = std::fs::read(path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok());
-        let mut blessed = actual.clone();
-        match &mut blessed {
-            Value::Array(docs) => {
-                for (i, doc) in docs.iter_mut().enumerate() {
-                    let old = before.as_ref().and_then(|b| b.get(i));
-                    bless_document(doc, old, kept);
-                }
-            }
-            doc => bless_document(doc, before.as_ref(), kept),
-        }
-        let text = serde_json::to_string_pretty(&blessed).expect("documents serialize") + "\n";
-        std::fs::write(path, text)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        bless(path, actual, kept);
     }
     let bytes = std::fs::read(path).unwrap_or_else(|e| {
         panic!(
@@ -373,6 +358,29 @@ pub fn expected_documents(path: &Path, actual: &Value, kept: &[&str]) -> Value {
         )
     });
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// Writes the golden file at `path` from `actual`, as [`expected_documents`] says.
+fn bless(path: &Path, actual: &Value, kept: &[&str]) {
+    let before: Option<Value> = std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    let mut blessed = match (actual, &before) {
+        // A file of one document stays one document.
+        (Value::Array(docs), Some(Value::Object(_))) if docs.len() == 1 => docs[0].clone(),
+        _ => actual.clone(),
+    };
+    match &mut blessed {
+        Value::Array(docs) => {
+            for (i, doc) in docs.iter_mut().enumerate() {
+                let old = before.as_ref().and_then(|b| b.get(i));
+                bless_document(doc, old, kept);
+            }
+        }
+        doc => bless_document(doc, before.as_ref(), kept),
+    }
+    let text = serde_json::to_string_pretty(&blessed).expect("documents serialize") + "\n";
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
 }
 
 fn bless_document(doc: &mut Value, before: Option<&Value>, kept: &[&str]) {
@@ -637,7 +645,7 @@ fn run_case(adapter: &dyn Adapter, ctx: &Context<'_>, case: &Case) {
     }
     let reasons: Vec<&str> = ignored.iter().map(|i| i.reason).collect();
     assert_eq!(reasons, case.ignored, "{label}: ignored events");
-    assert_adapter_documents(label, ctx, &documents, case);
+    assert_documents(label, ctx, &documents, &case.documents, &case.patch);
 }
 
 fn to_values(complaints: &[crate::Complaint]) -> Vec<Value> {
@@ -647,22 +655,32 @@ fn to_values(complaints: &[crate::Complaint]) -> Vec<Value> {
         .collect()
 }
 
-fn assert_adapter_documents(label: &str, ctx: &Context<'_>, actual: &[Value], case: &Case) {
-    let mut expected = match &case.documents {
+/// Compares the documents an adapter produced in `ctx` with `documents`,
+/// `patch` set over each expected one, as [`run`] does; for tables over an
+/// adapter's parts that are not a whole [`Adapter`] (the MIME reader, for one).
+pub fn assert_documents(
+    label: &str,
+    ctx: &Context<'_>,
+    actual: &[Value],
+    documents: &Documents,
+    patch: &Map<String, Value>,
+) {
+    let mut expected = match documents {
         Documents::None => Vec::new(),
         Documents::Inline(docs) => docs.clone(),
         Documents::Golden(path) => {
             let mut kept = vec!["language"];
-            kept.extend(case.patch.keys().map(String::as_str));
+            kept.extend(patch.keys().map(String::as_str));
             match expected_documents(path, &Value::from(actual.to_vec()), &kept) {
                 Value::Array(docs) if !docs.is_empty() => docs,
+                doc @ Value::Object(_) => vec![doc],
                 other => panic!("{label}: {} holds no documents: {other}", path.display()),
             }
         }
     };
     let received_at = serde_json::to_value(ctx.received_at).expect("timestamps serialize");
     for doc in &mut expected {
-        for (field, value) in &case.patch {
+        for (field, value) in patch {
             doc[field.as_str()] = value.clone();
         }
         doc["id"] = "".into();
@@ -753,6 +771,37 @@ mod tests {
             difference(&longer, &expected).as_deref(),
             Some("$.list (length 2 vs 1)")
         );
+    }
+
+    #[test]
+    fn blessing_writes_stars_keeps_kept_fields_and_the_file_shape() {
+        let path =
+            std::env::temp_dir().join(format!("aduan-testkit-bless-{}.json", std::process::id()));
+        let actual = serde_json::json!([{"id": "01J", "received_at": "2026-11-22T08:20:00.000Z",
+            "language": null, "raw": {"body": "x"}, "text": "baru"}]);
+        // A new file: a list, the kept fields null.
+        let _ = std::fs::remove_file(&path);
+        bless(&path, &actual, &["language", "raw"]);
+        let written: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("written")).expect("JSON");
+        assert_eq!(
+            written,
+            serde_json::json!([{"id": "*", "received_at": "*", "language": null, "raw": null, "text": "baru"}])
+        );
+        // A file of one document: it stays one, the kept fields as they were.
+        std::fs::write(
+            &path,
+            r#"{"id": "", "language": "ind", "raw": null, "text": "lama"}"#,
+        )
+        .expect("written");
+        bless(&path, &actual, &["language", "raw"]);
+        let written: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("written")).expect("JSON");
+        assert_eq!(
+            written,
+            serde_json::json!({"id": "*", "received_at": "*", "language": "ind", "raw": null, "text": "baru"})
+        );
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use aduan_adapter::testkit::{self, Documents};
 use aduan_adapter::{Context, Timestamp};
 use aduan_email::{Envelope, MimeLimits, MimeOutcome, complaint_from_mime};
 
@@ -74,7 +75,6 @@ fn ctx() -> Context<'static> {
 
 #[test]
 fn corpus_normalizes_to_the_expected_documents() {
-    let bless = std::env::var_os("ADUAN_BLESS").is_some();
     for case in cases() {
         let mime = std::fs::read(dir().join(format!("{}.eml", case.fixture))).expect("fixture");
         let envelope = Envelope {
@@ -95,16 +95,14 @@ fn corpus_normalizes_to_the_expected_documents() {
                     assert_eq!(a.size, Some(blob.bytes.len() as u64));
                 }
                 let actual = serde_json::to_value(&complaint).expect("serializes");
-                let path = dir().join(format!("{}.json", case.fixture));
-                if bless {
-                    let text = serde_json::to_string_pretty(&actual).expect("json") + "\n";
-                    std::fs::write(&path, text).expect("write");
-                    continue;
-                }
-                let expected: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(&path).expect("expected document"))
-                        .expect("expected json");
-                assert_eq!(actual, expected, "{}", case.fixture);
+                let golden = Documents::Golden(dir().join(format!("{}.json", case.fixture)));
+                testkit::assert_documents(
+                    case.fixture,
+                    &ctx(),
+                    &[actual],
+                    &golden,
+                    &Default::default(),
+                );
             }
             (Expect::Ignored(reason), Ok(MimeOutcome::Ignored(got))) => {
                 assert_eq!(got, reason, "{}", case.fixture)
