@@ -11,9 +11,13 @@ use std::time::{Duration, Instant};
 /// and the first refusal (a status or a reply line), to tell overload from
 /// misconfiguration.
 pub struct Tally<E> {
+    /// Latencies in microseconds.
     pub hist: hdrhistogram::Histogram<u64>,
+    /// Requests accepted.
     pub ok: u64,
+    /// Requests refused, and connections that failed.
     pub errors: u64,
+    /// The first refusal seen.
     pub first_error: Option<E>,
 }
 

@@ -40,8 +40,11 @@ pub struct Case {
 
 /// What a case got.
 pub struct Answered {
+    /// The case's label.
     pub label: String,
+    /// The status answered.
     pub status: u16,
+    /// The answer's body.
     pub body: String,
     /// The documents the case added to the stream.
     pub added: Vec<Value>,

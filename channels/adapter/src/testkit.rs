@@ -103,7 +103,9 @@ pub enum Signing {
 /// computed from a secret and the raw body.
 #[derive(Clone, Copy, Debug)]
 pub struct Scheme {
+    /// The header the signature is sent in.
     pub header: &'static str,
+    /// The signature of a body (second argument) under a secret (first).
     pub sign: fn(&str, &[u8]) -> String,
 }
 
@@ -159,9 +161,13 @@ pub fn raw(content_type: &str, body: &[u8]) -> Value {
 /// test's own mistake and panics.
 #[derive(Clone, Debug)]
 pub struct OwnedRequest {
+    /// `GET`, `POST`, or the method a case is about.
     pub method: http::Method,
+    /// Path and query, as a provider's request line has them.
     pub uri: http::Uri,
+    /// Every header, repeated names kept.
     pub headers: http::HeaderMap,
+    /// The exact bytes sent, which signatures are computed over.
     pub body: Vec<u8>,
 }
 
@@ -508,7 +514,9 @@ pub enum Documents {
 /// One fixture case: a request and everything it must come to.
 #[derive(Clone, Debug)]
 pub struct Case {
+    /// Names the case in every failure.
     pub label: String,
+    /// What is put through `verify` and `parse`.
     pub request: OwnedRequest,
     /// The status the gateway would answer: the adapter's accepted answer
     /// or reply, or the rejection's.
@@ -519,6 +527,7 @@ pub struct Case {
     pub content_type: Option<String>,
     /// The acknowledged events that are not complaints, by reason, in order.
     pub ignored: Vec<&'static str>,
+    /// The complaints the request must yield, whole.
     pub documents: Documents,
     /// Fields set over every expected document, for what differs from the
     /// golden documents in this context (`raw` kept, for one).
