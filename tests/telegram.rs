@@ -439,7 +439,7 @@ async fn polling_resumes_after_a_restart_without_loss_or_duplicate() {
     api.push("message_text.json");
     api.push("message_photo.json");
 
-    let mut first = spawn_replica(&config, &namespace, "first").await;
+    let mut first = common::spawn_replica(&config, &namespace, "first").await;
     wait_for_entries(&first, 2).await;
     wait_for_offset(&api, 0, 512340003).await;
     first.stop().await;
@@ -449,7 +449,7 @@ async fn polling_resumes_after_a_restart_without_loss_or_duplicate() {
     api.push("message_voice.json");
     api.push("message_reply.json");
 
-    let mut second = spawn_replica(&config, &namespace, "second").await;
+    let mut second = common::spawn_replica(&config, &namespace, "second").await;
     wait_for_entries(&second, 4).await;
     wait_for_offset(&api, polls_before_restart, 512340013).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -479,7 +479,7 @@ async fn polling_resumes_after_a_restart_without_loss_or_duplicate() {
         .await
         .expect("DEL");
     let polls_before_crash_restart = api.calls("getUpdates").len();
-    let mut third = spawn_replica(&config, &namespace, "third").await;
+    let mut third = common::spawn_replica(&config, &namespace, "third").await;
     wait_for_offset(&api, polls_before_crash_restart, 512340013).await;
     let refetched = api.calls("getUpdates")[polls_before_crash_restart..]
         .iter()
@@ -498,47 +498,13 @@ async fn polling_resumes_after_a_restart_without_loss_or_duplicate() {
     assert_eq!(cursor(&third).await.as_deref(), Some("512340013"));
 }
 
-/// A gateway process on the Redis keys of `namespace`, as a replica would
-/// run: its own listener and its own spool file (`replica` names it). The
-/// spool is released a moment after a gateway stops, so restarts in these
-/// tests also take a fresh one; it is empty while Redis is up.
-async fn spawn_replica(config_toml: &str, namespace: &str, replica: &str) -> common::TestApp {
-    let stream = format!("test:{namespace}:complaints");
-    let prefix = format!("test:{namespace}");
-    let spool_dir = std::env::temp_dir().join(format!("aduan-test-spool-{namespace}-{replica}"));
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_grace_seconds = 5\n\n\
-         [redis]\nurl = \"{}\"\nstream = \"{stream}\"\nkey_prefix = \"{prefix}\"\n\n\
-         [spool]\ndir = \"{}\"\n\n{config_toml}",
-        common::redis_url(),
-        spool_dir.display()
-    );
-    let config = aduan::settings::Config::from_toml(&text, &[], "replica.toml")
-        .unwrap_or_else(|e| panic!("replica configuration is invalid:\n{e}"));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let running = aduan::server::start(config, listener)
-        .await
-        .expect("replica starts");
-    common::TestApp {
-        base_url: format!("http://{}", running.addr),
-        running: Some(running),
-        stream,
-        prefix,
-        redis: redis::Client::open(common::redis_url()).expect("redis url"),
-        client: reqwest::Client::new(),
-        spool_dir,
-    }
-}
-
 #[tokio::test]
 async fn two_gateways_polling_one_bot_ingest_each_update_once() {
     let (api, url) = spawn_bot_api().await;
     let namespace = common::unique("tg-pair");
     let config = polling_instance(&url, true);
-    let mut a = spawn_replica(&config, &namespace, "a").await;
-    let mut b = spawn_replica(&config, &namespace, "b").await;
+    let mut a = common::spawn_replica(&config, &namespace, "a").await;
+    let mut b = common::spawn_replica(&config, &namespace, "b").await;
 
     let fixtures = [
         "message_text.json",

@@ -69,10 +69,28 @@ pub async fn spawn_app(config_toml: &str) -> TestApp {
 /// Like [`spawn_app`], with an explicit Redis URL and key namespace (to restart
 /// a gateway on the same keys).
 pub async fn spawn_app_with(config_toml: &str, redis_url: &str, namespace: &str) -> TestApp {
-    let stream = format!("test:{namespace}:complaints");
-    let prefix = format!("test:{namespace}");
     // Each gateway needs a spool file of its own; a restart on the same namespace reopens it.
     let spool_dir = std::env::temp_dir().join(format!("aduan-test-spool-{namespace}"));
+    start(config_toml, redis_url, namespace, spool_dir).await
+}
+
+/// A gateway on the Redis keys of `namespace` beside others on the same keys,
+/// as a replica runs: its own listener and its own spool file (`replica`
+/// names it). A spool is released a moment after its gateway stops, so a
+/// restart takes a fresh one too; it is empty while Redis is up.
+pub async fn spawn_replica(config_toml: &str, namespace: &str, replica: &str) -> TestApp {
+    let spool_dir = std::env::temp_dir().join(format!("aduan-test-spool-{namespace}-{replica}"));
+    start(config_toml, &redis_url(), namespace, spool_dir).await
+}
+
+async fn start(
+    config_toml: &str,
+    redis_url: &str,
+    namespace: &str,
+    spool_dir: std::path::PathBuf,
+) -> TestApp {
+    let stream = format!("test:{namespace}:complaints");
+    let prefix = format!("test:{namespace}");
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_seconds = 10\nshutdown_grace_seconds = 5\n\n\
          [redis]\nurl = \"{redis_url}\"\nstream = \"{stream}\"\nkey_prefix = \"{prefix}\"\ncommand_timeout_ms = 1000\n\n\
