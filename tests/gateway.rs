@@ -42,19 +42,8 @@ async fn post_transcript(app: &common::TestApp, body: &Value) -> reqwest::Respon
 #[tokio::test]
 async fn health_readiness_and_metrics() {
     let app = spawn_app(&instances()).await;
-    let r = app
-        .client
-        .get(app.url("/healthz"))
-        .send()
-        .await
-        .expect("healthz");
-    assert_eq!(r.status(), 200);
-    let r = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .expect("readyz");
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    let r = app.get("/readyz").await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.json::<Value>().await.expect("json"),

@@ -190,13 +190,19 @@ impl TestApp {
         out
     }
 
-    /// What `/metrics` answers now.
-    pub async fn metrics(&self) -> String {
+    /// A `GET` of `path`, answered.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
-            .get(self.url("/metrics"))
+            .get(self.url(path))
             .send()
             .await
-            .expect("metrics answered")
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// What `/metrics` answers now.
+    pub async fn metrics(&self) -> String {
+        self.get("/metrics")
+            .await
             .text()
             .await
             .expect("metrics text")
@@ -204,11 +210,8 @@ impl TestApp {
 
     /// What `/readyz` answers now.
     pub async fn readiness(&self) -> Value {
-        self.client
-            .get(self.url("/readyz"))
-            .send()
+        self.get("/readyz")
             .await
-            .expect("readyz answered")
             .json()
             .await
             .expect("readyz answers JSON")
