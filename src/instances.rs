@@ -20,13 +20,16 @@ use crate::settings::{Config, ConfigError, ConfigErrors, InstanceKind, InstanceS
 /// when the gateway cannot take the request now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Route {
-    /// The segment under `/webhooks/` (`whatsapp`, `twilio`, …), or `transcripts`
-    /// for `/v1/transcripts`. Also the `route` label of metrics and the key of
-    /// `[limits] body_limit_bytes`.
+    /// The segment under `/webhooks/` (`whatsapp`, `twilio`, …), `transcripts`
+    /// for `/v1/transcripts`, or `open311` for `/open311/v2/`. Also the `route`
+    /// label of metrics and the key of `[limits] body_limit_bytes`.
     pub segment: &'static str,
     /// The status a throttled request gets: `429` where the provider documents
-    /// retrying it (the transcript API, Telegram, Vonage), `503` elsewhere
-    /// (SendGrid retries only 5xx; Meta, X, Mailgun and Postmark retry any failure).
+    /// retrying it (the transcript API, Telegram, Vonage) and for Open311,
+    /// whose clients (FixMyStreet's sender, city apps) retry any failure
+    /// later and can tell a citizen who reports too often from an outage by
+    /// it; `503` elsewhere (SendGrid retries only 5xx; Meta, X, Mailgun and
+    /// Postmark retry any failure).
     pub throttle_status: u16,
     /// Whether a request waits for room instead of being refused at once when
     /// the listener or its instance is full (Twilio does not retry a refused message).
@@ -123,6 +126,7 @@ pub fn route_of(kind: InstanceKind) -> Option<Route> {
         InstanceKind::Mailgun | InstanceKind::Sendgrid | InstanceKind::Postmark => {
             Some(Route::retried("email"))
         }
+        InstanceKind::Open311 => Some(Route::throttled_with_429("open311")),
         InstanceKind::Smtp | InstanceKind::Imap => None,
     }
 }
@@ -174,6 +178,7 @@ pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
         InstanceKind::Imap => Intake::Poll(Mutex::new(Some(Box::new(
             aduan_email::ImapPoller::new(name, keep_raw, settings(table)?)?,
         )))),
+        InstanceKind::Open311 => push(Arc::new(aduan_open311::Open311::new(settings(table)?)?)),
     };
     // A polling Telegram bot has no webhook route.
     let route = match intake {

@@ -79,6 +79,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/v1/transcripts", post(webhooks::transcripts))
         .route("/webhooks/{route}/{instance}", any(webhooks::webhook))
+        .route("/open311/v2/{instance}/{*resource}", any(webhooks::open311))
         .fallback(|| async { webhooks::error_reply(404, "not_found") })
         .with_state(state)
         // A bug must not drop the connection without an answer, nor show the

@@ -1,8 +1,8 @@
-//! The HTTP door: webhook routes for every push adapter and the transcript
-//! API. It does everything but understand a payload: finds the instance,
-//! takes a place for the request, bounds and pre-scans the body, asks the
-//! adapter to verify and parse, hands the outcome to the ingest service and
-//! answers the way the adapter says its provider expects.
+//! The HTTP door: webhook routes for every push adapter, the transcript API
+//! and the Open311 endpoints. It does everything but understand a payload:
+//! finds the instance, takes a place for the request, bounds and pre-scans
+//! the body, asks the adapter to verify and parse, hands the outcome to the
+//! ingest service and answers the way the adapter says its provider expects.
 //!
 //! [`error_response`] is the one mapping of an [`IngestError`] to an answer.
 
@@ -43,6 +43,22 @@ pub async fn webhook(
     let response = handle_in_time(&state, &inst, method, uri, headers, body).await;
     telemetry::request_took(inst.label(), started.elapsed());
     response
+}
+
+/// `/open311/v2/{instance}/{*resource}`: an Open311 GeoReport v2 endpoint,
+/// at the path its clients expect rather than under `/webhooks/`. It is the
+/// webhook door with the route `open311`; the adapter reads which resource
+/// (`services.json`, `requests.json`, …) from the full URI.
+pub async fn open311(
+    state: State<Arc<AppState>>,
+    Path((name, _resource)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let route = Path(("open311".to_string(), name));
+    webhook(state, route, method, uri, headers, body).await
 }
 
 /// `POST /v1/transcripts`: the bearer token picks the call center.

@@ -26,11 +26,12 @@ pub enum InstanceKind {
     Postmark,
     Smtp,
     Imap,
+    Open311,
 }
 
 impl InstanceKind {
     /// Every kind, in the order the docs list them.
-    pub const ALL: [InstanceKind; 15] = [
+    pub const ALL: [InstanceKind; 16] = [
         InstanceKind::Transcript,
         InstanceKind::Whatsapp,
         InstanceKind::Messenger,
@@ -46,6 +47,7 @@ impl InstanceKind {
         InstanceKind::Postmark,
         InstanceKind::Smtp,
         InstanceKind::Imap,
+        InstanceKind::Open311,
     ];
 
     /// The name written in `kind = "…"`.
@@ -66,6 +68,7 @@ impl InstanceKind {
             InstanceKind::Postmark => "postmark",
             InstanceKind::Smtp => "smtp",
             InstanceKind::Imap => "imap",
+            InstanceKind::Open311 => "open311",
         }
     }
 
