@@ -26,6 +26,8 @@ pub const IGNORED: &str = "aduan_events_ignored_total";
 pub const LATENCY: &str = "aduan_request_duration_seconds";
 /// Requests or connections refused by a limit, by `limit` and `route`.
 pub const LIMIT_EXCEEDED: &str = "aduan_limit_exceeded_total";
+/// Complaints per append script call (histogram): how much concurrent requests share.
+pub const APPEND_BATCH: &str = "aduan_redis_append_batch_size";
 /// Failed Redis operations, by `op`.
 pub const REDIS_ERRORS: &str = "aduan_redis_errors_total";
 /// Complaints waiting in the spool (gauge).
@@ -106,6 +108,9 @@ pub fn request_took(route: &'static str, elapsed: Duration) {
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// Installs the process-wide recorder once and returns its handle.
 pub fn metrics_handle() -> PrometheusHandle {
     HANDLE
@@ -118,11 +123,28 @@ pub fn metrics_handle() -> PrometheusHandle {
                         5.0, 10.0,
                     ],
                 )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(APPEND_BATCH.to_string()),
+                        &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+                    )
+                })
                 .map(|b| b.build_recorder())
                 .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
             let handle = recorder.handle();
             // A second install (another gateway in the same test process) keeps the first recorder.
             let _ = metrics::set_global_recorder(recorder);
+            // Histogram samples are kept raw until folded into their buckets: without a
+            // scrape, or this upkeep, they would grow by every request for ever.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("aduan-metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkeep.run_upkeep();
+                    }
+                });
             handle
         })
         .clone()

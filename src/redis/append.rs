@@ -17,15 +17,13 @@ use aduan_adapter::{Complaint, Receipt};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Link, Redis, RedisError, scripts};
+use crate::telemetry;
 
 /// Most complaints one script call carries (an append of more is sent whole).
 pub const BATCH_MAX: usize = 256;
 
 /// Appends waiting for the task before callers wait for room.
 const QUEUE: usize = 4096;
-
-/// Histogram of complaints per script call.
-pub const BATCH_SIZE: &str = "aduan_redis_append_batch_size";
 
 /// One complaint as the script takes it.
 struct Item {
@@ -110,7 +108,7 @@ async fn run(link: Arc<Link>, stream: String, ttl_ms: u64, mut rx: mpsc::Receive
                 Err(_) => break,
             }
         }
-        metrics::histogram!(BATCH_SIZE).record(count as f64);
+        metrics::histogram!(telemetry::APPEND_BATCH).record(count as f64);
         match call(&link, &stream, ttl_ms, &jobs, count).await {
             Ok(mut results) => {
                 for job in jobs.drain(..) {
