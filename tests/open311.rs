@@ -283,7 +283,7 @@ async fn refused_requests_write_nothing() {
             ],
         )
     };
-    assert_eq!(rejected("bad_signature"), 2.0, "{metrics}");
+    assert_eq!(rejected("unauthorized"), 2.0, "{metrics}");
     assert_eq!(rejected("media_type"), 1.0);
     app.stop().await;
 }

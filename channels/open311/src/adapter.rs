@@ -298,7 +298,9 @@ fn raw_without_key(req: &Request<'_>) -> Raw {
 impl Adapter for Open311 {
     /// A `POST requests.json` must carry one of the instance's `api_key`s
     /// in its body; reading the body for it, a media type other than a form
-    /// or JSON is `415`. The read-only resources need no key.
+    /// or JSON is `415`. The read-only resources need no key. A key problem
+    /// is an `Unauthorized` rejection (a credential, counted as one), which
+    /// `rejected` answers `403` as the standard has it.
     fn verify(&self, req: &Request<'_>) -> Result<(), Rejection> {
         let resource = Resource::of(req.uri.path());
         if req.method != http::Method::POST || resource != Resource::Requests(Format::Json) {
@@ -307,8 +309,8 @@ impl Adapter for Open311 {
         let params = Params::read(req)?;
         let key = params
             .one("api_key")
-            .map_err(|_| Rejection::Forbidden("api_key was given more than once"))?
-            .ok_or(Rejection::Forbidden("api_key was not provided"))?;
+            .map_err(|_| Rejection::Unauthorized("api_key was given more than once"))?
+            .ok_or(Rejection::Unauthorized("api_key was not provided"))?;
         // Every key is compared, without stopping at a match, so the time
         // taken does not tell which one (or whether an early one) matched.
         let matched = self
@@ -318,7 +320,7 @@ impl Adapter for Open311 {
         if matched {
             Ok(())
         } else {
-            Err(Rejection::Forbidden("api_key is invalid"))
+            Err(Rejection::Unauthorized("api_key is invalid"))
         }
     }
 
