@@ -200,6 +200,28 @@ impl Connections {
         })
     }
 
+    /// Closes the connection idle longest, if one is idle: when the process is
+    /// out of file descriptors, the next accept then has one. True if one was closed.
+    pub fn evict_idle(&self) -> bool {
+        let now = Instant::now();
+        let Ok(mut slots) = self.inner.slots.lock() else {
+            return false;
+        };
+        let oldest = slots
+            .iter()
+            .filter(|(_, s)| !s.activity.is_busy())
+            .max_by_key(|(_, s)| s.activity.idle_for(now))
+            .map(|(id, _)| *id);
+        let Some(slot) = oldest.and_then(|id| slots.remove(&id)) else {
+            return false;
+        };
+        if let Some(abort) = slot.abort {
+            abort.abort();
+        }
+        telemetry::limit_exceeded(self.inner.policy.label, "descriptors");
+        true
+    }
+
     /// Closes the connections silent past the first-byte timeout or idle past
     /// the idle timeout; how many.
     pub fn reap(&self, now: Instant) -> usize {
@@ -364,6 +386,14 @@ impl QuietLog {
         *last = Some(now);
         Some(self.suppressed.swap(0, Ordering::Relaxed))
     }
+}
+
+/// True for an accept that failed because the process or the system is out
+/// of file descriptors.
+pub fn out_of_descriptors(e: &std::io::Error) -> bool {
+    let code = e.raw_os_error();
+    code == Some(rustix::io::Errno::MFILE.raw_os_error())
+        || code == Some(rustix::io::Errno::NFILE.raw_os_error())
 }
 
 /// Raises the soft limit on open files to the hard one, and warns when even

@@ -58,12 +58,19 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // Out of descriptors and the like: back off instead of
-                    // spinning, and say so once a second, not per attempt.
+                    // Out of descriptors: an idle connection gives its one up,
+                    // so that health checks and webhooks are still answered.
+                    // Either way, back off instead of spinning, and say so
+                    // once a second, not per attempt.
+                    let freed = crate::connections::out_of_descriptors(&e) && connections.evict_idle();
                     if let Some(held_back) = accept_failures.allow() {
                         tracing::warn!(error = %e, held_back, "accept failed");
                     }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    if !freed {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    } else {
+                        tokio::task::yield_now().await;
+                    }
                     continue;
                 }
             },

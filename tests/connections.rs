@@ -162,3 +162,76 @@ async fn at_the_smtp_session_cap_the_oldest_idle_session_makes_room() {
     );
     assert!(!closed(&mut sessions[2]).await, "the newest stays");
 }
+
+/// The real binary with few file descriptors (`prlimit --nofile=160`) and a
+/// connection cap far above them: a flood of silent connections runs the
+/// process out of descriptors, an idle connection gives its one up for each
+/// new one, `/healthz` is still answered, and the failed accepts are logged
+/// at most once a second.
+#[tokio::test]
+async fn out_of_descriptors_the_gateway_still_answers_and_logs_little() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = common::private_redis::free_port();
+    let config = dir.path().join("aduan.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nshutdown_grace_seconds = 1\n\
+             [redis]\nurl = \"redis://127.0.0.1:1\"\n\
+             [spool]\ndir = \"{}\"\n\
+             [limits]\nmax_connections = 10000\nfirst_byte_timeout_ms = 60000\n\
+             [log]\nlevel = \"warn\"\n",
+            dir.path().join("spool").display()
+        ),
+    )
+    .expect("config");
+    let log = std::fs::File::create(dir.path().join("aduan.log")).expect("log file");
+    let mut child = std::process::Command::new("prlimit")
+        .arg("--nofile=160:160")
+        .arg(env!("CARGO_BIN_EXE_aduan"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("prlimit (util-linux) runs the gateway");
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        assert!(Instant::now() < deadline, "gateway did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    let mut flood = Vec::new();
+    for _ in 0..600 {
+        match TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(s) => flood.push(s),
+            Err(_) => break,
+        }
+    }
+    for _ in 0..5 {
+        let resp = tokio::time::timeout(
+            Duration::from_secs(10),
+            reqwest::Client::new().get(format!("{base}/healthz")).send(),
+        )
+        .await
+        .expect("healthz answered in time")
+        .expect("healthz");
+        assert_eq!(resp.status(), 200);
+    }
+    // One line a second at most, from the first failure on.
+    let seconds = started.elapsed().as_secs() + 1;
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(dir.path().join("aduan.log")).expect("log");
+    let accept_lines = text.lines().filter(|l| l.contains("accept failed")).count() as u64;
+    assert!(
+        accept_lines > 0,
+        "the flood did run the gateway out of descriptors:\n{text}"
+    );
+    assert!(
+        accept_lines <= seconds + 1,
+        "{accept_lines} accept lines in about {seconds} s:\n{text}"
+    );
+    drop(flood);
+}
