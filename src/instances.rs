@@ -296,3 +296,57 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(bytes).into()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match check(text, &[], "t.toml") {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn two_call_centers_may_not_share_a_token() {
+        let errs = problems(
+            "[[instances]]\nname = \"cc-bogor\"\nkind = \"transcript\"\ntokens = [\"rahasia-a\", \"rahasia-b\"]\n\
+             [[instances]]\nname = \"cc-depok\"\nkind = \"transcript\"\ntokens = [\"rahasia-b\"]\n",
+        );
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains("cc-depok") && errs[0].contains("cc-bogor"),
+            "{errs:?}"
+        );
+        assert!(problems(
+            "[[instances]]\nname = \"cc-bogor\"\nkind = \"transcript\"\ntokens = [\"rahasia-a\"]\n\
+             [[instances]]\nname = \"cc-depok\"\nkind = \"transcript\"\ntokens = [\"rahasia-b\"]\n",
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn settings_and_build_problems_come_back_together() {
+        let errs = problems(
+            "[server]\nlisten = \"bukan alamat\"\n\
+             [[instances]]\nname = \"wa-jabar\"\nkind = \"whatsapp\"\napp_secret = \"s\"\n",
+        );
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("server"), "{errs:?}");
+        assert!(
+            errs[1].contains("wa-jabar") && errs[1].contains("verify_token"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn every_route_name_is_listed_once() {
+        let names = route_names();
+        assert!(names.contains(&"email") && names.contains(&"transcripts"));
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+    }
+}
