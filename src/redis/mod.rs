@@ -166,8 +166,14 @@ pub struct Redis {
 impl Redis {
     /// Parses the URL; connects nothing yet.
     pub fn new(cfg: &RedisConfig) -> Result<Self, RedisError> {
-        let client = ::redis::Client::open(cfg.url.expose())
-            .map_err(|e| RedisError::Unavailable(e.to_string()))?;
+        // Every command is answered before the next one goes out, so Nagle's
+        // algorithm would only hold the tail of a large script call back
+        // until the previous segment is acknowledged.
+        let info = ::redis::IntoConnectionInfo::into_connection_info(cfg.url.expose())
+            .map_err(|e| RedisError::Unavailable(e.to_string()))?
+            .set_tcp_settings(::redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client =
+            ::redis::Client::open(info).map_err(|e| RedisError::Unavailable(e.to_string()))?;
         Ok(Redis {
             link: Arc::new(Link {
                 client,
