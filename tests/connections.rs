@@ -87,10 +87,10 @@ async fn a_flood_of_silent_connections_does_not_starve_the_gateway() {
         1,
         "the webhook's complaint is stored"
     );
-    assert!(
-        metric(&app, "connections").await >= 360,
-        "the cap made room"
-    );
+    // Each connection past the cap closed an idle one, unless the first-byte
+    // timeout had already closed some while the flood was still connecting.
+    let made_room = metric(&app, "connections").await + metric(&app, "first_byte_timeout").await;
+    assert!(made_room >= 360, "the cap made room: {made_room}");
 
     // The silent ones still open are closed once the first-byte timeout passes.
     tokio::time::sleep(Duration::from_millis(1200)).await;
