@@ -110,16 +110,23 @@ async fn handle_in_time(
     let door = Door::Http(inst.label());
     let handled = tokio::time::timeout(
         state.request_timeout,
-        handle(state, inst, adapter, door, method, uri, headers, body),
+        handle(state, inst, adapter, door, &method, &uri, &headers, body),
     )
     .await;
+    // The request head, for an adapter whose answer's form depends on it.
+    let head = Request {
+        method: &method,
+        uri: &uri,
+        headers: &headers,
+        body: &[],
+    };
     match handled {
         Ok(Ok(reply)) => to_response(reply),
-        Ok(Err(e)) => error_response(state, inst, adapter, &e),
+        Ok(Err(e)) => error_response(state, inst, adapter, &head, &e),
         Err(_) => {
             let e = IngestError::Timeout;
             state.ingest.refused(door, &inst.name, &e);
-            error_response(state, inst, adapter, &e)
+            error_response(state, inst, adapter, &head, &e)
         }
     }
 }
@@ -131,9 +138,9 @@ async fn handle(
     inst: &Instance,
     adapter: &dyn Adapter,
     door: Door,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
     body: Body,
 ) -> Result<Reply, IngestError> {
     let ingest = &state.ingest;
@@ -147,7 +154,7 @@ async fn handle(
     let limit = ingest
         .limits()
         .body_limit(route, adapter.max_body_bytes(), state.body_limit);
-    let bytes = match read_body(body, &headers, limit).await {
+    let bytes = match read_body(body, headers, limit).await {
         Ok(b) => b,
         Err(rejection) => {
             if matches!(rejection, Rejection::TooLarge(_)) {
@@ -158,12 +165,12 @@ async fn handle(
     };
     ingest
         .limits()
-        .prescan(route, &headers, &uri, &bytes)
+        .prescan(route, headers, uri, &bytes)
         .map_err(|limit| refuse(Rejection::TooLarge(limit)))?;
     let req = Request {
-        method: &method,
-        uri: &uri,
-        headers: &headers,
+        method,
+        uri,
+        headers,
         body: &bytes,
     };
     adapter.verify(&req).map_err(refuse)?;
@@ -176,7 +183,7 @@ async fn handle(
         Outcome::Reply(reply) => Ok(reply),
         outcome => {
             let receipts = ingest.accept(inst, outcome, door).await?;
-            Ok(adapter.accepted(&receipts))
+            Ok(adapter.accepted_to(&req, &receipts))
         }
     }
 }
@@ -189,11 +196,14 @@ pub fn error_response(
     state: &AppState,
     inst: &Instance,
     adapter: &dyn Adapter,
+    head: &Request<'_>,
     error: &IngestError,
 ) -> Response {
     let configured = state.ingest.retry_after_seconds();
     let (status, reason, retry_after) = match error {
-        IngestError::Rejected(rejection) => return to_response(adapter.rejected(rejection)),
+        IngestError::Rejected(rejection) => {
+            return to_response(adapter.rejected_to(head, rejection));
+        }
         IngestError::Limited(Refusal::InFlight | Refusal::InstanceInFlight) => {
             (503, "overloaded", configured)
         }

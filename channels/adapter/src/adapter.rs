@@ -340,6 +340,21 @@ pub trait Adapter: Send + Sync + 'static {
         Reply::rejection(rejection)
     }
 
+    /// [`Adapter::accepted`] for a provider whose answer's form depends on
+    /// the request (Open311 answers `requests.xml` in XML). The gateway calls
+    /// this one; the default is `accepted`.
+    fn accepted_to(&self, _req: &Request<'_>, receipts: &[Receipt]) -> Reply {
+        self.accepted(receipts)
+    }
+
+    /// [`Adapter::rejected`] for a provider whose answer's form depends on
+    /// the request; `req` carries the method, URI and headers (its body may
+    /// be empty: not every refusal comes after the body was read). The
+    /// gateway calls this one; the default is `rejected`.
+    fn rejected_to(&self, _req: &Request<'_>, rejection: &Rejection) -> Reply {
+        self.rejected(rejection)
+    }
+
     /// The largest body this adapter accepts, when it differs from the gateway's default.
     fn max_body_bytes(&self) -> Option<usize> {
         None
