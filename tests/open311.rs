@@ -256,13 +256,6 @@ async fn refused_requests_write_nothing() {
             post("truncated JSON", "malformed.json")
                 .status(400)
                 .answer(errors(400, &["the body is not JSON"])),
-            Case::post("requests.xml", format!("{BOGOR}/requests.xml"))
-                .form(good_with("api_key", Some(FMS_KEY)))
-                .status(404)
-                .answer(errors(
-                    404,
-                    &["requests.xml (post to requests.json) was not found"],
-                )),
             Case::post("an unknown instance", "/open311/v2/tidak-ada/requests.json")
                 .form(good_with("api_key", Some(FMS_KEY)))
                 .status(404)
@@ -404,5 +397,59 @@ async fn a_citizen_over_the_sender_limit_is_told_to_wait() {
         ],
     )
     .await;
+    app.stop().await;
+}
+
+/// A client that speaks XML (FixMyStreet's stock sender) posts to
+/// `requests.xml` and reads `<service_requests>` back; its refusals come as
+/// `<errors>`. The complaint is the same as for `requests.json`.
+#[tokio::test]
+async fn requests_xml_is_answered_in_xml() {
+    let mut app = common::spawn_app(&config("")).await;
+    let resp = app
+        .client
+        .post(app.url(&format!("{BOGOR}/requests.xml")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("idempotency-key", "fms-xml-1")
+        .body(good_with("api_key", Some(FMS_KEY)))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 201);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/xml")),
+        "{:?}",
+        resp.headers()
+    );
+    let answer = resp.text().await.expect("body");
+    let docs = app.complaints().await;
+    assert_eq!(docs.len(), 1);
+    let id = docs[0]["id"].as_str().expect("id");
+    assert!(
+        answer.contains("<service_requests>")
+            && answer.contains("<request>")
+            && answer.contains(&format!("<service_request_id>{id}</service_request_id>")),
+        "{answer}"
+    );
+    assert_eq!(docs[0]["provider"], "open311");
+
+    // Another instance, so that the refusal counts apart from the other tests'.
+    let refused = app
+        .client
+        .post(app.url(&format!("{DEPOK}/requests.xml")))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(good_with("api_key", Some("kunci-salah")))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 403);
+    let text = refused.text().await.expect("body");
+    assert!(
+        text.contains("<errors>") && text.contains("<code>403</code>"),
+        "{text}"
+    );
+    assert_eq!(app.stream_len().await, 1, "a refusal writes nothing");
     app.stop().await;
 }

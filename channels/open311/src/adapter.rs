@@ -303,7 +303,7 @@ impl Adapter for Open311 {
     /// `rejected` answers `403` as the standard has it.
     fn verify(&self, req: &Request<'_>) -> Result<(), Rejection> {
         let resource = Resource::of(req.uri.path());
-        if req.method != http::Method::POST || resource != Resource::Requests(Format::Json) {
+        if req.method != http::Method::POST || !matches!(resource, Resource::Requests(_)) {
             return Ok(());
         }
         let params = Params::read(req)?;
@@ -330,12 +330,9 @@ impl Adapter for Open311 {
             return Ok(Outcome::Reply(self.read(&resource, req)));
         }
         match (&resource, req.method == http::Method::POST) {
-            (Resource::Requests(Format::Json), true) => {}
-            // The answer to a POST is built without the request (see
-            // `accepted`), so it is JSON; an XML client is told where to post.
-            (Resource::Requests(Format::Xml), true) => {
-                return Err(not_found("requests.xml (post to requests.json)"));
-            }
+            // The extension names the answer's format (`accepted_to`); the
+            // body is the same form (or JSON) either way.
+            (Resource::Requests(_), true) => {}
             (Resource::Unknown(_), _) => return Err(not_found("resource")),
             _ => return Err(Rejection::MethodNotAllowed),
         }
@@ -370,6 +367,31 @@ impl Adapter for Open311 {
         json_reply(201, &Value::from(body))
     }
 
+    /// [`Open311::accepted`] in the format the resource's extension names:
+    /// `requests.xml` is answered `<service_requests><request>…`.
+    fn accepted_to(&self, req: &Request<'_>, receipts: &[Receipt]) -> Reply {
+        match answer_format(req) {
+            Format::Json => self.accepted(receipts),
+            Format::Xml => catalog::receipts(201, receipts, &self.service_notice),
+        }
+    }
+
+    /// [`Open311::rejected`] in the format the resource's extension names.
+    fn rejected_to(&self, req: &Request<'_>, rejection: &Rejection) -> Reply {
+        let json = self.rejected(rejection);
+        match answer_format(req) {
+            Format::Json => json,
+            Format::Xml => {
+                let descriptions: Vec<String> = serde_json::from_slice::<Vec<Value>>(&json.body)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|e| e["description"].as_str().map(str::to_string))
+                    .collect();
+                catalog::errors(json.status, Format::Xml, &descriptions)
+            }
+        }
+    }
+
     /// The standard's `[{"code", "description"}]` with its statuses: `403`
     /// for a missing or wrong `api_key`, `404` for a service, jurisdiction or
     /// resource that does not exist, `400` for every other field error (one
@@ -391,6 +413,17 @@ impl Adapter for Open311 {
             }
         };
         catalog::errors(status, Format::Json, &descriptions)
+    }
+}
+
+/// The format a request's answer is asked in: its resource's extension,
+/// JSON when it names none.
+fn answer_format(req: &Request<'_>) -> Format {
+    match Resource::of(req.uri.path()) {
+        Resource::Services(f)
+        | Resource::Definition(_, f)
+        | Resource::Requests(f)
+        | Resource::Unknown(f) => f,
     }
 }
 

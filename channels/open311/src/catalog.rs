@@ -187,6 +187,21 @@ pub fn errors(status: u16, format: Format, descriptions: &[String]) -> Reply {
     reply(status, format, body)
 }
 
+/// The answer to an accepted `requests.xml`:
+/// `<service_requests><request><service_request_id>…<service_notice>…`.
+pub fn receipts(status: u16, receipts: &[aduan_adapter::Receipt], notice: &str) -> Reply {
+    let mut xml = Xml::new();
+    xml.open("service_requests");
+    for r in receipts {
+        xml.open("request");
+        xml.leaf("service_request_id", &r.id);
+        xml.leaf("service_notice", notice);
+        xml.close("request");
+    }
+    xml.close("service_requests");
+    reply(status, Format::Xml, xml.finish())
+}
+
 fn reply(status: u16, format: Format, body: Vec<u8>) -> Reply {
     Reply {
         status,

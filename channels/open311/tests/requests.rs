@@ -415,12 +415,6 @@ fn what_does_not_exist_is_404() {
                 &["jurisdiction_id was not found"],
             ),
             refused(
-                "requests.xml",
-                OwnedRequest::post(&format!("{BOGOR}/requests.xml")).form(form(&good(FMS_KEY))),
-                404,
-                &["requests.xml (post to requests.json) was not found"],
-            ),
-            refused(
                 "a resource the standard does not have",
                 OwnedRequest::post(&format!("{BOGOR}/tokens/123.json")).form(form(&good(FMS_KEY))),
                 404,
