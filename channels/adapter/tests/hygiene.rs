@@ -381,6 +381,7 @@ struct Adapters {
     sendgrid: aduan_email::SendGrid,
     postmark: aduan_email::Postmark,
     smtp: aduan_email::SmtpIntake,
+    open311: aduan_open311::Open311,
 }
 
 fn adapters() -> &'static Adapters {
@@ -430,6 +431,16 @@ fn adapters() -> &'static Adapters {
                 json!({"addresses": ["pengaduan@lapor.example.go.id"]}),
             ))
             .expect("smtp"),
+            open311: aduan_open311::Open311::new(config(json!({
+                "api_keys": [SECRET],
+                "services": [{
+                    "service_code": "SAMPAH",
+                    "service_name": "Sampah tidak diangkut",
+                    "description": "Sampah rumah tangga tidak diangkut sesuai jadwal.",
+                    "group": "Kebersihan"
+                }]
+            })))
+            .expect("open311"),
         }
     })
 }
@@ -781,6 +792,27 @@ fn infobip(g: &mut Gen) -> Vec<Owned> {
     )]
 }
 
+fn open311(g: &mut Gen) -> Vec<Owned> {
+    let body = json!({
+        "api_key": SECRET,
+        "service_code": "SAMPAH",
+        "lat": -6.4817,
+        "long": 106.8540,
+        "address_string": g.dirty("Pasar Cibinong, Jl. Mayor Oking"),
+        "email": "dewi.lestari@example.id",
+        "first_name": g.dirty("Dewi"),
+        "last_name": g.dirty("Lestari"),
+        "description": g.dirty("Sampah menumpuk di samping pasar sejak tiga hari"),
+        "attribute": {"catatan": g.dirty("bau sampai ke rumah warga")},
+    });
+    vec![Owned::new(
+        "POST",
+        &format!("/open311/v2/{INSTANCE}/requests.json"),
+        &[("content-type", "application/json")],
+        serde_json::to_vec(&body).expect("serializes"),
+    )]
+}
+
 fn generic(g: &mut Gen) -> Vec<Owned> {
     let body = json!({
         "from": "0812-3456-7890",
@@ -934,6 +966,7 @@ fn push_cases(g: &mut Gen) -> Vec<(&'static str, &'static dyn Adapter, Vec<Owned
         ("mailgun", &a.mailgun, mailgun(g)),
         ("sendgrid", &a.sendgrid, sendgrid(g)),
         ("postmark", &a.postmark, postmark(g)),
+        ("open311", &a.open311, open311(g)),
     ]
 }
 
