@@ -212,6 +212,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn histogram_samples_are_folded_by_an_upkeep_thread() {
+        let _handle = metrics_handle();
+        // A new thread names itself once it runs; thread names are cut to
+        // 15 bytes by the kernel.
+        let names = || -> Vec<String> {
+            std::fs::read_dir("/proc/self/task")
+                .map(|tasks| {
+                    tasks
+                        .filter_map(|t| t.ok())
+                        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                        .map(|n| n.trim().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for _ in 0..100 {
+            if names().iter().any(|n| n == "aduan-metrics-u") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("no upkeep thread among {:?}", names());
+    }
+
+    #[test]
     fn masks_keep_only_what_identifies_nobody() {
         assert_eq!(mask_phone("+6281234567890"), "+62812****7890");
         assert_eq!(mask_email("budi@example.id"), "b***@example.id");
