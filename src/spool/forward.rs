@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use aduan_adapter::Fragment;
+use aduan_adapter::{Complaint, Fragment};
 use redb::{Database, Durability};
 use tokio_util::sync::CancellationToken;
 
@@ -28,9 +28,8 @@ pub struct Target<'a> {
 impl Target<'_> {
     /// Appends a run of spooled complaints in one call. A redelivery found
     /// now is counted: the complaint was counted as accepted when spooled.
-    async fn write_run(&self, run: &[(u64, u64, Record)]) -> Result<(), RedisError> {
-        let complaints: Vec<_> = run.iter().map(|(_, _, r)| r.complaint.clone()).collect();
-        let receipts = self.redis.append(&complaints).await?;
+    async fn write_run(&self, complaints: &[Complaint]) -> Result<(), RedisError> {
+        let receipts = self.redis.append(complaints).await?;
         for (complaint, receipt) in complaints.iter().zip(&receipts) {
             if receipt.duplicate {
                 telemetry::duplicate(complaint.channel, &complaint.instance);
@@ -44,7 +43,9 @@ impl Target<'_> {
     /// was the last part).
     async fn write(&self, record: Record) -> Result<(), RedisError> {
         let Some(part) = record.part else {
-            return self.write_run(&[(0, 0, record)]).await;
+            return self
+                .write_run(std::slice::from_ref(&record.complaint))
+                .await;
         };
         let fragment = Fragment {
             group: part.group,
@@ -95,7 +96,9 @@ impl Spool {
         let mut failure = None;
         // Runs of whole complaints go to Redis as one append each; a part of a
         // split message is held on its own, in its place in the order.
-        let mut run: Vec<(u64, u64, Record)> = Vec::new();
+        // The run's complaints, and the sequence number and size of each.
+        let mut run: Vec<Complaint> = Vec::new();
+        let mut run_at: Vec<(u64, u64)> = Vec::new();
         let mut records = batch
             .into_iter()
             .map(
@@ -114,14 +117,16 @@ impl Spool {
                 }
             };
             let written = if record.part.is_none() {
-                run.push((seq, size, record));
+                run.push(record.complaint);
+                run_at.push((seq, size));
                 let whole_follows =
                     matches!(records.peek(), Some(Ok((_, _, r))) if r.part.is_none());
                 if whole_follows {
                     continue;
                 }
                 target.write_run(&run).await.map(|()| {
-                    forwarded.extend(run.drain(..).map(|(seq, size, _)| (seq, size)));
+                    run.clear();
+                    forwarded.append(&mut run_at);
                 })
             } else {
                 target
