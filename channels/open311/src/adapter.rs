@@ -378,18 +378,8 @@ impl Adapter for Open311 {
 
     /// [`Open311::rejected`] in the format the resource's extension names.
     fn rejected_to(&self, req: &Request<'_>, rejection: &Rejection) -> Reply {
-        let json = self.rejected(rejection);
-        match answer_format(req) {
-            Format::Json => json,
-            Format::Xml => {
-                let descriptions: Vec<String> = serde_json::from_slice::<Vec<Value>>(&json.body)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|e| e["description"].as_str().map(str::to_string))
-                    .collect();
-                catalog::errors(json.status, Format::Xml, &descriptions)
-            }
-        }
+        let (status, descriptions) = refusal(rejection);
+        catalog::errors(status, answer_format(req), &descriptions)
     }
 
     /// The standard's `[{"code", "description"}]` with its statuses: `403`
@@ -397,22 +387,27 @@ impl Adapter for Open311 {
     /// resource that does not exist, `400` for every other field error (one
     /// entry each), and the HTTP meaning of the rest (`405`, `413`, `415`).
     fn rejected(&self, rejection: &Rejection) -> Reply {
-        let (status, descriptions) = match rejection {
-            Rejection::Invalid(errors) if errors.iter().all(|e| e.message == NOT_FOUND) => {
-                (404, described(errors))
-            }
-            Rejection::Invalid(errors) => (400, described(errors)),
-            Rejection::Forbidden(reason) | Rejection::Unauthorized(reason) => {
-                (403, vec![reason.to_string()])
-            }
-            Rejection::Malformed(reason) => (400, vec![reason.clone()]),
-            Rejection::MethodNotAllowed => (405, vec!["method not allowed".to_string()]),
-            Rejection::TooLarge(_) => (413, vec!["the request is too large".to_string()]),
-            Rejection::UnsupportedMediaType(expected) => {
-                (415, vec![format!("the body must be {expected}")])
-            }
-        };
+        let (status, descriptions) = refusal(rejection);
         catalog::errors(status, Format::Json, &descriptions)
+    }
+}
+
+/// The status and the descriptions of the standard's error document for a refusal.
+fn refusal(rejection: &Rejection) -> (u16, Vec<String>) {
+    match rejection {
+        Rejection::Invalid(errors) if errors.iter().all(|e| e.message == NOT_FOUND) => {
+            (404, described(errors))
+        }
+        Rejection::Invalid(errors) => (400, described(errors)),
+        Rejection::Forbidden(reason) | Rejection::Unauthorized(reason) => {
+            (403, vec![reason.to_string()])
+        }
+        Rejection::Malformed(reason) => (400, vec![reason.clone()]),
+        Rejection::MethodNotAllowed => (405, vec!["method not allowed".to_string()]),
+        Rejection::TooLarge(_) => (413, vec!["the request is too large".to_string()]),
+        Rejection::UnsupportedMediaType(expected) => {
+            (415, vec![format!("the body must be {expected}")])
+        }
     }
 }
 
