@@ -14,7 +14,7 @@ mod fragments;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aduan_adapter::{Blob, Complaint, Fragment, Ignored, Outcome, Receipt};
+use aduan_adapter::{Blob, Complaint, Fragment, Ignored, Outcome, Receipt, StatusReport};
 use tokio_util::sync::CancellationToken;
 
 pub use error::{Door, IngestError};
@@ -32,6 +32,7 @@ use crate::telemetry;
 struct Intake {
     complaints: Vec<Complaint>,
     ignored: Vec<Ignored>,
+    reports: Vec<StatusReport>,
     blobs: Vec<Blob>,
     fragments: Vec<Fragment>,
 }
@@ -41,6 +42,7 @@ impl From<Outcome> for Intake {
         let mut intake = Intake {
             complaints: Vec::new(),
             ignored: Vec::new(),
+            reports: Vec::new(),
             blobs: Vec::new(),
             fragments: Vec::new(),
         };
@@ -48,7 +50,10 @@ impl From<Outcome> for Intake {
             Outcome::Accept {
                 complaints,
                 ignored,
-            } => (intake.complaints, intake.ignored) = (complaints, ignored),
+                reports,
+            } => {
+                (intake.complaints, intake.ignored, intake.reports) = (complaints, ignored, reports)
+            }
             Outcome::AcceptWithBlobs {
                 complaints,
                 ignored,

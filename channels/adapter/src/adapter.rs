@@ -119,6 +119,9 @@ pub enum Outcome {
     Accept {
         complaints: Vec<Complaint>,
         ignored: Vec<Ignored>,
+        /// Delivery and read reports of messages the gateway sent; they go to
+        /// `aduan:delivery`, never to the complaints stream.
+        reports: Vec<crate::reply::StatusReport>,
     },
     /// Complaints whose attachment bytes the gateway stores itself (email):
     /// the blobs are written before the complaints are appended.
@@ -166,6 +169,7 @@ impl Outcome {
         Outcome::Accept {
             complaints: Vec::new(),
             ignored: vec![Ignored { reason }],
+            reports: Vec::new(),
         }
     }
 
@@ -174,6 +178,7 @@ impl Outcome {
         Outcome::Accept {
             complaints,
             ignored: Vec::new(),
+            reports: Vec::new(),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! - [`complaint`]: the `aduan.complaint.v1` document every adapter produces.
 //! - [`adapter`]: the push interface, `verify` then `parse`, with no I/O.
 //! - [`poll`]: what polling channels (IMAP, Telegram long polling) are offered.
+//! - [`reply`]: the way back: replies, deliveries, reply routes and the sender interface.
 //! - [`secret`]: configuration secrets given as `env:`/`file:` references.
 //! - [`verify`]: constant-time comparison and the HMAC primitives providers use.
 //! - [`phone`]: phone numbers to E.164.
@@ -14,6 +15,7 @@ pub mod adapter;
 pub mod complaint;
 pub mod phone;
 pub mod poll;
+pub mod reply;
 pub mod secret;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -29,4 +31,9 @@ pub use complaint::{
     Thread, Timestamp, content_id,
 };
 pub use poll::{Host, HostError, Poller, Shutdown};
+pub use reply::{
+    DELIVERY_SCHEMA, Delivery, DeliveryError, DeliveryStatus, Outgoing, REPLY_SCHEMA,
+    ReplyAttachment, ReplyRequest, ReplyRoute, ReplySender, ReportRef, Retry, RouteKind, SendError,
+    Sent, StatusReport, Template,
+};
 pub use secret::{Secret, SecretError};

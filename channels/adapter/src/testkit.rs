@@ -613,6 +613,7 @@ fn run_case(adapter: &dyn Adapter, ctx: &Context<'_>, case: &Case) {
         Ok(Outcome::Accept {
             complaints,
             ignored,
+            ..
         })
         | Ok(Outcome::AcceptWithBlobs {
             complaints,

@@ -237,6 +237,8 @@ pub struct Batch {
     pub complaints: Vec<Complaint>,
     /// One per event acknowledged and not written.
     pub ignored: Vec<Ignored>,
+    /// Delivery and read reports of messages the gateway sent.
+    pub reports: Vec<aduan_adapter::StatusReport>,
 }
 
 impl Batch {
@@ -250,6 +252,7 @@ impl Batch {
         Outcome::Accept {
             complaints: self.complaints,
             ignored: self.ignored,
+            reports: self.reports,
         }
     }
 }

@@ -209,6 +209,7 @@ fn a_whatsapp_message_of_an_unknown_type_is_counted_not_refused() {
         Ok(Outcome::Accept {
             complaints,
             ignored,
+            ..
         }) => {
             assert!(complaints.is_empty());
             let reasons: Vec<&str> = ignored.iter().map(|i| i.reason).collect();

@@ -595,7 +595,7 @@ mod tests {
         };
         assert!(matches!(
             parse(&fixture("twilio/status.form")),
-            Ok(Outcome::Accept { ref complaints, ref ignored }) if complaints.is_empty() && ignored[0].reason == "status"
+            Ok(Outcome::Accept { ref complaints, ref ignored, .. }) if complaints.is_empty() && ignored[0].reason == "status"
         ));
         let Err(Rejection::Invalid(errors)) = parse(
             "MessageSid=SM1&From=%2B6281234567890&NumMedia=2&MediaUrl0=https%3A%2F%2Fa&Latitude=200&Longitude=1",

@@ -80,6 +80,7 @@ fn parse_http(a: &Transcripts, body: &[u8], keep_raw: bool) -> Result<Value, Rej
         aduan_adapter::Outcome::Accept {
             complaints,
             ignored,
+            ..
         } => {
             assert!(ignored.is_empty());
             assert_eq!(complaints.len(), 1);

@@ -251,6 +251,7 @@ impl Adapter for X {
         Ok(Outcome::Accept {
             complaints,
             ignored,
+            reports: Vec::new(),
         })
     }
 }
