@@ -303,8 +303,9 @@ pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 /// A channel's sender, built per instance by its channel crate.
 #[async_trait::async_trait]
 pub trait ReplySender: Send + Sync {
-    /// The most characters one message may carry; longer texts are split.
-    fn max_chars(&self) -> usize;
+    /// The most characters one message on `route` may carry (an X reply
+    /// tweet carries fewer than a DM); longer texts are split.
+    fn max_chars(&self, route: &ReplyRoute) -> usize;
 
     /// Sends one message. Window rules are checked here, without calling the
     /// provider when the answer is known.
