@@ -125,7 +125,10 @@ pub struct DeliveryError {
 pub struct Delivery {
     /// Always [`DELIVERY_SCHEMA`].
     pub schema: String,
+    /// The reply's id; `""` only for an outbound entry that had none.
     pub reply_id: String,
+    /// The `aduan:outbound` entry the attempt was for; `None` for a provider report.
+    pub entry_id: Option<String>,
     pub complaint_id: Option<String>,
     pub instance: Option<String>,
     pub channel: Option<Channel>,
