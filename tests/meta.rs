@@ -477,7 +477,14 @@ async fn ignored_events_and_refusals_are_counted_by_reason() {
     table::run(
         &app,
         [
+            // Two statuses, both reports: none is an ignored event.
             nothing("two statuses", path, "whatsapp/status.json"),
+            // A `sent` status, a report, and a `deleted` one, ignored.
+            nothing(
+                "a sent and a deleted status",
+                path,
+                "whatsapp/status_sent.json",
+            ),
             nothing("a reaction", path, "whatsapp/reaction.json"),
             // Three messages and a status.
             nothing("a batch", path, "whatsapp/batch.json").adds_any(3),
@@ -506,8 +513,8 @@ async fn ignored_events_and_refusals_are_counted_by_reason() {
             &[("instance", "wa-hitung"), ("reason", reason)],
         )
     };
-    // Two statuses in status.json, one more in batch.json.
-    assert_eq!(ignored("status"), 3.0, "{metrics}");
+    // Statuses of delivery are reports; only status_sent.json's `deleted` is ignored.
+    assert_eq!(ignored("status"), 1.0, "{metrics}");
     assert_eq!(ignored("reaction"), 1.0, "{metrics}");
     assert_eq!(rejected("malformed"), 1.0, "{metrics}");
     assert_eq!(rejected("bad_signature"), 1.0, "{metrics}");

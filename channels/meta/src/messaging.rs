@@ -2,13 +2,15 @@
 //! and Instagram direct messages both deliver them.
 //!
 //! Each event is one of a message, a delivery or read receipt, a reaction, a
-//! postback, an edit…; only messages a citizen sent are complaints. Media
+//! postback, an edit…; only messages a citizen sent are complaints, and
+//! delivery and read receipts of the page's own messages become
+//! [`StatusReport`]s. Media
 //! arrive as URLs (Meta's CDN), so attachments carry `url` and no
 //! `provider_ref`.
 
 use aduan_adapter::{
-    Attachment, AttachmentKind, Channel, Complaint, Context, Location, Outcome, Rejection, Request,
-    Timestamp,
+    Attachment, AttachmentKind, Channel, Complaint, Context, DeliveryStatus, Location, Outcome,
+    Rejection, ReportRef, Request, StatusReport, Timestamp,
 };
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -61,8 +63,8 @@ pub struct Event {
     recipient: Option<Party>,
     timestamp: Option<i64>,
     message: Option<Message>,
-    delivery: Option<IgnoredAny>,
-    read: Option<IgnoredAny>,
+    delivery: Option<Delivery>,
+    read: Option<Read>,
     reaction: Option<IgnoredAny>,
     postback: Option<IgnoredAny>,
     message_edit: Option<IgnoredAny>,
@@ -71,6 +73,26 @@ pub struct Event {
 #[derive(Debug, Deserialize)]
 struct Party {
     id: String,
+}
+
+/// A delivery receipt (Messenger): the page's messages that reached the
+/// citizen.
+#[derive(Debug, Deserialize)]
+struct Delivery {
+    /// The messages delivered; Meta may leave them out.
+    #[serde(default)]
+    mids: Vec<String>,
+    /// Every message sent before this time (milliseconds) was delivered.
+    watermark: i64,
+}
+
+/// A read receipt: Messenger's `message_reads` carries a watermark,
+/// Instagram's `messaging_seen` the id of the message seen.
+#[derive(Debug, Deserialize)]
+struct Read {
+    /// Every message sent up to this time (milliseconds) was read.
+    watermark: Option<i64>,
+    mid: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,7 +197,9 @@ pub fn read(
     for (i, event) in events.iter().enumerate() {
         let at = format!("{at}.messaging[{i}]");
         let Some(message) = &event.message else {
-            batch.ignore(other_event(event));
+            if !read_receipt(event, &at, batch)? {
+                batch.ignore(other_event(event));
+            }
             continue;
         };
         if message.is_echo {
@@ -264,12 +288,83 @@ pub fn read(
     Ok(())
 }
 
+/// Turns a delivery or read receipt into reports; `false` for an event
+/// that is neither.
+///
+/// A delivery names the messages delivered (one report each) or, without
+/// them, only its watermark; a read names its watermark (Messenger) or the
+/// message seen (Instagram). A watermark covers every message sent to the
+/// event's sender, the citizen, up to it.
+fn read_receipt(event: &Event, at: &str, batch: &mut Batch) -> Result<bool, Rejection> {
+    let citizen = || {
+        event
+            .sender
+            .as_ref()
+            .map(|s| s.id.clone())
+            .ok_or_else(|| Rejection::malformed(format!("missing field `sender` at {at}")))
+    };
+    let watermark = |ms: i64, part: &str| {
+        Timestamp::from_unix_millis(ms).ok_or_else(|| {
+            Rejection::malformed(format!("watermark is not Unix milliseconds at {at}.{part}"))
+        })
+    };
+    if let Some(delivery) = &event.delivery {
+        let upto = watermark(delivery.watermark, "delivery")?;
+        if delivery.mids.is_empty() {
+            batch.reports.push(StatusReport {
+                about: ReportRef::UpTo {
+                    recipient: citizen()?,
+                    watermark: upto,
+                },
+                status: DeliveryStatus::Delivered,
+                error: None,
+                at: Some(upto),
+            });
+        }
+        for mid in &delivery.mids {
+            batch.reports.push(StatusReport {
+                about: ReportRef::Message(mid.clone()),
+                status: DeliveryStatus::Delivered,
+                error: None,
+                at: Some(upto),
+            });
+        }
+        return Ok(true);
+    }
+    let Some(read) = &event.read else {
+        return Ok(false);
+    };
+    let about = match (read.watermark, &read.mid) {
+        (Some(ms), _) => ReportRef::UpTo {
+            recipient: citizen()?,
+            watermark: watermark(ms, "read")?,
+        },
+        (None, Some(mid)) => ReportRef::Message(mid.clone()),
+        (None, None) => {
+            return Err(Rejection::malformed(format!(
+                "read without `watermark` or `mid` at {at}.read"
+            )));
+        }
+    };
+    let fallback = match &about {
+        ReportRef::UpTo { watermark, .. } => Some(*watermark),
+        ReportRef::Message(_) => None,
+    };
+    batch.reports.push(StatusReport {
+        about,
+        status: DeliveryStatus::Read,
+        error: None,
+        // When it was read: the event's time, else the watermark's.
+        at: event
+            .timestamp
+            .and_then(Timestamp::from_unix_millis)
+            .or(fallback),
+    });
+    Ok(true)
+}
+
 fn other_event(event: &Event) -> &'static str {
-    if event.delivery.is_some() {
-        "delivery"
-    } else if event.read.is_some() {
-        "read"
-    } else if event.reaction.is_some() {
+    if event.reaction.is_some() {
         "reaction"
     } else if event.postback.is_some() {
         "postback"

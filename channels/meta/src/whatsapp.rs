@@ -3,13 +3,15 @@
 //! One notification carries entries, each with `changes`; a `messages` change
 //! holds the business number's `metadata`, the senders' `contacts`, and either
 //! `messages`, `statuses` or `errors`. Every message that a citizen wrote
-//! becomes its own Complaint, keyed by its `wamid`. Media arrive as ids, not
+//! becomes its own Complaint, keyed by its `wamid`; every status of a message
+//! the gateway sent (`sent`, `delivered`, `read`, `failed`) becomes a
+//! [`StatusReport`] about that `wamid`. Media arrive as ids, not
 //! URLs: fetching them needs the business's access token, so the id is kept
 //! as `provider_ref` and the bytes are left to whoever holds that token.
 
 use aduan_adapter::{
-    Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, Location, Outcome, Rejection,
-    Request, Timestamp, phone, text,
+    Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, DeliveryStatus, Location,
+    Outcome, Rejection, ReportRef, Request, StatusReport, Timestamp, phone, text,
 };
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -74,8 +76,13 @@ impl WhatsApp {
         ctx: &Context<'_>,
         batch: &mut Batch,
     ) -> Result<(), Rejection> {
-        for _ in &value.statuses {
-            batch.ignore("status");
+        for (i, status) in value.statuses.iter().enumerate() {
+            match read_status(status, &format!("{at}.statuses[{i}]"))? {
+                Some(report) => batch.reports.push(report),
+                // Statuses of other kinds (`deleted`, `warning`, …) say
+                // nothing about delivery.
+                None => batch.ignore("status"),
+            }
         }
         for _ in &value.errors {
             batch.ignore("error");
@@ -158,6 +165,52 @@ impl WhatsApp {
     }
 }
 
+/// The report a status gives, `None` for a status that is not about
+/// delivery. Its error, for `failed`, is the first of `errors[]`.
+fn read_status(status: &Status, at: &str) -> Result<Option<StatusReport>, Rejection> {
+    let kind = match status.status.as_str() {
+        "sent" => DeliveryStatus::Sent,
+        "delivered" => DeliveryStatus::Delivered,
+        "read" => DeliveryStatus::Read,
+        "failed" => DeliveryStatus::Failed,
+        _ => return Ok(None),
+    };
+    let at_time = match &status.timestamp {
+        None => None,
+        Some(t) => Some(
+            t.parse::<i64>()
+                .ok()
+                .and_then(Timestamp::from_unix_seconds)
+                .ok_or_else(|| {
+                    Rejection::malformed(format!("timestamp is not Unix seconds at {at}"))
+                })?,
+        ),
+    };
+    let error = match kind {
+        DeliveryStatus::Failed => status.errors.first().map(|e| {
+            let code = match &e.code {
+                Some(ErrorCode::Number(n)) => n.to_string(),
+                Some(ErrorCode::Text(s)) if !s.is_empty() => s.clone(),
+                _ => "unknown".to_string(),
+            };
+            let title = e
+                .title
+                .clone()
+                .filter(|t| !t.is_empty())
+                .or_else(|| e.message.clone())
+                .unwrap_or_default();
+            (code, title)
+        }),
+        _ => None,
+    };
+    Ok(Some(StatusReport {
+        about: ReportRef::Message(status.id.clone()),
+        status: kind,
+        error,
+        at: at_time,
+    }))
+}
+
 /// What a message says, once its type is known.
 enum Body {
     Text(String),
@@ -237,7 +290,7 @@ struct Value {
     #[serde(default)]
     messages: Vec<Message>,
     #[serde(default)]
-    statuses: Vec<IgnoredAny>,
+    statuses: Vec<Status>,
     #[serde(default)]
     errors: Vec<IgnoredAny>,
 }
@@ -259,6 +312,32 @@ impl Value {
                 _ => None,
             })
     }
+}
+
+/// The status of a message the business sent.
+#[derive(Debug, Deserialize)]
+struct Status {
+    /// The `wamid` the send was answered with.
+    id: String,
+    status: String,
+    timestamp: Option<String>,
+    #[serde(default)]
+    errors: Vec<StatusError>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusError {
+    code: Option<ErrorCode>,
+    title: Option<String>,
+    message: Option<String>,
+}
+
+/// Meta writes error codes as numbers; a string is taken as it is.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ErrorCode {
+    Number(i64),
+    Text(String),
 }
 
 #[derive(Debug, Deserialize)]
