@@ -22,8 +22,13 @@ use serde::Deserialize;
 
 use event::{Activity, DirectMessageEvent, Entities, Media, Tweet};
 
-/// The `provider` of every X complaint.
+/// The `provider` of a complaint that came as a direct message.
 pub const PROVIDER: &str = "x";
+
+/// The `provider` of a complaint that came as a public Tweet mentioning the
+/// account: a stored reply route can tell it from a DM and answer it as the
+/// instance says (a DM, or a reply Tweet).
+pub const MENTION_PROVIDER: &str = "x_mention";
 
 /// The header X signs each POST body in.
 pub const SIGNATURE_HEADER: &str = "x-twitter-webhooks-signature";
@@ -145,7 +150,7 @@ impl X {
         let mut c = Complaint::new(
             ctx,
             Channel::X,
-            PROVIDER,
+            MENTION_PROVIDER,
             tweet.id_str.clone(),
             format!("x:{}", tweet.user.id_str),
         );
