@@ -9,10 +9,13 @@
 //!
 //! Both hand every update to [`normalize`], which reads it with the crate's own
 //! [`update`] types and produces the Complaint. [`config`] holds the instance settings.
+//!
+//! Replies go back through [`send`]: `sendMessage` to the complaint's chat.
 
 pub mod config;
 pub mod normalize;
 pub mod poll;
+pub mod send;
 pub mod update;
 pub mod webhook;
 
@@ -21,6 +24,7 @@ use std::time::Duration;
 pub use config::{Mode, TelegramConfig};
 pub use normalize::{Normalized, Normalizer};
 pub use poll::TelegramPoller;
+pub use send::{TelegramSendConfig, TelegramSender};
 pub use webhook::Telegram;
 
 /// What a configured bot instance runs.
