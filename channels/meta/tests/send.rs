@@ -853,7 +853,7 @@ async fn instagram_direct_messages_go_to_the_account() {
         None,
     );
     let sender = messenger(&graph, Platform::Instagram, json!({}));
-    assert_eq!(sender.max_chars(&route), 1000);
+    assert_eq!(sender.max_chars(&route), 999);
     let result = sender
         .send(&out(&route, Some(TEXT), None, hours_ago(2)))
         .await;

@@ -20,9 +20,10 @@ use super::{Answer, Graph, GraphError};
 /// The longest Messenger text message.
 pub const MESSENGER_MAX_CHARS: usize = 2000;
 
-/// The longest Instagram text message (Meta documents 1,000; a shorter
-/// part only costs a split).
-pub const INSTAGRAM_MAX_CHARS: usize = 1000;
+/// The longest Instagram text message: Meta's Instagram messaging pages say
+/// "less than 1000 characters" (an older one "1000 bytes or less"), well
+/// under Messenger's 2,000.
+pub const INSTAGRAM_MAX_CHARS: usize = 999;
 
 /// The longest Facebook comment.
 pub const FACEBOOK_COMMENT_MAX_CHARS: usize = 8000;
