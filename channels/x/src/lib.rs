@@ -9,8 +9,13 @@
 //!   everything else is acknowledged and not written.
 //!
 //! [`event`] holds the payload types, [`text`] the entity decoding X's text needs.
+//!
+//! Replies go back through [`send`] (a DM, or a reply Tweet to a mention),
+//! signed by [`oauth`] or with an OAuth 2.0 user token.
 
 pub mod event;
+pub mod oauth;
+pub mod send;
 pub mod text;
 
 use aduan_adapter::verify::{base64_encode, constant_time_eq, hmac_sha256};
@@ -21,6 +26,8 @@ use aduan_adapter::{
 use serde::Deserialize;
 
 use event::{Activity, DirectMessageEvent, Entities, Media, Tweet};
+
+pub use send::{MentionReply, XSendConfig, XSender};
 
 /// The `provider` of a complaint that came as a direct message.
 pub const PROVIDER: &str = "x";
