@@ -75,6 +75,8 @@ pub struct Instance {
     /// The HTTP route, for instances providers push to.
     pub route: Option<Route>,
     pub intake: Intake,
+    /// The sender of replies and its pacing, when `[instances.reply]` is set.
+    pub reply: Option<crate::senders::Reply>,
 }
 
 impl std::fmt::Debug for Instance {
@@ -185,12 +187,14 @@ pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
         Intake::Poll(_) => None,
         _ => route_of(def.kind),
     };
+    let reply = crate::senders::build(def)?;
     Ok(Instance {
         name: def.name.clone(),
         kind: def.kind,
         keep_raw,
         route,
         intake,
+        reply,
     })
 }
 

@@ -28,6 +28,12 @@
 //! - [`language`]: language detection of complaint texts.
 //! - [`listener`]: the HTTP accept loop with header and slow-client limits.
 //! - [`connections`]: connection caps, first-byte and idle timeouts (HTTP and SMTP).
+//! - [`reply_route`]: where a complaint's replies go, stored with it at append.
+//!
+//! The way back:
+//! - [`senders`]: the one `match` from a kind to its reply sender.
+//! - [`outbound`]: the reply worker (claims, pacing, retries, records) and provider reports.
+//!
 //! - [`telemetry`]: metrics, logging and the masking of personal data.
 
 pub mod assembly;
@@ -39,9 +45,12 @@ pub mod instances;
 pub mod language;
 pub mod limits;
 pub mod listener;
+pub mod outbound;
 pub mod pipeline;
 pub mod poll;
 pub mod redis;
+pub mod reply_route;
+pub mod senders;
 pub mod server;
 pub mod settings;
 pub mod smtp;

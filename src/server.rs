@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::outbound::Outbound;
+use crate::outbound::reports::Reports;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -122,14 +124,19 @@ pub fn ingest(
 ) -> anyhow::Result<Arc<Ingest>> {
     let language =
         LanguageDetector::new(&config.language).map_err(|e| anyhow::anyhow!("language: {e}"))?;
-    let redis = Arc::new(Redis::new(&config.redis)?);
+    let redis =
+        Arc::new(Redis::new(&config.redis)?.with_route_days(config.outbound.reply_route_days));
+    let reports = Reports::new(redis.clone(), &config.outbound.delivery_stream);
     let pipeline = Arc::new(Pipeline::new(redis, spool, language));
-    Ok(Arc::new(Ingest::new(
-        pipeline,
-        BlobStore::new(&config.blobs),
-        &config.limits,
-        instances.iter().map(|i| i.name.as_str()),
-    )))
+    Ok(Arc::new(
+        Ingest::new(
+            pipeline,
+            BlobStore::new(&config.blobs),
+            &config.limits,
+            instances.iter().map(|i| i.name.as_str()),
+        )
+        .with_reports(reports),
+    ))
 }
 
 /// Builds every instance from `config`, then starts the HTTP server on
@@ -169,6 +176,11 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         pipeline.language().clone(),
         shutdown.child_token(),
     ));
+
+    // Replies: this replica joins the consumer group of `aduan:outbound`.
+    if let Some(outbound) = Outbound::new(&config.outbound, &instances, pipeline.redis().clone()) {
+        pollers.spawn(outbound.run(shutdown.child_token()));
+    }
 
     let smtp = crate::smtp::start(
         &config.smtp,

@@ -96,6 +96,32 @@ pub fn limit_exceeded(route: &'static str, limit: &'static str) {
     metrics::counter!(LIMIT_EXCEEDED, "limit" => limit, "route" => route).increment(1);
 }
 
+/// Reply attempts by instance, channel and outcome (`sent`, `retrying`,
+/// `failed`, `duplicate`, `deferred`).
+pub const REPLIES: &str = "aduan_replies_total";
+/// Time from a reply's append to `aduan:outbound` to the provider's acceptance.
+pub const REPLY_LATENCY: &str = "aduan_reply_latency_seconds";
+/// Provider reports by instance and status; `unmatched` for messages this
+/// gateway did not send.
+pub const REPORTS: &str = "aduan_delivery_reports_total";
+
+/// One reply attempt's outcome.
+pub fn reply(instance: &str, channel: &'static str, outcome: &'static str) {
+    metrics::counter!(REPLIES, "instance" => instance.to_string(), "channel" => channel, "outcome" => outcome)
+        .increment(1);
+}
+
+/// A reply the provider accepted `waited` after it was appended.
+pub fn reply_sent_after(instance: &str, waited: Duration) {
+    metrics::histogram!(REPLY_LATENCY, "instance" => instance.to_string())
+        .record(waited.as_secs_f64());
+}
+
+/// One provider report, matched (`status`) or not (`unmatched`).
+pub fn report(instance: &str, status: &'static str) {
+    metrics::counter!(REPORTS, "instance" => instance.to_string(), "status" => status).increment(1);
+}
+
 /// Counts one failed Redis operation.
 pub fn redis_error(op: &'static str) {
     metrics::counter!(REDIS_ERRORS, "op" => op).increment(1);

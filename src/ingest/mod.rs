@@ -23,6 +23,7 @@ pub use fragments::FragmentError;
 use crate::blobs::BlobStore;
 use crate::instances::Instance;
 use crate::limits::{Admission, Limiter};
+use crate::outbound::reports::Reports;
 use crate::pipeline::Pipeline;
 use crate::redis::Redis;
 use crate::settings::LimitsConfig;
@@ -75,6 +76,8 @@ pub struct Ingest {
     /// Whether `import-transcripts` applies the per-sender limit.
     import_per_sender: bool,
     retry_after_seconds: u64,
+    /// Where provider delivery reports go.
+    reports: Option<Reports>,
 }
 
 impl Ingest {
@@ -91,7 +94,15 @@ impl Ingest {
             limiter: Limiter::new(limits.clone(), instance_names),
             import_per_sender: limits.import_per_sender,
             retry_after_seconds: limits.retry_after_seconds.max(1),
+            reports: None,
         }
+    }
+
+    /// Writes provider delivery reports through `reports` (without it they
+    /// are counted and dropped).
+    pub fn with_reports(mut self, reports: Reports) -> Self {
+        self.reports = Some(reports);
+        self
     }
 
     /// The limits in force (admission and input limits are checked by the
@@ -155,6 +166,19 @@ impl Ingest {
         let intake = Intake::from(outcome);
         for event in &intake.ignored {
             telemetry::ignored(label, &instance.name, event.reason);
+        }
+        if !intake.reports.is_empty() {
+            match &self.reports {
+                Some(reports) => reports
+                    .record(&instance.name, &intake.reports)
+                    .await
+                    .map_err(|e| IngestError::Unavailable(e.to_string()))?,
+                None => {
+                    for _ in &intake.reports {
+                        telemetry::report(&instance.name, "unmatched");
+                    }
+                }
+            }
         }
         // Attachments first: a complaint in the stream always finds its files.
         if let Err(e) = self.blobs.put_all(intake.blobs).await {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 /// Token buckets by key: each holds up to `burst` tokens and refills at `rate` per
 /// second. A full bucket is the same as no bucket, which is how the map is pruned.
-pub(super) struct Buckets {
+pub(crate) struct Buckets {
     rate: f64,
     burst: f64,
     map: Mutex<HashMap<String, Bucket>>,
@@ -22,7 +22,7 @@ struct Bucket {
 const PRUNE_AT: usize = 16 * 1024;
 
 impl Buckets {
-    pub(super) fn new(rate: f64, burst: f64) -> Self {
+    pub(crate) fn new(rate: f64, burst: f64) -> Self {
         Buckets {
             rate,
             burst: burst.max(1.0),
@@ -31,7 +31,7 @@ impl Buckets {
     }
 
     /// Takes a token for `key`, or says how long until one is there.
-    pub(super) fn take(&self, key: &str, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn take(&self, key: &str, now: Instant) -> Result<(), Duration> {
         let Ok(mut map) = self.map.lock() else {
             // A panic elsewhere poisoned the map; limiting is not worth failing requests for.
             return Ok(());

@@ -10,7 +10,7 @@
 //! - `buckets`: token buckets by key (instances, senders).
 //! - `prescan`: the byte-level checks on a raw body.
 
-mod buckets;
+pub(crate) mod buckets;
 mod prescan;
 
 use std::collections::HashMap;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use aduan_adapter::{Complaint, Receipt};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Link, Redis, RedisError, scripts};
+use super::{Link, Redis, RedisError, Ttls, scripts};
 use crate::telemetry;
 
 /// Most complaints one script call carries (an append of more is sent whole).
@@ -28,6 +28,10 @@ const QUEUE: usize = 4096;
 /// One complaint as the script takes it.
 struct Item {
     dedup_key: String,
+    route_key: String,
+    window_key: String,
+    route: String,
+    received_ms: i64,
     id: String,
     channel: &'static str,
     instance: String,
@@ -51,8 +55,20 @@ impl Redis {
         }
         let mut items = Vec::with_capacity(complaints.len());
         for c in complaints {
+            let route = crate::reply_route::of(c);
+            let window_key = route
+                .as_ref()
+                .map_or_else(String::new, |r| self.keys.window(&r.instance, &r.to));
             items.push(Item {
                 dedup_key: self.keys.dedup(&c.instance, &c.external_id),
+                route_key: self.keys.route(&c.id),
+                window_key,
+                route: match &route {
+                    Some(r) => serde_json::to_string(r)
+                        .map_err(|e| RedisError::Serialize(e.to_string()))?,
+                    None => String::new(),
+                },
+                received_ms: c.received_at.0.timestamp_millis(),
                 id: c.id.clone(),
                 channel: c.channel.as_str(),
                 instance: c.instance.clone(),
@@ -67,7 +83,7 @@ impl Redis {
                 tokio::spawn(run(
                     self.link.clone(),
                     self.keys.stream().to_string(),
-                    self.dedup_ttl_ms,
+                    self.ttls,
                     rx,
                 ));
                 tx
@@ -94,7 +110,7 @@ impl Redis {
 
 /// The task: one script call at a time, each carrying every append that
 /// waited for the one before.
-async fn run(link: Arc<Link>, stream: String, ttl_ms: u64, mut rx: mpsc::Receiver<Job>) {
+async fn run(link: Arc<Link>, stream: String, ttls: Ttls, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut count = first.items.len();
@@ -109,7 +125,7 @@ async fn run(link: Arc<Link>, stream: String, ttl_ms: u64, mut rx: mpsc::Receive
             }
         }
         metrics::histogram!(telemetry::APPEND_BATCH).record(count as f64);
-        match call(&link, &stream, ttl_ms, &jobs, count).await {
+        match call(&link, &stream, ttls, &jobs, count).await {
             Ok(mut results) => {
                 for job in jobs.drain(..) {
                     let rest = results.split_off(job.items.len().min(results.len()));
@@ -130,21 +146,35 @@ async fn run(link: Arc<Link>, stream: String, ttl_ms: u64, mut rx: mpsc::Receive
 async fn call(
     link: &Link,
     stream: &str,
-    ttl_ms: u64,
+    ttls: Ttls,
     jobs: &[Job],
     count: usize,
 ) -> Result<Vec<(bool, String)>, RedisError> {
     let mut conn = link.connection().await?;
     let mut invocation = scripts::APPEND_BATCH.prepare_invoke();
-    invocation.key(stream).arg(ttl_ms);
+    invocation
+        .key(stream)
+        .arg(ttls.dedup_ms)
+        .arg(ttls.route_ms)
+        .arg(ttls.window_ms);
     for item in jobs.iter().flat_map(|j| &j.items) {
+        // A complaint without a route still passes three keys; the script
+        // touches its route and window keys only when it has one.
         invocation
             .key(&item.dedup_key)
+            .key(&item.route_key)
+            .key(if item.window_key.is_empty() {
+                &item.route_key
+            } else {
+                &item.window_key
+            })
             .arg(&item.id)
             .arg(item.channel)
             .arg(&item.instance)
             .arg(&item.schema)
-            .arg(&item.json);
+            .arg(&item.json)
+            .arg(&item.route)
+            .arg(item.received_ms);
     }
     let reply: Vec<::redis::Value> =
         tokio::time::timeout(link.timeout, invocation.invoke_async(&mut conn))

@@ -12,6 +12,7 @@
 pub mod append;
 pub mod fragments;
 pub mod leases;
+pub mod replies;
 pub mod scripts;
 
 use std::sync::Arc;
@@ -108,6 +109,41 @@ impl Keys {
         format!("{}:frag:due", self.prefix)
     }
 
+    /// A complaint's reply route (hash: `r` the route JSON, `w` its window key).
+    pub fn route(&self, complaint_id: &str) -> String {
+        format!("{}:route:{complaint_id}", self.prefix)
+    }
+
+    /// The time (ms) of a citizen's last message on (`instance`, address).
+    pub fn window(&self, instance: &str, to: &str) -> String {
+        format!("{}:window:{}", self.prefix, Keys::digest(instance, to))
+    }
+
+    /// The claim and outcome of one reply (hash).
+    pub fn reply(&self, reply_id: &str) -> String {
+        format!("{}:reply:{}", self.prefix, Keys::digest("", reply_id))
+    }
+
+    /// Replies waiting for their next attempt, by due time (ms).
+    pub fn retries(&self) -> String {
+        format!("{}:outbound:retry", self.prefix)
+    }
+
+    /// What a provider message id we sent belongs to, for provider reports.
+    pub fn sent(&self, instance: &str, provider_message_id: &str) -> String {
+        format!(
+            "{}:sent:{}",
+            self.prefix,
+            Keys::digest(instance, provider_message_id)
+        )
+    }
+
+    /// The provider ids sent to (`instance`, address), by time sent (ms):
+    /// read reports that name only a watermark.
+    pub fn sent_to(&self, instance: &str, to: &str) -> String {
+        format!("{}:sentto:{}", self.prefix, Keys::digest(instance, to))
+    }
+
     /// A poller's lease.
     pub fn lease(&self, name: &str) -> String {
         format!("{}:lease:{name}", self.prefix)
@@ -117,6 +153,17 @@ impl Keys {
     pub fn cursor(&self, name: &str) -> String {
         format!("{}:cursor:{name}", self.prefix)
     }
+}
+
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// How long the append keeps what it writes beside the entry, in ms.
+#[derive(Clone, Copy, Debug)]
+struct Ttls {
+    dedup_ms: u64,
+    route_ms: u64,
+    /// The longest reply window (7 days, Messenger's `HUMAN_AGENT`) and a day.
+    window_ms: u64,
 }
 
 /// The connection itself, shared with the task that batches appends.
@@ -157,7 +204,7 @@ impl Link {
 pub struct Redis {
     link: Arc<Link>,
     keys: Keys,
-    dedup_ttl_ms: u64,
+    ttls: Ttls,
     /// The task that gathers concurrent appends into one script call,
     /// started by the first append.
     appender: OnceCell<mpsc::Sender<append::Job>>,
@@ -181,9 +228,19 @@ impl Redis {
                 timeout: Duration::from_millis(cfg.command_timeout_ms),
             }),
             keys: Keys::new(&cfg.key_prefix, &cfg.stream),
-            dedup_ttl_ms: cfg.dedup_window_seconds.saturating_mul(1000),
+            ttls: Ttls {
+                dedup_ms: cfg.dedup_window_seconds.saturating_mul(1000),
+                route_ms: 90 * DAY_MS,
+                window_ms: 8 * DAY_MS,
+            },
             appender: OnceCell::new(),
         })
+    }
+
+    /// Keeps reply routes `days` (`[outbound] reply_route_days`).
+    pub fn with_route_days(mut self, days: u64) -> Self {
+        self.ttls.route_ms = days.saturating_mul(DAY_MS);
+        self
     }
 
     /// The key names.

@@ -7,19 +7,24 @@ use std::sync::LazyLock;
 
 use ::redis::Script;
 
-/// The atomic dedup-and-append of a batch of complaints, in order.
-/// KEYS[1] the stream, KEYS[1 + i] the dedup key of complaint i.
-/// ARGV[1] the dedup ttl (ms); then five per complaint: id, channel,
-/// instance, schema, complaint JSON.
+/// The atomic dedup-and-append of a batch of complaints, in order, with
+/// each new complaint's reply route and its sender's last-message time.
+/// KEYS[1] the stream; three per complaint i: its dedup key, route key and
+/// window key. ARGV[1] dedup ttl, ARGV[2] route ttl, ARGV[3] window ttl (ms);
+/// then seven per complaint: id, channel, instance, schema, complaint JSON,
+/// route JSON (`""` when it has none), received at (ms).
 /// Returns two items per complaint: 1 and its id when appended, 0 and the
 /// first id for a duplicate (also of an earlier complaint of the same batch).
 /// The entry is added before its dedup key is set, so that a failing `XADD`
-/// can never leave a key that makes the retry a "duplicate" of nothing.
+/// can never leave a key that makes the retry a "duplicate" of nothing. A
+/// window only moves forward: a spooled old message never shortens it.
 const APPEND_BATCH_LUA: &str = r#"
 local out = {}
-for i = 2, #KEYS do
-  local at = 2 + (i - 2) * 5
-  local first = redis.call('GET', KEYS[i])
+local n = (#KEYS - 1) / 3
+for i = 0, n - 1 do
+  local dedup, route, window = KEYS[2 + i * 3], KEYS[3 + i * 3], KEYS[4 + i * 3]
+  local at = 4 + i * 7
+  local first = redis.call('GET', dedup)
   if first then
     out[#out + 1] = 0
     out[#out + 1] = first
@@ -27,7 +32,15 @@ for i = 2, #KEYS do
     redis.call('XADD', KEYS[1], '*',
       'id', ARGV[at], 'channel', ARGV[at + 1], 'instance', ARGV[at + 2],
       'schema', ARGV[at + 3], 'complaint', ARGV[at + 4])
-    redis.call('SET', KEYS[i], ARGV[at], 'PX', ARGV[1])
+    redis.call('SET', dedup, ARGV[at], 'PX', ARGV[1])
+    if ARGV[at + 5] ~= '' then
+      redis.call('HSET', route, 'r', ARGV[at + 5], 'w', window)
+      redis.call('PEXPIRE', route, ARGV[2])
+      local last = tonumber(redis.call('GET', window) or '0')
+      if last < tonumber(ARGV[at + 6]) then
+        redis.call('SET', window, ARGV[at + 6], 'PX', ARGV[3])
+      end
+    end
     out[#out + 1] = 1
     out[#out + 1] = ARGV[at]
   end
@@ -116,3 +129,139 @@ return 0
 
 /// [`RELEASE_LEASE_LUA`], prepared.
 pub static RELEASE_LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LEASE_LUA));
+
+/// Claims a reply for one attempt.
+/// KEYS[1] the reply's state hash, KEYS[2] the citizen's window key.
+/// ARGV: owner, now (ms), lease (ms), entry id, resend on uncertain (0|1),
+/// reply JSON, state ttl (ms).
+/// Returns {'go', attempt, parts done, ids JSON, window ms or ''};
+/// {'done', state} when it was already sent or failed for good;
+/// {'busy', entry} when another attempt holds it (live, or a retry of
+/// another entry is waiting); {'uncertain', attempt, parts done, ids JSON}
+/// when an attempt's holder vanished and the policy is not to send again.
+const CLAIM_REPLY_LUA: &str = r#"
+local st = redis.call('HGET', KEYS[1], 'state')
+if st == 'sent' or st == 'failed' then
+  return {'done', st}
+end
+local entry = redis.call('HGET', KEYS[1], 'entry')
+if st == 'sending' then
+  if tonumber(redis.call('HGET', KEYS[1], 'until') or '0') > tonumber(ARGV[2]) then
+    return {'busy', entry or ''}
+  end
+  if ARGV[5] ~= '1' then
+    return {'uncertain', redis.call('HGET', KEYS[1], 'attempt') or '0',
+      redis.call('HGET', KEYS[1], 'done') or '0', redis.call('HGET', KEYS[1], 'ids') or '[]'}
+  end
+elseif st == 'waiting' and entry ~= ARGV[4] then
+  return {'busy', entry or ''}
+end
+redis.call('HSET', KEYS[1], 'state', 'sending', 'owner', ARGV[1],
+  'until', tonumber(ARGV[2]) + tonumber(ARGV[3]), 'entry', ARGV[4], 'reply', ARGV[6])
+local attempt = redis.call('HINCRBY', KEYS[1], 'attempt', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return {'go', attempt, redis.call('HGET', KEYS[1], 'done') or '0',
+  redis.call('HGET', KEYS[1], 'ids') or '[]', redis.call('GET', KEYS[2]) or ''}
+"#;
+
+/// [`CLAIM_REPLY_LUA`], prepared.
+pub static CLAIM_REPLY: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_REPLY_LUA));
+
+/// Records that one more part of a reply was sent, and renews the lease.
+/// KEYS[1] the state hash. ARGV: owner, parts done, ids JSON, lease until (ms).
+/// Returns 0 (and records nothing) when the claim is no longer the owner's.
+const PART_SENT_LUA: &str = r#"
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1]
+  or redis.call('HGET', KEYS[1], 'state') ~= 'sending' then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'done', ARGV[2], 'ids', ARGV[3], 'until', ARGV[4])
+return 1
+"#;
+
+/// [`PART_SENT_LUA`], prepared.
+pub static PART_SENT: LazyLock<Script> = LazyLock::new(|| Script::new(PART_SENT_LUA));
+
+/// Records an attempt's outcome, its delivery entry and the ack, at once.
+/// KEYS[1] state hash, KEYS[2] delivery stream, KEYS[3] outbound stream,
+/// KEYS[4] retry set, KEYS[5] events stream, KEYS[6] sent-to set; then one
+/// sent-index key per provider id.
+/// ARGV[1] outcome: `sent`, `failed`, `retrying`, `defer` (wait without an
+/// attempt), `report` (a delivery entry and the ack only) or `ack`;
+/// ARGV[2] group, ARGV[3] entry id (`''`: nothing to ack), ARGV[4] delivery
+/// JSON (`''`: none), ARGV[5] reply id, ARGV[6] status, ARGV[7] due (ms),
+/// ARGV[8] state ttl (ms), ARGV[9] event JSON (`''`: none), ARGV[10] the
+/// sent-index value, ARGV[11] report ttl (ms), ARGV[12] now (ms), ARGV[13]
+/// ids JSON, ARGV[14] reply JSON; ARGV[15..] the provider ids.
+/// A reply once `sent` is never marked otherwise; a `defer` of a reply that
+/// is already claimed, sent or failed is only acked.
+const RECORD_REPLY_LUA: &str = r#"
+local outcome = ARGV[1]
+local st = redis.call('HGET', KEYS[1], 'state')
+if outcome == 'defer' and st and st ~= 'waiting' then
+  outcome = 'ack'
+end
+if st == 'sent' and outcome ~= 'sent' and outcome ~= 'report' then
+  outcome = 'ack'
+end
+if outcome == 'sent' or outcome == 'failed' then
+  redis.call('HSET', KEYS[1], 'state', outcome, 'ids', ARGV[13])
+  redis.call('HDEL', KEYS[1], 'until', 'reply')
+  redis.call('ZREM', KEYS[4], KEYS[1])
+elseif outcome == 'retrying' or outcome == 'defer' then
+  redis.call('HSET', KEYS[1], 'state', 'waiting', 'entry', ARGV[3], 'reply', ARGV[14])
+  redis.call('HDEL', KEYS[1], 'until')
+  redis.call('ZADD', KEYS[4], ARGV[7], KEYS[1])
+end
+if outcome ~= 'ack' and outcome ~= 'report' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
+end
+if ARGV[4] ~= '' and outcome ~= 'ack' and outcome ~= 'defer' then
+  redis.call('XADD', KEYS[2], '*', 'reply_id', ARGV[5], 'status', ARGV[6], 'delivery', ARGV[4])
+end
+if ARGV[9] ~= '' and outcome == 'failed' then
+  redis.call('XADD', KEYS[5], '*', 'type', 'opt_out', 'event', ARGV[9])
+end
+if outcome == 'sent' then
+  for i = 7, #KEYS do
+    redis.call('SET', KEYS[i], ARGV[10], 'PX', ARGV[11])
+  end
+  for i = 15, #ARGV do
+    redis.call('ZADD', KEYS[6], ARGV[12], ARGV[i])
+  end
+  if #ARGV >= 15 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[12]) - tonumber(ARGV[11]))
+    redis.call('PEXPIRE', KEYS[6], ARGV[11])
+  end
+end
+if ARGV[3] ~= '' then
+  redis.call('XACK', KEYS[3], ARGV[2], ARGV[3])
+end
+return outcome
+"#;
+
+/// [`RECORD_REPLY_LUA`], prepared.
+pub static RECORD_REPLY: LazyLock<Script> = LazyLock::new(|| Script::new(RECORD_REPLY_LUA));
+
+/// Takes up to ARGV[3] replies due by ARGV[1] (ms) from the retry set
+/// KEYS[1], moving each to ARGV[1] + ARGV[2] so that a replica that dies
+/// holding one gives it back. Returns {state key, reply JSON, entry id, …}.
+const TAKE_DUE_LUA: &str = r#"
+local out = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[3])
+for _, key in ipairs(due) do
+  local r = redis.call('HMGET', key, 'reply', 'entry')
+  if r[1] then
+    redis.call('ZADD', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]), key)
+    out[#out + 1] = key
+    out[#out + 1] = r[1]
+    out[#out + 1] = r[2] or ''
+  else
+    redis.call('ZREM', KEYS[1], key)
+  end
+end
+return out
+"#;
+
+/// [`TAKE_DUE_LUA`], prepared.
+pub static TAKE_DUE: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_DUE_LUA));

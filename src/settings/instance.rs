@@ -95,7 +95,9 @@ pub struct InstanceSettings {
     pub keep_raw: bool,
     /// Where it is written, for messages: `instances[2] "wa-jabar" (aduan.toml:40)`.
     pub location: String,
-    /// The instance's own keys (everything but `name`, `kind` and `keep_raw`).
+    /// `[instances.reply]`, when the instance answers citizens.
+    pub reply: Option<toml::Table>,
+    /// The instance's own keys (everything but `name`, `kind`, `keep_raw` and `reply`).
     pub table: toml::Table,
 }
 
@@ -167,11 +169,23 @@ impl InstanceSettings {
                 true
             }
         };
+        let reply = match table.remove("reply") {
+            None => None,
+            Some(toml::Value::Table(t)) => Some(t),
+            Some(_) => {
+                problem(
+                    &location,
+                    "`reply` must be a table ([instances.reply])".into(),
+                );
+                None
+            }
+        };
         Some(InstanceSettings {
             name,
             kind,
             keep_raw,
             location,
+            reply,
             table,
         })
     }

@@ -9,6 +9,7 @@
 
 mod instance;
 mod limits;
+mod outbound;
 mod sections;
 
 use std::collections::HashSet;
@@ -19,6 +20,7 @@ use serde::de::DeserializeOwned;
 
 pub use instance::{InstanceKind, InstanceSettings};
 pub use limits::{InstanceLimits, LimitsConfig};
+pub use outbound::{OutboundConfig, ReplyPolicy};
 pub use sections::{
     BlobsConfig, LanguageConfig, LogConfig, LogFormat, RedisConfig, SPOOL_FILE_NAME, ServerConfig,
     SmtpListenerConfig, SpoolConfig,
@@ -35,6 +37,7 @@ pub struct Config {
     pub spool: SpoolConfig,
     pub limits: LimitsConfig,
     pub language: LanguageConfig,
+    pub outbound: OutboundConfig,
     /// `[[instances]]`, in file order.
     pub instances: Vec<InstanceSettings>,
 }
@@ -152,6 +155,13 @@ impl Config {
         }
         let limits = section::<LimitsConfig>(&mut root, "limits", &mut errors);
         let language = section::<LanguageConfig>(&mut root, "language", &mut errors);
+        let outbound = section::<OutboundConfig>(&mut root, "outbound", &mut errors);
+        for (location, message) in outbound.problems() {
+            errors.push(ConfigError {
+                location: location.into(),
+                message: message.into(),
+            });
+        }
         if redis.stream.is_empty() {
             errors.push(ConfigError {
                 location: "redis.stream".into(),
@@ -180,7 +190,7 @@ impl Config {
             errors.push(ConfigError {
                 location: key.clone(),
                 message: format!(
-                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, instances"
+                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, outbound, instances"
                 ),
             });
         }
@@ -206,6 +216,7 @@ impl Config {
             spool,
             limits,
             language,
+            outbound,
             instances,
         };
         (config, errors)

@@ -10,6 +10,7 @@
 
 pub mod private_redis;
 pub mod smtp;
+pub mod standin;
 pub mod table;
 
 use std::collections::HashMap;

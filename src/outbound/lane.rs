@@ -1,0 +1,390 @@
+//! One instance's replies: its pacing, its slots, and the attempt itself
+//! (claim, send each part, record). Each instance has its own lane, so a
+//! slow or throttled provider only ever delays its own replies.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use aduan_adapter::{
+    DELIVERY_SCHEMA, Delivery, DeliveryError, DeliveryStatus, Outgoing, ReplySender, Retry,
+    SendError, Timestamp,
+};
+use chrono::Utc;
+use tokio::sync::Semaphore;
+
+use super::Shared;
+use super::job::Job;
+use crate::limits::buckets::Buckets;
+use crate::redis::replies::{Claim, Record, RecordArgs};
+use crate::settings::{InstanceKind, ReplyPolicy};
+use crate::telemetry;
+
+/// The sender and policy of one instance.
+pub struct Lane {
+    pub instance: String,
+    pub kind: InstanceKind,
+    sender: Arc<dyn ReplySender>,
+    rate: Buckets,
+    per_recipient: Option<Buckets>,
+    slots: Semaphore,
+    /// Jobs handed to the lane and not finished.
+    queued: AtomicUsize,
+    /// Past this many queued jobs, new ones wait in the retry set instead.
+    cap: usize,
+    max_attempts: u32,
+    max_age: Duration,
+    resend_on_uncertain: bool,
+}
+
+/// The rates a channel's provider allows when the instance sets none:
+/// (per instance, per recipient) in messages per second.
+fn default_rates(kind: InstanceKind) -> (f64, Option<f64>) {
+    match kind {
+        // Cloud API: 80 per second per business number.
+        InstanceKind::Whatsapp => (80.0, None),
+        // Bot API: about 30 per second overall and 1 per second per chat.
+        InstanceKind::Telegram => (30.0, Some(1.0)),
+        InstanceKind::Messenger | InstanceKind::Instagram => (40.0, None),
+        // Twilio: 1 per second per long code; Vonage: 30 per second per key.
+        InstanceKind::Twilio => (1.0, None),
+        InstanceKind::Vonage => (30.0, None),
+        InstanceKind::X => (1.0, None),
+        _ => (10.0, None),
+    }
+}
+
+impl Lane {
+    pub fn new(
+        instance: &str,
+        kind: InstanceKind,
+        sender: Arc<dyn ReplySender>,
+        policy: &ReplyPolicy,
+        defaults: &crate::settings::OutboundConfig,
+    ) -> Self {
+        let (rate, per_recipient) = default_rates(kind);
+        let rate = policy.rate_per_second.unwrap_or(rate);
+        let per_recipient = policy.per_recipient_per_second.or(per_recipient);
+        Lane {
+            instance: instance.to_string(),
+            kind,
+            sender,
+            rate: Buckets::new(rate, policy.burst.unwrap_or(rate)),
+            per_recipient: per_recipient.map(|r| Buckets::new(r, r.max(1.0))),
+            slots: Semaphore::new(policy.concurrency),
+            queued: AtomicUsize::new(0),
+            cap: (policy.concurrency * 16).clamp(64, defaults.max_in_flight.max(64)),
+            max_attempts: policy.max_attempts.unwrap_or(defaults.max_attempts).max(1),
+            max_age: Duration::from_secs(
+                policy.max_age_seconds.unwrap_or(defaults.max_age_seconds),
+            ),
+            resend_on_uncertain: policy.resend_on_uncertain,
+        }
+    }
+
+    /// Takes a place for one more job; false when the lane is full.
+    pub fn try_enter(&self) -> bool {
+        self.queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.cap).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Waits until the instance's and the recipient's buckets allow a send.
+    async fn pace(&self, to: &str) {
+        loop {
+            let now = Instant::now();
+            let wait = match &self.per_recipient {
+                Some(b) => b.take(to, now).err(),
+                None => None,
+            };
+            let wait = wait.or_else(|| self.rate.take("", now).err());
+            match wait {
+                None => return,
+                Some(d) => tokio::time::sleep(d).await,
+            }
+        }
+    }
+
+    /// Runs one job to its recorded outcome (or leaves it pending when
+    /// Redis cannot be reached, for a later takeover).
+    pub async fn run(&self, shared: &Shared, job: Job) {
+        self.pace(&job.route.to).await;
+        let outcome = match self.slots.acquire().await {
+            Ok(_slot) => self.attempt(shared, &job).await,
+            Err(_) => Ok(()),
+        };
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        if let Err(e) = outcome {
+            tracing::warn!(instance = %self.instance, error = %e, "reply left pending");
+        }
+    }
+
+    async fn attempt(&self, shared: &Shared, job: &Job) -> Result<(), crate::redis::RedisError> {
+        let reply = &job.reply;
+        let channel = job.route.channel.as_str();
+        let parts = match reply.text.as_deref() {
+            Some(t) if !t.trim().is_empty() => {
+                aduan_adapter::reply::split_text(t, self.sender.max_chars(&job.route))
+            }
+            _ => Vec::new(),
+        };
+        let lease = shared.lease;
+        let now = Timestamp(Utc::now());
+        let claim = shared
+            .redis
+            .claim_reply(
+                &reply.reply_id,
+                &job.window_key,
+                &shared.streams.consumer,
+                now.0.timestamp_millis(),
+                lease,
+                &job.entry_id,
+                self.resend_on_uncertain,
+                &job.json,
+                shared.streams.state_ttl,
+            )
+            .await?;
+        let (attempt, done, mut ids, window_ms) = match claim {
+            Claim::Go {
+                attempt,
+                done,
+                ids,
+                window_ms,
+            } => (attempt, done, ids, window_ms),
+            Claim::Done => {
+                telemetry::reply(&self.instance, channel, "duplicate");
+                return shared.record(Record::Ack, job, None, &[]).await;
+            }
+            Claim::Busy { entry } => {
+                if entry != job.entry_id {
+                    // Another entry with this reply id holds it: this one is a duplicate.
+                    telemetry::reply(&self.instance, channel, "duplicate");
+                    return shared.record(Record::Ack, job, None, &[]).await;
+                }
+                return Ok(());
+            }
+            Claim::Uncertain { attempt, ids, .. } => {
+                let error = SendError::permanent(
+                    "uncertain",
+                    "an earlier attempt was interrupted after it may have been sent; not sent again",
+                );
+                let delivery = self.delivery(
+                    job,
+                    DeliveryStatus::Failed,
+                    attempt,
+                    &ids,
+                    Some(&error),
+                    None,
+                );
+                telemetry::reply(&self.instance, channel, "failed");
+                return shared
+                    .record(Record::Failed, job, Some(&delivery), &ids)
+                    .await;
+            }
+        };
+        let age = Duration::from_millis((now.0.timestamp_millis() - job.enqueued_ms).max(0) as u64);
+        if age > self.max_age {
+            let error =
+                SendError::permanent("expired", format!("older than {}s", self.max_age.as_secs()));
+            let delivery = self.delivery(
+                job,
+                DeliveryStatus::Failed,
+                attempt,
+                &ids,
+                Some(&error),
+                None,
+            );
+            telemetry::reply(&self.instance, channel, "failed");
+            return shared
+                .record(Record::Failed, job, Some(&delivery), &ids)
+                .await;
+        }
+        let last_inbound_at = window_ms.and_then(Timestamp::from_unix_millis);
+        let total = parts.len().max(1);
+        let mut failure: Option<SendError> = None;
+        for part in done..total {
+            let out = Outgoing {
+                reply_id: &reply.reply_id,
+                route: &job.route,
+                text: parts.get(part).map(String::as_str),
+                template: reply.template.as_ref(),
+                subject: reply.subject.as_deref(),
+                part,
+                parts: total,
+                last_inbound_at,
+                now: Timestamp(Utc::now()),
+            };
+            let sent = tokio::time::timeout(shared.send_timeout, self.sender.send(&out))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SendError::temporary(
+                        "timeout",
+                        "the provider did not answer in time",
+                        None,
+                    ))
+                });
+            match sent {
+                Ok(s) => {
+                    ids.push(s.provider_message_id);
+                    if part + 1 < total {
+                        let until = Utc::now().timestamp_millis() + lease.as_millis() as i64;
+                        shared
+                            .redis
+                            .part_sent(
+                                &reply.reply_id,
+                                &shared.streams.consumer,
+                                part + 1,
+                                &ids,
+                                until,
+                            )
+                            .await?;
+                    }
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let Some(error) = failure else {
+            telemetry::reply(&self.instance, channel, "sent");
+            let waited = Utc::now().timestamp_millis() - job.enqueued_ms;
+            telemetry::reply_sent_after(
+                &self.instance,
+                Duration::from_millis(waited.max(0) as u64),
+            );
+            let delivery = self.delivery(job, DeliveryStatus::Sent, attempt, &ids, None, None);
+            return shared
+                .record(Record::Sent, job, Some(&delivery), &ids)
+                .await;
+        };
+        tracing::info!(
+            instance = %self.instance,
+            to = %telemetry::mask_sender(&format!("{channel}:{}", job.route.to)),
+            code = %error.code,
+            attempt,
+            "reply not sent"
+        );
+        let retry_at = match error.retry {
+            Retry::Never => None,
+            Retry::Later(after) => {
+                let delay = shared.backoff(attempt).max(after.unwrap_or_default());
+                let due = Utc::now().timestamp_millis() + delay.as_millis() as i64;
+                let deadline = job.enqueued_ms + self.max_age.as_millis() as i64;
+                (attempt < self.max_attempts && due <= deadline).then_some(due)
+            }
+        };
+        match retry_at {
+            Some(due) => {
+                let next = Timestamp::from_unix_millis(due);
+                let delivery = self.delivery(
+                    job,
+                    DeliveryStatus::Retrying,
+                    attempt,
+                    &ids,
+                    Some(&error),
+                    next,
+                );
+                telemetry::reply(&self.instance, channel, "retrying");
+                shared.record_retry(job, &delivery, &ids, due).await
+            }
+            None => {
+                let error = match error.retry {
+                    Retry::Never => error,
+                    Retry::Later(_) if attempt >= self.max_attempts => SendError {
+                        code: "attempts_exhausted".into(),
+                        message: format!(
+                            "{} attempts; the last: {}: {}",
+                            attempt, error.code, error.message
+                        ),
+                        ..SendError::permanent("", "")
+                    },
+                    Retry::Later(_) => SendError {
+                        code: "expired".into(),
+                        message: format!(
+                            "the next attempt would be past max_age; the last: {}: {}",
+                            error.code, error.message
+                        ),
+                        ..SendError::permanent("", "")
+                    },
+                };
+                let delivery = self.delivery(
+                    job,
+                    DeliveryStatus::Failed,
+                    attempt,
+                    &ids,
+                    Some(&error),
+                    None,
+                );
+                telemetry::reply(&self.instance, channel, "failed");
+                if error.opt_out {
+                    shared
+                        .record_opt_out(job, &delivery, &ids, &error.code)
+                        .await
+                } else {
+                    shared
+                        .record(Record::Failed, job, Some(&delivery), &ids)
+                        .await
+                }
+            }
+        }
+    }
+
+    fn delivery(
+        &self,
+        job: &Job,
+        status: DeliveryStatus,
+        attempt: u32,
+        ids: &[String],
+        error: Option<&SendError>,
+        next_attempt_at: Option<Timestamp>,
+    ) -> Delivery {
+        Delivery {
+            schema: DELIVERY_SCHEMA.into(),
+            reply_id: job.reply.reply_id.clone(),
+            entry_id: Some(job.entry_id.clone()),
+            complaint_id: Some(job.route.complaint_id.clone()).filter(|c| !c.is_empty()),
+            instance: Some(self.instance.clone()),
+            channel: Some(job.route.channel),
+            to: Some(job.route.to.clone()),
+            status,
+            provider_message_id: ids.last().cloned(),
+            provider_message_ids: if ids.len() > 1 {
+                ids.to_vec()
+            } else {
+                Vec::new()
+            },
+            attempt,
+            error: error.map(|e| DeliveryError {
+                code: e.code.clone(),
+                message: e.message.clone(),
+                permanent: status == DeliveryStatus::Failed,
+            }),
+            next_attempt_at,
+            at: Timestamp(Utc::now()),
+        }
+    }
+}
+
+/// Fills in what every record of a job shares.
+pub(super) fn record_args<'a>(
+    job: &'a Job,
+    delivery: &'a str,
+    status: &'a str,
+    ids: &'a [String],
+) -> RecordArgs<'a> {
+    RecordArgs {
+        reply_id: &job.reply.reply_id,
+        entry_id: &job.entry_id,
+        delivery,
+        status,
+        reply: &job.json,
+        ids,
+        instance: &job.route.instance,
+        to: &job.route.to,
+        now_ms: Utc::now().timestamp_millis(),
+        ..RecordArgs::default()
+    }
+}

@@ -1,0 +1,103 @@
+//! Delivery and read reports that arrive on the inbound webhooks (WhatsApp
+//! `statuses`, Messenger and Instagram `delivery`/`read`), matched to the
+//! reply they are about through the provider id recorded when it was sent,
+//! and written to `aduan:delivery`. Reports of messages this gateway did
+//! not send are counted and dropped.
+
+use std::sync::Arc;
+
+use aduan_adapter::{
+    Channel, DELIVERY_SCHEMA, Delivery, DeliveryError, DeliveryStatus, ReportRef, StatusReport,
+    Timestamp,
+};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use crate::redis::{Redis, RedisError};
+use crate::telemetry;
+
+/// What a sent provider id belongs to (stored at send, kept `report_days`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SentRef {
+    pub reply_id: String,
+    pub complaint_id: Option<String>,
+    pub channel: Channel,
+    pub to: String,
+}
+
+/// Writes matched reports to the delivery stream.
+pub struct Reports {
+    redis: Arc<Redis>,
+    stream: String,
+}
+
+impl Reports {
+    pub fn new(redis: Arc<Redis>, delivery_stream: &str) -> Self {
+        Reports {
+            redis,
+            stream: delivery_stream.to_string(),
+        }
+    }
+
+    /// Matches and writes `reports` of `instance`. An `Err` means Redis could
+    /// not be reached: the provider should retry the webhook.
+    pub async fn record(&self, instance: &str, reports: &[StatusReport]) -> Result<(), RedisError> {
+        let mut lookups: Vec<(String, &StatusReport)> = Vec::new();
+        for report in reports {
+            match &report.about {
+                ReportRef::Message(id) => lookups.push((id.clone(), report)),
+                ReportRef::UpTo {
+                    recipient,
+                    watermark,
+                } => {
+                    let ids = self
+                        .redis
+                        .sent_up_to(instance, recipient, watermark.0.timestamp_millis())
+                        .await?;
+                    if ids.is_empty() {
+                        telemetry::report(instance, "unmatched");
+                    }
+                    lookups.extend(ids.into_iter().map(|id| (id, report)));
+                }
+            }
+        }
+        let ids: Vec<&str> = lookups.iter().map(|(id, _)| id.as_str()).collect();
+        let found = self.redis.sent_lookup(instance, &ids).await?;
+        let mut entries = Vec::new();
+        for ((id, report), sent) in lookups.iter().zip(found) {
+            let Some(sent) = sent.and_then(|s| serde_json::from_str::<SentRef>(&s).ok()) else {
+                telemetry::report(instance, "unmatched");
+                continue;
+            };
+            telemetry::report(instance, report.status.as_str());
+            let delivery = Delivery {
+                schema: DELIVERY_SCHEMA.into(),
+                reply_id: sent.reply_id.clone(),
+                entry_id: None,
+                complaint_id: sent.complaint_id,
+                instance: Some(instance.to_string()),
+                channel: Some(sent.channel),
+                to: Some(sent.to),
+                status: report.status,
+                provider_message_id: Some(id.clone()),
+                provider_message_ids: Vec::new(),
+                attempt: 0,
+                error: report.error.as_ref().map(|(code, message)| DeliveryError {
+                    code: code.clone(),
+                    message: message.clone(),
+                    permanent: true,
+                }),
+                next_attempt_at: None,
+                at: report.at.unwrap_or(Timestamp(Utc::now())),
+            };
+            let json = serde_json::to_string(&delivery)
+                .map_err(|e| RedisError::Serialize(e.to_string()))?;
+            entries.push((sent.reply_id, status_name(report.status), json));
+        }
+        self.redis.add_deliveries(&self.stream, &entries).await
+    }
+}
+
+fn status_name(s: DeliveryStatus) -> &'static str {
+    s.as_str()
+}

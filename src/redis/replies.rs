@@ -1,0 +1,522 @@
+//! The outbound side: reading `aduan:outbound`, claiming and recording
+//! replies, the retry set, and the indexes that match provider reports.
+
+use std::time::Duration;
+
+use ::redis::Value;
+use ::redis::aio::ConnectionManager;
+
+use super::{Redis, RedisError, scripts, strings};
+
+/// One entry of the outbound stream: its id and its `reply` field.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub id: String,
+    /// `None` when the entry has no `reply` field (or it is not UTF-8).
+    pub reply: Option<String>,
+}
+
+/// What the claim of a reply said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// Send it: this is attempt `attempt`; `done` parts went out before
+    /// (their ids in `ids`); the citizen's last message was at `window_ms`.
+    Go {
+        attempt: u32,
+        done: usize,
+        ids: Vec<String>,
+        window_ms: Option<i64>,
+    },
+    /// Already sent (or failed for good): acknowledge, send nothing.
+    Done,
+    /// Another attempt holds it; `entry` is the entry it belongs to.
+    Busy { entry: String },
+    /// An earlier attempt's holder vanished mid-send and the instance does
+    /// not send again.
+    Uncertain {
+        attempt: u32,
+        done: usize,
+        ids: Vec<String>,
+    },
+}
+
+/// An attempt's outcome as recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    Sent,
+    Failed,
+    Retrying,
+    /// Wait in the retry set without an attempt (the instance was full).
+    Defer,
+    /// A delivery entry and the ack, for an entry with no reply to keep.
+    Report,
+    /// Only the ack (a duplicate entry of a reply handled elsewhere).
+    Ack,
+}
+
+impl Record {
+    fn as_str(self) -> &'static str {
+        match self {
+            Record::Sent => "sent",
+            Record::Failed => "failed",
+            Record::Retrying => "retrying",
+            Record::Defer => "defer",
+            Record::Report => "report",
+            Record::Ack => "ack",
+        }
+    }
+}
+
+/// Everything one record writes.
+#[derive(Clone, Debug, Default)]
+pub struct RecordArgs<'a> {
+    pub reply_id: &'a str,
+    pub entry_id: &'a str,
+    pub delivery: &'a str,
+    pub status: &'a str,
+    pub due_ms: i64,
+    pub event: &'a str,
+    pub reply: &'a str,
+    /// The provider ids sent, with their (instance, address) for the indexes.
+    pub ids: &'a [String],
+    pub instance: &'a str,
+    pub to: &'a str,
+    /// What a provider id maps back to (JSON).
+    pub sent_index: &'a str,
+    pub now_ms: i64,
+}
+
+/// The names and lifetimes the outbound side works with.
+#[derive(Clone, Debug)]
+pub struct Streams {
+    pub outbound: String,
+    pub delivery: String,
+    pub events: String,
+    pub group: String,
+    pub consumer: String,
+    /// How long a reply's state is kept after its last change.
+    pub state_ttl: Duration,
+    /// How long sent ids are kept to match provider reports.
+    pub report_ttl: Duration,
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().clamp(1, u64::MAX as u128) as u64
+}
+
+impl Redis {
+    /// A connection of its own for blocking reads (a blocked command holds
+    /// up every command behind it on the same connection).
+    pub async fn blocking_connection(
+        &self,
+        block: Duration,
+    ) -> Result<ConnectionManager, RedisError> {
+        let config = ::redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout()))
+            .set_response_timeout(Some(block + self.timeout()))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        tokio::time::timeout(
+            self.timeout(),
+            ConnectionManager::new_with_config(self.link.client.clone(), config),
+        )
+        .await
+        .map_err(|_| RedisError::Timeout(self.timeout()))?
+        .map_err(|e| RedisError::Unavailable(e.to_string()))
+    }
+
+    /// Creates the consumer group at the stream's start (and the stream),
+    /// unless it exists.
+    pub async fn ensure_group(&self, s: &Streams) -> Result<(), RedisError> {
+        let mut conn = self.connection().await?;
+        let created: Result<String, _> = ::redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&s.outbound)
+            .arg(&s.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(RedisError::command("outbound", e)),
+        }
+    }
+
+    /// Reads up to `count` entries for this consumer: new ones (`>`), or
+    /// its own pending ones from an earlier run (`0`).
+    pub async fn read_outbound(
+        &self,
+        conn: &mut ConnectionManager,
+        s: &Streams,
+        count: usize,
+        block: Duration,
+        pending: bool,
+    ) -> Result<Vec<Entry>, RedisError> {
+        let mut cmd = ::redis::cmd("XREADGROUP");
+        cmd.arg("GROUP")
+            .arg(&s.group)
+            .arg(&s.consumer)
+            .arg("COUNT")
+            .arg(count);
+        if !pending {
+            cmd.arg("BLOCK").arg(block.as_millis() as u64);
+        }
+        cmd.arg("STREAMS")
+            .arg(&s.outbound)
+            .arg(if pending { "0" } else { ">" });
+        let reply: Value = cmd
+            .query_async(conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))?;
+        // Nil on timeout; else [[stream, [[id, [field, value, …]], …]]].
+        let Value::Array(streams) = reply else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for stream in streams {
+            if let Value::Array(pair) = stream
+                && let Some(Value::Array(entries)) = pair.into_iter().nth(1)
+            {
+                out.extend(entries.into_iter().filter_map(entry));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes over entries pending longer than `min_idle` with any consumer.
+    /// Returns the cursor to continue from (`0-0` when done) and the entries.
+    pub async fn autoclaim(
+        &self,
+        s: &Streams,
+        min_idle: Duration,
+        start: &str,
+        count: usize,
+    ) -> Result<(String, Vec<Entry>), RedisError> {
+        let mut conn = self.connection().await?;
+        let reply: Value = ::redis::cmd("XAUTOCLAIM")
+            .arg(&s.outbound)
+            .arg(&s.group)
+            .arg(&s.consumer)
+            .arg(ms(min_idle))
+            .arg(start)
+            .arg("COUNT")
+            .arg(count)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))?;
+        let Value::Array(parts) = reply else {
+            return Err(RedisError::Protocol("XAUTOCLAIM reply".into()));
+        };
+        let mut parts = parts.into_iter();
+        let next = match parts.next() {
+            Some(Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+            Some(Value::SimpleString(s)) => s,
+            _ => return Err(RedisError::Protocol("XAUTOCLAIM cursor".into())),
+        };
+        let entries = match parts.next() {
+            Some(Value::Array(items)) => items.into_iter().filter_map(entry).collect(),
+            _ => Vec::new(),
+        };
+        Ok((next, entries))
+    }
+
+    /// The stored routes of these complaints: (route JSON, window key) or
+    /// `None` when unknown or expired. One round trip.
+    pub async fn routes(
+        &self,
+        complaint_ids: &[&str],
+    ) -> Result<Vec<Option<(String, String)>>, RedisError> {
+        if complaint_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.connection().await?;
+        let mut pipe = ::redis::pipe();
+        for id in complaint_ids {
+            pipe.cmd("HMGET").arg(self.keys.route(id)).arg("r").arg("w");
+        }
+        let replies: Vec<(Option<String>, Option<String>)> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))?;
+        Ok(replies
+            .into_iter()
+            .map(|(r, w)| r.zip(w.or(Some(String::new()))))
+            .collect())
+    }
+
+    /// Claims `reply_id` for one attempt by `owner`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn claim_reply(
+        &self,
+        reply_id: &str,
+        window_key: &str,
+        owner: &str,
+        now_ms: i64,
+        lease: Duration,
+        entry_id: &str,
+        resend_on_uncertain: bool,
+        reply: &str,
+        state_ttl: Duration,
+    ) -> Result<Claim, RedisError> {
+        let mut conn = self.connection().await?;
+        let state = self.keys.reply(reply_id);
+        let window = if window_key.is_empty() {
+            state.clone()
+        } else {
+            window_key.to_string()
+        };
+        let reply: Value = scripts::CLAIM_REPLY
+            .key(&state)
+            .key(window)
+            .arg(owner)
+            .arg(now_ms)
+            .arg(ms(lease))
+            .arg(entry_id)
+            .arg(if resend_on_uncertain { "1" } else { "0" })
+            .arg(reply)
+            .arg(ms(state_ttl))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))?;
+        let items = strings(&reply)?;
+        let num = |i: usize| {
+            items
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let ids = |i: usize| -> Vec<String> {
+            items
+                .get(i)
+                .and_then(|v| serde_json::from_str(v).ok())
+                .unwrap_or_default()
+        };
+        match items.first().map(String::as_str) {
+            Some("go") => Ok(Claim::Go {
+                attempt: num(1) as u32,
+                done: num(2) as usize,
+                ids: ids(3),
+                window_ms: items.get(4).and_then(|v| v.parse().ok()),
+            }),
+            Some("done") => Ok(Claim::Done),
+            Some("busy") => Ok(Claim::Busy {
+                entry: items.get(1).cloned().unwrap_or_default(),
+            }),
+            Some("uncertain") => Ok(Claim::Uncertain {
+                attempt: num(1) as u32,
+                done: num(2) as usize,
+                ids: ids(3),
+            }),
+            other => Err(RedisError::Protocol(format!("claim answered {other:?}"))),
+        }
+    }
+
+    /// Records that `done` parts went out; false when the claim was lost.
+    pub async fn part_sent(
+        &self,
+        reply_id: &str,
+        owner: &str,
+        done: usize,
+        ids: &[String],
+        lease_until_ms: i64,
+    ) -> Result<bool, RedisError> {
+        let mut conn = self.connection().await?;
+        let ids = serde_json::to_string(ids).map_err(|e| RedisError::Serialize(e.to_string()))?;
+        let held: i64 = scripts::PART_SENT
+            .key(self.keys.reply(reply_id))
+            .arg(owner)
+            .arg(done)
+            .arg(ids)
+            .arg(lease_until_ms)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))?;
+        Ok(held == 1)
+    }
+
+    /// Records an outcome with its delivery entry and the ack, atomically.
+    pub async fn record_reply(
+        &self,
+        s: &Streams,
+        what: Record,
+        a: &RecordArgs<'_>,
+    ) -> Result<(), RedisError> {
+        let mut conn = self.connection().await?;
+        let ids = serde_json::to_string(a.ids).map_err(|e| RedisError::Serialize(e.to_string()))?;
+        let mut inv = scripts::RECORD_REPLY.prepare_invoke();
+        inv.key(self.keys.reply(a.reply_id))
+            .key(&s.delivery)
+            .key(&s.outbound)
+            .key(self.keys.retries())
+            .key(&s.events)
+            .key(self.keys.sent_to(a.instance, a.to));
+        if what == Record::Sent {
+            for id in a.ids {
+                inv.key(self.keys.sent(a.instance, id));
+            }
+        }
+        inv.arg(what.as_str())
+            .arg(&s.group)
+            .arg(a.entry_id)
+            .arg(a.delivery)
+            .arg(a.reply_id)
+            .arg(a.status)
+            .arg(a.due_ms)
+            .arg(ms(s.state_ttl))
+            .arg(a.event)
+            .arg(a.sent_index)
+            .arg(ms(s.report_ttl))
+            .arg(a.now_ms)
+            .arg(ids)
+            .arg(a.reply);
+        if what == Record::Sent {
+            for id in a.ids {
+                inv.arg(id);
+            }
+        }
+        let _: Value = inv
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))?;
+        Ok(())
+    }
+
+    /// Takes up to `count` replies due by `now_ms`, each for `lease`.
+    /// Returns (reply JSON, entry id) pairs.
+    pub async fn take_due(
+        &self,
+        now_ms: i64,
+        lease: Duration,
+        count: usize,
+    ) -> Result<Vec<(String, String)>, RedisError> {
+        let mut conn = self.connection().await?;
+        let reply: Value = scripts::TAKE_DUE
+            .key(self.keys.retries())
+            .arg(now_ms)
+            .arg(ms(lease))
+            .arg(count)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))?;
+        let items = strings(&reply)?;
+        Ok(items
+            .chunks(3)
+            .filter(|c| c.len() == 3)
+            .map(|c| (c[1].clone(), c[2].clone()))
+            .collect())
+    }
+
+    /// The earliest due time in the retry set, if any.
+    pub async fn next_due(&self) -> Result<Option<i64>, RedisError> {
+        let mut conn = self.connection().await?;
+        let first: Vec<(String, f64)> = ::redis::cmd("ZRANGE")
+            .arg(self.keys.retries())
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))?;
+        Ok(first.first().map(|(_, score)| *score as i64))
+    }
+
+    /// What these provider ids (of `instance`) were sent for; one round trip.
+    pub async fn sent_lookup(
+        &self,
+        instance: &str,
+        ids: &[&str],
+    ) -> Result<Vec<Option<String>>, RedisError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.connection().await?;
+        let mut cmd = ::redis::cmd("MGET");
+        for id in ids {
+            cmd.arg(self.keys.sent(instance, id));
+        }
+        cmd.query_async(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))
+    }
+
+    /// The provider ids sent to (`instance`, `to`) up to `watermark_ms`,
+    /// taken out of the index so that each is reported read once.
+    pub async fn sent_up_to(
+        &self,
+        instance: &str,
+        to: &str,
+        watermark_ms: i64,
+    ) -> Result<Vec<String>, RedisError> {
+        let mut conn = self.connection().await?;
+        let key = self.keys.sent_to(instance, to);
+        let (ids, _): (Vec<String>, i64) = ::redis::pipe()
+            .atomic()
+            .cmd("ZRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(watermark_ms)
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(watermark_ms)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))?;
+        Ok(ids)
+    }
+
+    /// Appends delivery entries (`(reply_id, status, JSON)`) to `stream`.
+    pub async fn add_deliveries(
+        &self,
+        stream: &str,
+        entries: &[(String, &'static str, String)],
+    ) -> Result<(), RedisError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.connection().await?;
+        let mut pipe = ::redis::pipe();
+        for (reply_id, status, json) in entries {
+            pipe.cmd("XADD")
+                .arg(stream)
+                .arg("*")
+                .arg("reply_id")
+                .arg(reply_id)
+                .arg("status")
+                .arg(*status)
+                .arg("delivery")
+                .arg(json)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))
+    }
+}
+
+/// `[id, [field, value, …]]` → an [`Entry`]; `None` for a deleted entry.
+fn entry(v: Value) -> Option<Entry> {
+    let Value::Array(pair) = v else {
+        return None;
+    };
+    let mut pair = pair.into_iter();
+    let id = match pair.next()? {
+        Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        Value::SimpleString(s) => s,
+        _ => return None,
+    };
+    let mut reply = None;
+    if let Some(Value::Array(fields)) = pair.next() {
+        let mut it = fields.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            if matches!(&k, Value::BulkString(b) if b == b"reply")
+                && let Value::BulkString(b) = v
+            {
+                reply = String::from_utf8(b).ok();
+            }
+        }
+    }
+    Some(Entry { id, reply })
+}
