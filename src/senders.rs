@@ -73,7 +73,7 @@ pub fn build(def: &InstanceSettings) -> Result<Option<Reply>, String> {
                 client,
             )?)
         }
-        // XSENDER InstanceKind::X => Arc::new(aduan_x::XSender::new(settings(table)?, client)?),
+        InstanceKind::X => Arc::new(aduan_x::XSender::new(settings(table)?, client)?),
         other => {
             return Err(format!(
                 "reply: `{other}` instances cannot send replies in this version"

@@ -14,7 +14,7 @@ mod fragments;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aduan_adapter::{Blob, Complaint, Fragment, Ignored, Outcome, Receipt, StatusReport};
+use aduan_adapter::{Blob, Complaint, Fragment, Ignored, Outcome, Receipt, StatusReport, Consent};
 use tokio_util::sync::CancellationToken;
 
 pub use error::{Door, IngestError};
@@ -34,6 +34,7 @@ struct Intake {
     complaints: Vec<Complaint>,
     ignored: Vec<Ignored>,
     reports: Vec<StatusReport>,
+    consents: Vec<Consent>,
     blobs: Vec<Blob>,
     fragments: Vec<Fragment>,
 }
@@ -44,6 +45,7 @@ impl From<Outcome> for Intake {
             complaints: Vec::new(),
             ignored: Vec::new(),
             reports: Vec::new(),
+            consents: Vec::new(),
             blobs: Vec::new(),
             fragments: Vec::new(),
         };
@@ -52,8 +54,10 @@ impl From<Outcome> for Intake {
                 complaints,
                 ignored,
                 reports,
+                consents,
             } => {
-                (intake.complaints, intake.ignored, intake.reports) = (complaints, ignored, reports)
+                (intake.complaints, intake.ignored) = (complaints, ignored);
+                (intake.reports, intake.consents) = (reports, consents);
             }
             Outcome::AcceptWithBlobs {
                 complaints,

@@ -122,6 +122,8 @@ pub enum Outcome {
         /// Delivery and read reports of messages the gateway sent; they go to
         /// `aduan:delivery`, never to the complaints stream.
         reports: Vec<crate::reply::StatusReport>,
+        /// Opt-outs and opt-ins (SMS keywords): never complaints.
+        consents: Vec<crate::reply::Consent>,
     },
     /// Complaints whose attachment bytes the gateway stores itself (email):
     /// the blobs are written before the complaints are appended.
@@ -170,6 +172,7 @@ impl Outcome {
             complaints: Vec::new(),
             ignored: vec![Ignored { reason }],
             reports: Vec::new(),
+            consents: Vec::new(),
         }
     }
 
@@ -179,6 +182,7 @@ impl Outcome {
             complaints,
             ignored: Vec::new(),
             reports: Vec::new(),
+            consents: Vec::new(),
         }
     }
 }

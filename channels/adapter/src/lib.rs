@@ -32,7 +32,7 @@ pub use complaint::{
 };
 pub use poll::{Host, HostError, Poller, Shutdown};
 pub use reply::{
-    DELIVERY_SCHEMA, Delivery, DeliveryError, DeliveryStatus, Outgoing, REPLY_SCHEMA,
+    Consent, DELIVERY_SCHEMA, Delivery, DeliveryError, DeliveryStatus, Outgoing, REPLY_SCHEMA,
     ReplyAttachment, ReplyRequest, ReplyRoute, ReplySender, ReportRef, Retry, RouteKind, SendError,
     Sent, StatusReport, Template,
 };

@@ -339,6 +339,18 @@ pub struct StatusReport {
     pub at: Option<Timestamp>,
 }
 
+/// A citizen's word on whether they may be messaged: an SMS of `STOP`,
+/// `BERHENTI` or `UNREG` (opt-out), or `START`/`DAFTAR` (opt back in).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consent {
+    /// The address replies go to (the route's `to`: E.164 for SMS).
+    pub to: String,
+    /// True for an opt-out, false for opting back in.
+    pub opted_out: bool,
+    /// The keyword as received, upper-cased (`STOP`).
+    pub keyword: String,
+}
+
 /// Splits `text` into parts of at most `limit` characters, at whitespace
 /// where there is any within a part, else at the limit. Whitespace at a
 /// split is dropped; no part is empty. A text within the limit is one part.

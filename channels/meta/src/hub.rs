@@ -253,6 +253,7 @@ impl Batch {
             complaints: self.complaints,
             ignored: self.ignored,
             reports: self.reports,
+            consents: Vec::new(),
         }
     }
 }

@@ -264,6 +264,7 @@ impl Adapter for X {
             complaints,
             ignored,
             reports: Vec::new(),
+            consents: Vec::new(),
         })
     }
 }
