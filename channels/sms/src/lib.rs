@@ -5,13 +5,17 @@
 //! - [`infobip`]: Infobip inbound SMS (`results[]`, shared-secret auth).
 //! - [`generic`]: any other SMS gateway, field names and auth set in config.
 //! - [`common`], [`keyword`], [`number`]: what every SMS kind shares: the
-//!   region for phone numbers, leading-keyword stripping, sender identities.
+//!   region for phone numbers, leading-keyword stripping, opt-out and opt-in
+//!   keywords, sender identities.
+//! - [`send`]: the replies: [`TwilioSender`], [`VonageSender`],
+//!   [`InfobipSender`] and [`GenericSender`], and the count of SMS parts.
 
 pub mod common;
 pub mod generic;
 pub mod infobip;
 pub mod keyword;
 pub mod number;
+pub mod send;
 #[cfg(test)]
 mod testkit;
 pub mod twilio;
@@ -19,5 +23,9 @@ pub mod vonage;
 
 pub use generic::{GenericAuth, GenericSms, GenericSmsConfig};
 pub use infobip::{Infobip, InfobipAuth, InfobipConfig};
+pub use send::{
+    GenericSendConfig, GenericSender, InfobipSendConfig, InfobipSender, TwilioSendConfig,
+    TwilioSender, VonageSendConfig, VonageSender,
+};
 pub use twilio::{Twilio, TwilioConfig};
 pub use vonage::{SignatureMethod, Vonage, VonageConfig};
