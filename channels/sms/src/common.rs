@@ -1,25 +1,56 @@
 //! What every SMS instance shares: the default region for phone numbers, the
-//! keyword list, and the steps that turn a sender and a text into a Complaint.
+//! keyword lists, and the steps that turn a sender and a text into a
+//! Complaint, or into a [`Consent`] when the whole text is an opt-out or
+//! opt-in word.
 
-use aduan_adapter::{Channel, Complaint, Context, FieldError, Raw, Rejection};
+use aduan_adapter::{
+    Channel, Complaint, Consent, Context, FieldError, Outcome, Raw, Rejection, StatusReport,
+};
 
-use crate::keyword::Keywords;
+use crate::keyword::{ConsentWords, Keywords};
 use crate::number::{self, Number};
 
-/// Settings resolved from the keys every SMS kind accepts (`region`, `keywords`).
+/// Settings resolved from the keys every SMS kind accepts (`region`,
+/// `keywords`, `opt_out_keywords`, `opt_in_keywords`).
 #[derive(Clone, Debug)]
 pub struct Common {
     /// ISO 3166 alpha-2, upper case.
     pub region: String,
     pub keywords: Keywords,
+    pub consent_words: ConsentWords,
 }
 
 impl Common {
     /// Validates the shared keys.
-    pub fn new(region: &str, keywords: &[String]) -> Result<Self, String> {
+    pub fn new(
+        region: &str,
+        keywords: &[String],
+        opt_out_keywords: &[String],
+        opt_in_keywords: &[String],
+    ) -> Result<Self, String> {
         Ok(Common {
             region: number::check_region(region)?,
             keywords: Keywords::new(keywords)?,
+            consent_words: ConsentWords::new(opt_out_keywords, opt_in_keywords)?,
+        })
+    }
+
+    /// The citizen's opt-out or opt-in when `text`, as a whole, is one of
+    /// the configured words. `to` is the address replies to `sender` go to:
+    /// its E.164 number, or the sender as written when it is none.
+    pub fn consent(&self, sender: &Number, text: &str) -> Option<Consent> {
+        let (opted_out, keyword) = self.consent_words.read(text)?;
+        let to = sender.e164.clone().unwrap_or_else(|| {
+            sender
+                .urn
+                .strip_prefix("tel:")
+                .unwrap_or(&sender.urn)
+                .to_string()
+        });
+        Some(Consent {
+            to,
+            opted_out,
+            keyword,
         })
     }
 
@@ -55,6 +86,29 @@ impl Common {
         complaint.subject = stripped.keyword;
         complaint.text = stripped.text;
     }
+}
+
+/// An accepted outcome of everything one request carried.
+pub fn accept(
+    complaints: Vec<Complaint>,
+    ignored: Vec<aduan_adapter::Ignored>,
+    reports: Vec<StatusReport>,
+    consents: Vec<Consent>,
+) -> Outcome {
+    Outcome::Accept {
+        complaints,
+        ignored,
+        reports,
+        consents,
+    }
+}
+
+/// The refusal of a request that lacks `field`.
+pub fn missing(field: &str) -> Rejection {
+    Rejection::Invalid(vec![FieldError {
+        field: field.to_string(),
+        message: "missing".to_string(),
+    }])
 }
 
 /// Decoded request parameters (query or form), in order received.
@@ -185,4 +239,36 @@ pub fn check_header_name(key: &str, name: &str) -> Result<String, String> {
     http::HeaderName::from_bytes(name.trim().as_bytes())
         .map(|h| h.as_str().to_string())
         .map_err(|_| format!("{key}: `{name}` is not a valid header name"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consents_go_to_the_address_replies_go_to() {
+        let c = Common::new(
+            "ID",
+            &Keywords::default_list(),
+            &ConsentWords::default_opt_out(),
+            &ConsentWords::default_opt_in(),
+        )
+        .expect("valid");
+        let national = c.sender("081234567890").expect("a sender");
+        assert_eq!(
+            c.consent(&national, " Stop "),
+            Some(Consent {
+                to: "+6281234567890".to_string(),
+                opted_out: true,
+                keyword: "STOP".to_string(),
+            })
+        );
+        let short_code = c.sender("PT ABC").expect("a sender");
+        assert_eq!(
+            c.consent(&short_code, "START").map(|k| (k.to, k.opted_out)),
+            Some(("PTABC".to_string(), false))
+        );
+        assert_eq!(c.consent(&national, "LAPOR stop pungli"), None);
+        assert!(Common::new("ID", &[], &["STOP".into()], &["stop".into()]).is_err());
+    }
 }

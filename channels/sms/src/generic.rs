@@ -6,9 +6,19 @@
 //! request may be a GET query, a POST form or a POST JSON object (dotted
 //! names reach into nested objects). Authentication is a shared secret in a
 //! header, a query parameter or Basic credentials.
+//!
+//! Delivery reports of our replies come to the same route and pass the
+//! same check (so the reply's `dlr_url` carries the query secret or Basic
+//! credentials): a request with `dlr_status_param` and without
+//! `text_field` is a report about the message `dlr_id_param` names, its
+//! status read through `dlr_statuses`. A whole message of an opt-out or
+//! opt-in word is a consent.
+
+use std::collections::BTreeMap;
 
 use aduan_adapter::{
-    Adapter, Context, Outcome, Raw, Rejection, Request, Secret, Timestamp, content_id,
+    Adapter, Context, DeliveryStatus, Outcome, Raw, Rejection, ReportRef, Request, Secret,
+    StatusReport, Timestamp, content_id,
 };
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDateTime};
@@ -16,7 +26,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::common::{self, Common, Problems};
-use crate::keyword::Keywords;
+use crate::keyword::{ConsentWords, Keywords};
 
 /// The `provider` of every complaint this adapter writes.
 pub const PROVIDER: &str = "generic_sms";
@@ -76,6 +86,28 @@ pub struct GenericSmsConfig {
     /// seconds of each other count as one delivery. Default 600.
     #[serde(default = "default_content_dedup")]
     pub content_dedup_seconds: u64,
+    /// The field of a delivery report that names the message: our `{id}`
+    /// put into the reply's `dlr_url` (Kannel) or the gateway's own id
+    /// (Jasmin). Default `id`. A POST report may carry it in the query.
+    #[serde(default = "default_id_field")]
+    pub dlr_id_param: String,
+    /// The field holding a delivery report's status. A request with this
+    /// field and without `text_field` is a delivery report. Default `status`
+    /// (Kannel's `%d` in the `dlr_url`); Jasmin's is `message_status`.
+    #[serde(default = "default_dlr_status_param")]
+    pub dlr_status_param: String,
+    /// The field holding a failed delivery's error code. Default `err`.
+    #[serde(default = "default_dlr_error_param")]
+    pub dlr_error_param: String,
+    /// What each status value means: `sent`, `delivered`, `read`, `failed`
+    /// or `ignore`; values not listed are ignored too. Default Kannel's
+    /// `%d` (`1` delivered, `2` failed, `4` buffered: ignored, `8` submitted
+    /// to the SMSC: sent, `16` rejected by the SMSC: failed) and the SMPP
+    /// states Jasmin reports (`DELIVRD` delivered; `UNDELIV`, `EXPIRED`,
+    /// `REJECTD`, `DELETED` failed; `ESME_ROK` sent; `ACCEPTD`, `ENROUTE`,
+    /// `UNKNOWN` ignored). Matched in any case.
+    #[serde(default = "default_dlr_statuses")]
+    pub dlr_statuses: BTreeMap<String, DlrMeaning>,
     /// Region for numbers written without a country code (ISO 3166). Default `ID`.
     #[serde(default = "default_region")]
     pub region: String,
@@ -83,6 +115,15 @@ pub struct GenericSmsConfig {
     /// case-insensitively. Default `["LAPOR", "ADUAN"]`; `[]` turns stripping off.
     #[serde(default = "Keywords::default_list")]
     pub keywords: Vec<String>,
+    /// Whole messages (trimmed, any case) by which a citizen stops replies:
+    /// such a message is an opt-out, not a complaint. Default
+    /// `["STOP", "BERHENTI", "UNREG"]`; `[]` turns them off.
+    #[serde(default = "ConsentWords::default_opt_out")]
+    pub opt_out_keywords: Vec<String>,
+    /// Whole messages by which a citizen asks for replies again. Default
+    /// `["START", "DAFTAR"]`.
+    #[serde(default = "ConsentWords::default_opt_in")]
+    pub opt_in_keywords: Vec<String>,
 }
 
 fn default_secret_header() -> String {
@@ -103,6 +144,34 @@ fn default_text_field() -> String {
 fn default_id_field() -> String {
     "id".to_string()
 }
+fn default_dlr_status_param() -> String {
+    "status".to_string()
+}
+fn default_dlr_error_param() -> String {
+    "err".to_string()
+}
+fn default_dlr_statuses() -> BTreeMap<String, DlrMeaning> {
+    use DlrMeaning::{Delivered, Failed, Ignore, Sent};
+    [
+        ("1", Delivered),
+        ("2", Failed),
+        ("4", Ignore),
+        ("8", Sent),
+        ("16", Failed),
+        ("DELIVRD", Delivered),
+        ("UNDELIV", Failed),
+        ("EXPIRED", Failed),
+        ("REJECTD", Failed),
+        ("DELETED", Failed),
+        ("ESME_ROK", Sent),
+        ("ACCEPTD", Ignore),
+        ("ENROUTE", Ignore),
+        ("UNKNOWN", Ignore),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
 fn default_timestamp_format() -> String {
     "rfc3339".to_string()
 }
@@ -111,6 +180,18 @@ fn default_content_dedup() -> u64 {
 }
 fn default_region() -> String {
     aduan_adapter::phone::DEFAULT_REGION.to_string()
+}
+
+/// What a delivery report's status value means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DlrMeaning {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+    /// Not final (buffered, en route): acknowledged, not reported.
+    Ignore,
 }
 
 #[derive(Debug)]
@@ -176,6 +257,11 @@ pub struct GenericSms {
     timestamp_field: Option<String>,
     time_format: TimeFormat,
     content_dedup_seconds: i64,
+    dlr_id_param: String,
+    dlr_status_param: String,
+    dlr_error_param: String,
+    /// Keys upper-cased.
+    dlr_statuses: BTreeMap<String, DlrMeaning>,
     common: Common,
 }
 
@@ -210,6 +296,9 @@ impl GenericSms {
             ("recipient_field", &cfg.recipient_field),
             ("text_field", &cfg.text_field),
             ("id_field", &cfg.id_field),
+            ("dlr_id_param", &cfg.dlr_id_param),
+            ("dlr_status_param", &cfg.dlr_status_param),
+            ("dlr_error_param", &cfg.dlr_error_param),
         ] {
             if value.trim().is_empty() {
                 return Err(format!("{key} must not be empty"));
@@ -228,7 +317,20 @@ impl GenericSms {
             timestamp_field: cfg.timestamp_field.filter(|f| !f.trim().is_empty()),
             time_format: TimeFormat::new(&cfg.timestamp_format)?,
             content_dedup_seconds: i64::try_from(cfg.content_dedup_seconds).unwrap_or(i64::MAX),
-            common: Common::new(&cfg.region, &cfg.keywords)?,
+            dlr_id_param: cfg.dlr_id_param,
+            dlr_status_param: cfg.dlr_status_param,
+            dlr_error_param: cfg.dlr_error_param,
+            dlr_statuses: cfg
+                .dlr_statuses
+                .into_iter()
+                .map(|(k, v)| (k.trim().to_uppercase(), v))
+                .collect(),
+            common: Common::new(
+                &cfg.region,
+                &cfg.keywords,
+                &cfg.opt_out_keywords,
+                &cfg.opt_in_keywords,
+            )?,
         })
     }
 }
@@ -299,6 +401,12 @@ impl Adapter for GenericSms {
 
     fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         let fields = Fields::of(req)?;
+        // The gateway's delivery reports of our replies come to the same URL.
+        if fields.get(&self.text_field).is_none()
+            && let Some(status) = self.dlr_field(&fields, req, &self.dlr_status_param)
+        {
+            return self.delivery_report(&fields, req, &status);
+        }
         let mut problems = Problems::default();
         let from = fields.get(&self.sender_field);
         let sender = from.as_deref().and_then(|f| self.common.sender(f));
@@ -354,6 +462,9 @@ impl Adapter for GenericSms {
                 ])
             }
         };
+        if let Some(consent) = self.common.consent(&sender, &text) {
+            return Ok(common::accept(vec![], vec![], vec![], vec![consent]));
+        }
         let mut c = self
             .common
             .complaint(ctx, PROVIDER, external_id, sender, &text);
@@ -366,6 +477,62 @@ impl Adapter for GenericSms {
             _ => common::raw(ctx, req),
         };
         Ok(Outcome::complaints(vec![c]))
+    }
+}
+
+impl GenericSms {
+    /// A delivery report field: from the body, else (for a POST) from the
+    /// query, where a `dlr_url` may have put it. Blank counts as absent.
+    fn dlr_field(&self, fields: &Fields, req: &Request<'_>, name: &str) -> Option<String> {
+        fields
+            .get(name)
+            .or_else(|| {
+                (req.method != http::Method::GET)
+                    .then(|| req.query(name))
+                    .flatten()
+            })
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// A report about the message `dlr_id_param` names, by what
+    /// `dlr_statuses` says `status` means; an `ignore` or unlisted value is
+    /// acknowledged as `status`.
+    fn delivery_report(
+        &self,
+        fields: &Fields,
+        req: &Request<'_>,
+        status: &str,
+    ) -> Result<Outcome, Rejection> {
+        let delivery = match self.dlr_statuses.get(&status.to_uppercase()) {
+            Some(DlrMeaning::Sent) => DeliveryStatus::Sent,
+            Some(DlrMeaning::Delivered) => DeliveryStatus::Delivered,
+            Some(DlrMeaning::Read) => DeliveryStatus::Read,
+            Some(DlrMeaning::Failed) => DeliveryStatus::Failed,
+            Some(DlrMeaning::Ignore) | None => return Ok(Outcome::ignored("status")),
+        };
+        let id = self
+            .dlr_field(fields, req, &self.dlr_id_param)
+            .ok_or_else(|| common::missing(&self.dlr_id_param))?;
+        let error = (delivery == DeliveryStatus::Failed).then(|| {
+            let code = self.dlr_field(fields, req, &self.dlr_error_param);
+            let message = match &code {
+                Some(code) => format!("the gateway reports status {status} (error {code})"),
+                None => format!("the gateway reports status {status}"),
+            };
+            (code.unwrap_or_else(|| status.to_string()), message)
+        });
+        Ok(common::accept(
+            vec![],
+            vec![],
+            vec![StatusReport {
+                about: ReportRef::Message(id),
+                status: delivery,
+                error,
+                at: None,
+            }],
+            vec![],
+        ))
     }
 }
 
@@ -407,8 +574,14 @@ mod tests {
             timestamp_field: Some("payload.receivedAt".into()),
             timestamp_format: default_timestamp_format(),
             content_dedup_seconds: 600,
+            dlr_id_param: default_id_field(),
+            dlr_status_param: default_dlr_status_param(),
+            dlr_error_param: default_dlr_error_param(),
+            dlr_statuses: default_dlr_statuses(),
             region: "ID".into(),
             keywords: Keywords::default_list(),
+            opt_out_keywords: ConsentWords::default_opt_out(),
+            opt_in_keywords: ConsentWords::default_opt_in(),
         })
         .expect("valid config")
     }
@@ -493,8 +666,14 @@ mod tests {
                 timestamp_field: None,
                 timestamp_format: default_timestamp_format(),
                 content_dedup_seconds: 600,
+                dlr_id_param: default_id_field(),
+                dlr_status_param: default_dlr_status_param(),
+                dlr_error_param: default_dlr_error_param(),
+                dlr_statuses: default_dlr_statuses(),
                 region: "ID".into(),
                 keywords: vec![],
+                opt_out_keywords: ConsentWords::default_opt_out(),
+                opt_in_keywords: ConsentWords::default_opt_in(),
             };
             f(&mut c);
             GenericSms::new(c)

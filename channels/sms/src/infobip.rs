@@ -4,16 +4,21 @@
 //! Classic forwarding is not signed, so the instance authenticates Infobip by
 //! a shared secret: Basic credentials in the webhook URL, or a header set in
 //! the subscription's security settings.
+//!
+//! Delivery reports of our replies come to the same route, authenticated
+//! alike: each result with a `status` object is a report. A whole message
+//! of an opt-out or opt-in word is a consent.
 
 use aduan_adapter::{
-    Adapter, Attachment, AttachmentKind, Context, Outcome, Rejection, Request, Secret, Timestamp,
+    Adapter, Attachment, AttachmentKind, Context, DeliveryStatus, Ignored, Outcome, Rejection,
+    ReportRef, Request, Secret, StatusReport, Timestamp,
 };
 use chrono::DateTime;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::common::{self, Common, Problems};
-use crate::keyword::Keywords;
+use crate::keyword::{ConsentWords, Keywords};
 
 /// The `provider` of every complaint this adapter writes.
 pub const PROVIDER: &str = "infobip";
@@ -51,6 +56,15 @@ pub struct InfobipConfig {
     /// case-insensitively. Default `["LAPOR", "ADUAN"]`; `[]` turns stripping off.
     #[serde(default = "Keywords::default_list")]
     pub keywords: Vec<String>,
+    /// Whole messages (trimmed, any case) by which a citizen stops replies:
+    /// such a message is an opt-out, not a complaint. Default
+    /// `["STOP", "BERHENTI", "UNREG"]`; `[]` turns them off.
+    #[serde(default = "ConsentWords::default_opt_out")]
+    pub opt_out_keywords: Vec<String>,
+    /// Whole messages by which a citizen asks for replies again. Default
+    /// `["START", "DAFTAR"]`.
+    #[serde(default = "ConsentWords::default_opt_in")]
+    pub opt_in_keywords: Vec<String>,
 }
 
 fn default_secret_header() -> String {
@@ -99,7 +113,12 @@ impl Infobip {
         Ok(Infobip {
             auth,
             secret: cfg.secret,
-            common: Common::new(&cfg.region, &cfg.keywords)?,
+            common: Common::new(
+                &cfg.region,
+                &cfg.keywords,
+                &cfg.opt_out_keywords,
+                &cfg.opt_in_keywords,
+            )?,
         })
     }
 }
@@ -148,8 +167,19 @@ impl Adapter for Infobip {
         let raw = common::raw(ctx, req);
         let mut problems = Problems::default();
         let mut complaints = Vec::with_capacity(results.len());
+        let (mut ignored, mut reports, mut consents) = (Vec::new(), Vec::new(), Vec::new());
         for (i, r) in results.iter().enumerate() {
             let at = |field: &str| format!("results[{i}].{field}");
+            // Delivery reports of our replies come to the same URL, each
+            // result with a `status` object where a message has `text`.
+            if r.get("status").is_some_and(Value::is_object) {
+                match delivery_report(r) {
+                    Report::Of(report) => reports.push(report),
+                    Report::Pending => ignored.push(Ignored { reason: "status" }),
+                    Report::NoId => problems.add(at("messageId"), "missing"),
+                }
+                continue;
+            }
             let id = text_of(r.get("messageId")).filter(|s| !s.trim().is_empty());
             if id.is_none() {
                 problems.add(at("messageId"), "missing");
@@ -184,6 +214,12 @@ impl Adapter for Infobip {
             let (Some(id), Some(from)) = (id, from) else {
                 continue;
             };
+            if attachments.is_empty()
+                && let Some(consent) = self.common.consent(&from, &text)
+            {
+                consents.push(consent);
+                continue;
+            }
             let mut c = self.common.complaint(ctx, PROVIDER, id, from, &text);
             c.sent_at = sent_at;
             c.recipient = self.common.recipient(text_of(r.get("to")).as_deref());
@@ -194,8 +230,61 @@ impl Adapter for Infobip {
         // One bad message refuses the whole request: Infobip resends it as a
         // whole, and accepting part of it would make that resend ambiguous.
         problems.finish()?;
-        Ok(Outcome::complaints(complaints))
+        Ok(common::accept(complaints, ignored, reports, consents))
     }
+}
+
+/// What one delivery report result amounts to.
+enum Report {
+    Of(StatusReport),
+    /// Not final yet (`PENDING`), or a group this gateway does not read.
+    Pending,
+    NoId,
+}
+
+/// A delivery report result: the group `DELIVERED`, or `UNDELIVERABLE`,
+/// `EXPIRED` and `REJECTED` with the error's (else the status's) name and
+/// description, about `messageId` at `doneAt`.
+fn delivery_report(r: &Value) -> Report {
+    let Some(id) = text_of(r.get("messageId")).filter(|s| !s.trim().is_empty()) else {
+        return Report::NoId;
+    };
+    let status = r.get("status");
+    let field = |v: Option<&Value>, name: &str| {
+        v.and_then(|v| v.get(name))
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let group = field(status, "groupName").unwrap_or_default();
+    let delivery = match group.as_str() {
+        "DELIVERED" => DeliveryStatus::Delivered,
+        "UNDELIVERABLE" | "EXPIRED" | "REJECTED" => DeliveryStatus::Failed,
+        _ => return Report::Pending,
+    };
+    let error = (delivery == DeliveryStatus::Failed).then(|| {
+        // `error` says why; an `OK` group there (or none) leaves the status to say it.
+        let e = r
+            .get("error")
+            .filter(|e| field(Some(e), "groupName").is_some_and(|g| g != "OK"));
+        let code = field(e, "name")
+            .or_else(|| field(status, "name"))
+            .unwrap_or_else(|| group.clone());
+        let message = field(e, "description")
+            .or_else(|| field(status, "description"))
+            .unwrap_or_else(|| format!("Infobip reports the message {group}"));
+        (code, message)
+    });
+    Report::Of(StatusReport {
+        about: ReportRef::Message(id.trim().to_string()),
+        status: delivery,
+        error,
+        at: r
+            .get("doneAt")
+            .and_then(Value::as_str)
+            .and_then(parse_received_at),
+    })
 }
 
 /// The MMS form: `message[]` segments of text (`value`) and media (`url`).
@@ -235,6 +324,8 @@ mod tests {
             secret_header: default_secret_header(),
             region: "ID".into(),
             keywords: Keywords::default_list(),
+            opt_out_keywords: ConsentWords::default_opt_out(),
+            opt_in_keywords: ConsentWords::default_opt_in(),
         })
         .expect("valid config");
         let body = serde_json::json!({"results": [{
@@ -280,6 +371,8 @@ mod tests {
             secret_header: "X-Infobip-Secret".into(),
             region: "ID".into(),
             keywords: Keywords::default_list(),
+            opt_out_keywords: ConsentWords::default_opt_out(),
+            opt_in_keywords: ConsentWords::default_opt_in(),
         })
         .expect("valid config");
         let body = fixture("infobip/two_messages.json");
@@ -345,6 +438,8 @@ mod tests {
             secret_header: default_secret_header(),
             region: "ID".into(),
             keywords: vec![],
+            opt_out_keywords: ConsentWords::default_opt_out(),
+            opt_in_keywords: ConsentWords::default_opt_in(),
         };
         assert!(Infobip::new(cfg(InfobipAuth::Basic, None)).is_err());
         assert!(Infobip::new(cfg(InfobipAuth::Basic, Some("a:b"))).is_err());

@@ -4,6 +4,10 @@
 //! The keyword is routing noise for the reader of the complaint, so it is
 //! taken out of `text` and kept in `subject`, where the core system can still
 //! use it to pick a category.
+//!
+//! [`ConsentWords`] are another matter: a whole message of `STOP` (or
+//! `BERHENTI`, `UNREG`) asks for no more messages, `START` (or `DAFTAR`)
+//! for them again. Such a message is no complaint.
 
 /// The keywords an instance strips when none are configured.
 pub const DEFAULT_KEYWORDS: [&str; 2] = ["LAPOR", "ADUAN"];
@@ -81,6 +85,77 @@ impl Keywords {
     }
 }
 
+/// The words a citizen opts out with when none are configured.
+pub const DEFAULT_OPT_OUT: [&str; 3] = ["STOP", "BERHENTI", "UNREG"];
+
+/// The words a citizen opts back in with when none are configured.
+pub const DEFAULT_OPT_IN: [&str; 2] = ["START", "DAFTAR"];
+
+/// The configured opt-out and opt-in words, each matched against a whole
+/// message (trimmed, in any case).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentWords {
+    /// Upper-cased.
+    opt_out: Vec<String>,
+    /// Upper-cased.
+    opt_in: Vec<String>,
+}
+
+impl ConsentWords {
+    /// Validates the configured lists: no blank word, no control character,
+    /// no word in both.
+    pub fn new<S: AsRef<str>>(opt_out: &[S], opt_in: &[S]) -> Result<Self, String> {
+        let read = |key: &str, words: &[S]| -> Result<Vec<String>, String> {
+            let mut out = Vec::with_capacity(words.len());
+            for w in words {
+                let w = w.as_ref().trim();
+                if w.is_empty() || w.chars().any(char::is_control) {
+                    return Err(format!(
+                        "{key}: `{w}` must be a word without control characters"
+                    ));
+                }
+                out.push(w.to_uppercase());
+            }
+            out.dedup();
+            Ok(out)
+        };
+        let opt_out = read("opt_out_keywords", opt_out)?;
+        let opt_in = read("opt_in_keywords", opt_in)?;
+        if let Some(both) = opt_out.iter().find(|w| opt_in.contains(w)) {
+            return Err(format!(
+                "`{both}` is in both opt_out_keywords and opt_in_keywords"
+            ));
+        }
+        Ok(ConsentWords { opt_out, opt_in })
+    }
+
+    /// The default opt-out list, `STOP`, `BERHENTI` and `UNREG`.
+    pub fn default_opt_out() -> Vec<String> {
+        DEFAULT_OPT_OUT.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The default opt-in list, `START` and `DAFTAR`.
+    pub fn default_opt_in() -> Vec<String> {
+        DEFAULT_OPT_IN.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Whether `text` as a whole is an opt-out (`Some((true, word))`) or an
+    /// opt-in (`Some((false, word))`), the word upper-cased.
+    pub fn read(&self, text: &str) -> Option<(bool, String)> {
+        let upper = text.trim().to_uppercase();
+        if upper.is_empty() {
+            return None;
+        }
+        if self.opt_out.contains(&upper) {
+            Some((true, upper))
+        } else if self.opt_in.contains(&upper) {
+            Some((false, upper))
+        } else {
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +216,46 @@ mod tests {
         assert!(Keywords::new(&["LAPOR SAJA"]).is_err());
         assert!(Keywords::new(&[""]).is_err());
         assert!(Keywords::new(&["A#B"]).is_err());
+    }
+
+    #[test]
+    fn consent_words_are_whole_messages() {
+        let c = ConsentWords::new(
+            &ConsentWords::default_opt_out(),
+            &ConsentWords::default_opt_in(),
+        )
+        .unwrap();
+        let cases: &[(&str, Option<(bool, &str)>)] = &[
+            ("STOP", Some((true, "STOP"))),
+            ("  stop\n", Some((true, "STOP"))),
+            ("Berhenti", Some((true, "BERHENTI"))),
+            ("unreg", Some((true, "UNREG"))),
+            ("START", Some((false, "START"))),
+            ("daftar ", Some((false, "DAFTAR"))),
+            ("STOP pungli di kelurahan", None),
+            ("Tolong berhenti buang sampah di sungai", None),
+            ("STOP.", None),
+            ("", None),
+        ];
+        for (text, expected) in cases {
+            let got = c.read(text);
+            assert_eq!(
+                got.as_ref().map(|(o, w)| (*o, w.as_str())),
+                *expected,
+                "{text:?}"
+            );
+        }
+        let none = ConsentWords::new::<&str>(&[], &[]).unwrap();
+        assert_eq!(none.read("STOP"), None);
+        let own = ConsentWords::new(&["keluar"], &["masuk"]).unwrap();
+        assert_eq!(own.read("KELUAR"), Some((true, "KELUAR".to_string())));
+        assert_eq!(own.read("STOP"), None);
+    }
+
+    #[test]
+    fn consent_words_are_checked() {
+        assert!(ConsentWords::new(&["STOP"], &["stop"]).is_err());
+        assert!(ConsentWords::new(&[" "], &[]).is_err());
+        assert!(ConsentWords::new(&["ST\u{7}OP"], &[]).is_err());
     }
 }

@@ -21,7 +21,7 @@ mod testkit;
 pub mod twilio;
 pub mod vonage;
 
-pub use generic::{GenericAuth, GenericSms, GenericSmsConfig};
+pub use generic::{DlrMeaning, GenericAuth, GenericSms, GenericSmsConfig};
 pub use infobip::{Infobip, InfobipAuth, InfobipConfig};
 pub use send::{
     GenericSendConfig, GenericSender, InfobipSendConfig, InfobipSender, TwilioSendConfig,

@@ -8,19 +8,24 @@
 //! validator tries ([`url_forms`]): without any port, and with the port it
 //! names or else the scheme's default.
 //! Answers are always TwiML: a `text/plain` body would be texted back to the citizen.
+//!
+//! The same route is the `StatusCallback` of our replies: a callback (with
+//! `MessageStatus`) passes the same signature check and becomes a delivery
+//! report, never a complaint. A whole SMS of an opt-out or opt-in word
+//! (`STOP`, `DAFTAR`, …) is a consent, not a complaint.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use aduan_adapter::verify::{base64_encode, constant_time_eq, hmac_sha1, sha256_hex};
 use aduan_adapter::{
-    Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, Location, Outcome, Receipt,
-    Rejection, Reply, Request, Secret, phone,
+    Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, DeliveryStatus, Location,
+    Outcome, Receipt, Rejection, Reply, ReportRef, Request, Secret, StatusReport, phone,
 };
 use serde::Deserialize;
 
 use crate::common::{self, Common, Params, Problems};
-use crate::keyword::Keywords;
+use crate::keyword::{ConsentWords, Keywords};
 
 /// The `provider` of every complaint this adapter writes.
 pub const PROVIDER: &str = "twilio";
@@ -60,6 +65,15 @@ pub struct TwilioConfig {
     /// case-insensitively. Default `["LAPOR", "ADUAN"]`; `[]` turns stripping off.
     #[serde(default = "Keywords::default_list")]
     pub keywords: Vec<String>,
+    /// Whole messages (trimmed, any case) by which a citizen stops replies:
+    /// such a message is an opt-out, not a complaint. Default
+    /// `["STOP", "BERHENTI", "UNREG"]`; `[]` turns them off.
+    #[serde(default = "ConsentWords::default_opt_out")]
+    pub opt_out_keywords: Vec<String>,
+    /// Whole messages by which a citizen asks for replies again. Default
+    /// `["START", "DAFTAR"]`.
+    #[serde(default = "ConsentWords::default_opt_in")]
+    pub opt_in_keywords: Vec<String>,
 }
 
 fn default_region() -> String {
@@ -104,7 +118,12 @@ impl Twilio {
             auth_token: cfg.auth_token,
             url,
             allow_get: cfg.allow_get,
-            common: Common::new(&cfg.region, &cfg.keywords)?,
+            common: Common::new(
+                &cfg.region,
+                &cfg.keywords,
+                &cfg.opt_out_keywords,
+                &cfg.opt_in_keywords,
+            )?,
         })
     }
 
@@ -334,11 +353,11 @@ impl Adapter for Twilio {
 
     fn decode(&self, req: &Request<'_>, ctx: &Context<'_>) -> Result<Outcome, Rejection> {
         let p = Params(req.params());
-        // The same URL may be set as a status callback: delivery reports are
-        // acknowledged, never written.
+        // The same URL is the `StatusCallback` of our replies: their status
+        // callbacks are reports, never complaints.
         let status = p.get("MessageStatus").or_else(|| p.get("SmsStatus"));
-        if status.is_some_and(|s| s != "received" && s != "receiving") {
-            return Ok(Outcome::ignored("status"));
+        if let Some(status) = status.filter(|s| *s != "received" && *s != "receiving") {
+            return status_report(&p, status);
         }
 
         let mut problems = Problems::default();
@@ -422,6 +441,12 @@ impl Adapter for Twilio {
                     .common
                     .sender(from)
                     .ok_or_else(|| Rejection::malformed("blank From"))?;
+                if attachments.is_empty()
+                    && location.is_none()
+                    && let Some(consent) = self.common.consent(&sender, &text)
+                {
+                    return Ok(common::accept(vec![], vec![], vec![], vec![consent]));
+                }
                 self.common.complaint(ctx, PROVIDER, sid, sender, &text)
             }
         };
@@ -446,6 +471,44 @@ impl Adapter for Twilio {
     fn rejected(&self, rejection: &Rejection) -> Reply {
         twiml(rejection.status(), Some(rejection.reason()))
     }
+}
+
+/// A status callback: `sent`, `delivered`, `read`, `undelivered` and
+/// `failed` are reports about the message `MessageSid`; the steps before
+/// (`queued`, `accepted`, `sending`, `scheduled`) and any other status are
+/// acknowledged as `status`. Twilio's callbacks carry no time of their own.
+fn status_report(p: &Params, status: &str) -> Result<Outcome, Rejection> {
+    let delivery = match status {
+        "sent" => DeliveryStatus::Sent,
+        "delivered" => DeliveryStatus::Delivered,
+        "read" => DeliveryStatus::Read,
+        "undelivered" | "failed" => DeliveryStatus::Failed,
+        _ => return Ok(Outcome::ignored("status")),
+    };
+    let sid = p
+        .non_blank("MessageSid")
+        .or_else(|| p.non_blank("SmsSid"))
+        .ok_or_else(|| common::missing("MessageSid"))?;
+    let error = (delivery == DeliveryStatus::Failed).then(|| {
+        let code = p.non_blank("ErrorCode").map(str::trim);
+        let message = match (p.non_blank("ErrorMessage"), code) {
+            (Some(m), _) => m.trim().to_string(),
+            (None, Some(code)) => format!("Twilio reports the message {status} (error {code})"),
+            (None, None) => format!("Twilio reports the message {status}"),
+        };
+        (code.unwrap_or(status).to_string(), message)
+    });
+    Ok(common::accept(
+        vec![],
+        vec![],
+        vec![StatusReport {
+            about: ReportRef::Message(sid.trim().to_string()),
+            status: delivery,
+            error,
+            at: None,
+        }],
+        vec![],
+    ))
 }
 
 /// An empty TwiML answer; `note` (a fixed reason label, never input) goes in an XML comment.
@@ -499,6 +562,8 @@ mod tests {
             allow_get: false,
             region: "ID".into(),
             keywords: Keywords::default_list(),
+            opt_out_keywords: ConsentWords::default_opt_out(),
+            opt_in_keywords: ConsentWords::default_opt_in(),
         })
         .expect("valid config")
     }
@@ -593,9 +658,32 @@ mod tests {
             let r = Owned::new("POST", "/x", &[], body.as_bytes());
             a.parse(&r.request(), &ctx("twilio-jabar"))
         };
+        let Ok(Outcome::Accept {
+            complaints,
+            ignored,
+            reports,
+            consents,
+        }) = parse(&fixture("twilio/status.form"))
+        else {
+            panic!("accepted");
+        };
+        assert!(complaints.is_empty() && ignored.is_empty() && consents.is_empty());
+        assert_eq!(
+            reports,
+            [aduan_adapter::StatusReport {
+                about: ReportRef::Message("SM3f1c9a7e2b4d6f8a0c2e4b6d8f0a1c3e".into()),
+                status: DeliveryStatus::Delivered,
+                error: None,
+                at: None,
+            }]
+        );
         assert!(matches!(
-            parse(&fixture("twilio/status.form")),
-            Ok(Outcome::Accept { ref complaints, ref ignored, .. }) if complaints.is_empty() && ignored[0].reason == "status"
+            parse("MessageStatus=queued&MessageSid=SM1"),
+            Ok(Outcome::Accept { ref ignored, ref reports, .. }) if reports.is_empty() && ignored[0].reason == "status"
+        ));
+        assert!(matches!(
+            parse("MessageStatus=delivered"),
+            Err(Rejection::Invalid(e)) if e[0].field == "MessageSid"
         ));
         let Err(Rejection::Invalid(errors)) = parse(
             "MessageSid=SM1&From=%2B6281234567890&NumMedia=2&MediaUrl0=https%3A%2F%2Fa&Latitude=200&Longitude=1",
@@ -869,6 +957,8 @@ mod tests {
             allow_get: false,
             region: "ID".into(),
             keywords: vec![],
+            opt_out_keywords: ConsentWords::default_opt_out(),
+            opt_in_keywords: ConsentWords::default_opt_in(),
         };
         assert!(Twilio::new(cfg(None, false)).is_err());
         assert!(Twilio::new(cfg(Some("https://a.id"), true)).is_err());

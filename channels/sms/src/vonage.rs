@@ -5,16 +5,23 @@
 //! (Vonage's `md5hash` or an HMAC); their `timestamp` must be recent.
 //! Multi-part messages come one request per part and are handed to the
 //! gateway as [`Outcome::Fragments`] for reassembly.
+//!
+//! Delivery receipts of our replies come to the same route (no `text`, a
+//! `status`), checked in the same way, and become reports. A whole
+//! single-part message of an opt-out or opt-in word is a consent.
 
 use std::collections::BTreeMap;
 
 use aduan_adapter::verify::constant_time_eq;
-use aduan_adapter::{Adapter, Context, Fragment, Outcome, Rejection, Request, Secret, Timestamp};
+use aduan_adapter::{
+    Adapter, Context, DeliveryStatus, Fragment, Outcome, Rejection, ReportRef, Request, Secret,
+    StatusReport, Timestamp,
+};
 use chrono::{NaiveDateTime, TimeDelta};
 use serde::Deserialize;
 
 use crate::common::{self, Common, Params, Problems};
-use crate::keyword::Keywords;
+use crate::keyword::{ConsentWords, Keywords};
 
 /// The `provider` of every complaint this adapter writes.
 pub const PROVIDER: &str = "vonage";
@@ -72,6 +79,15 @@ pub struct VonageConfig {
     /// case-insensitively. Default `["LAPOR", "ADUAN"]`; `[]` turns stripping off.
     #[serde(default = "Keywords::default_list")]
     pub keywords: Vec<String>,
+    /// Whole messages (trimmed, any case) by which a citizen stops replies:
+    /// such a message is an opt-out, not a complaint. Default
+    /// `["STOP", "BERHENTI", "UNREG"]`; `[]` turns them off.
+    #[serde(default = "ConsentWords::default_opt_out")]
+    pub opt_out_keywords: Vec<String>,
+    /// Whole messages by which a citizen asks for replies again. Default
+    /// `["START", "DAFTAR"]`.
+    #[serde(default = "ConsentWords::default_opt_in")]
+    pub opt_in_keywords: Vec<String>,
 }
 
 fn default_max_age() -> u64 {
@@ -110,7 +126,12 @@ impl Vonage {
             method: cfg.signature_method,
             max_age: i64::try_from(cfg.signature_max_age_seconds).unwrap_or(i64::MAX),
             concat_window: std::time::Duration::from_secs(cfg.concat_window_seconds),
-            common: Common::new(&cfg.region, &cfg.keywords)?,
+            common: Common::new(
+                &cfg.region,
+                &cfg.keywords,
+                &cfg.opt_out_keywords,
+                &cfg.opt_in_keywords,
+            )?,
         })
     }
 }
@@ -268,9 +289,9 @@ impl Adapter for Vonage {
         if self.secret.is_some() {
             self.check_freshness(&p, ctx)?;
         }
-        // Delivery receipts sent to this URL by mistake are acknowledged, not written.
+        // Delivery receipts of our replies come to the same URL.
         if p.get("text").is_none() && (p.get("status").is_some() || p.get("err-code").is_some()) {
-            return Ok(Outcome::ignored("status"));
+            return receipt(&p);
         }
         if p.get("type") == Some("binary") {
             return Ok(Outcome::ignored("binary"));
@@ -308,6 +329,12 @@ impl Adapter for Vonage {
             .common
             .sender(msisdn)
             .ok_or_else(|| Rejection::malformed("blank msisdn"))?;
+        // A part of a longer message is never an opt-out word on its own.
+        if concat.is_none()
+            && let Some(consent) = self.common.consent(&sender, text)
+        {
+            return Ok(common::accept(vec![], vec![], vec![], vec![consent]));
+        }
         let urn = sender.urn.clone();
         let mut c = self
             .common
@@ -337,6 +364,43 @@ impl Adapter for Vonage {
     fn fragment_window(&self) -> std::time::Duration {
         self.concat_window
     }
+}
+
+/// A delivery receipt: `delivered`, or `failed`, `rejected` and `expired`
+/// with the `err-code`, are reports about `messageId` (the id of the part
+/// it is about) at `message-timestamp`; `accepted`, `buffered`, `unknown`
+/// and any other status are acknowledged as `status`.
+fn receipt(p: &Params) -> Result<Outcome, Rejection> {
+    let status = p.get("status").map(str::trim).unwrap_or("");
+    let delivery = match status {
+        "delivered" => DeliveryStatus::Delivered,
+        "failed" | "rejected" | "expired" => DeliveryStatus::Failed,
+        _ => return Ok(Outcome::ignored("status")),
+    };
+    let id = p
+        .non_blank("messageId")
+        .ok_or_else(|| common::missing("messageId"))?;
+    let error = (delivery == DeliveryStatus::Failed).then(|| {
+        let code = p.non_blank("err-code").map(str::trim);
+        let message = match code {
+            Some(code) => format!("Vonage reports the message {status} (err-code {code})"),
+            None => format!("Vonage reports the message {status}"),
+        };
+        (code.unwrap_or(status).to_string(), message)
+    });
+    Ok(common::accept(
+        vec![],
+        vec![],
+        vec![StatusReport {
+            about: ReportRef::Message(id.trim().to_string()),
+            status: delivery,
+            error,
+            at: p
+                .non_blank("message-timestamp")
+                .and_then(parse_message_timestamp),
+        }],
+        vec![],
+    ))
 }
 
 /// `(concat-ref, concat-part, concat-total)` when the message is one part of several.
@@ -383,6 +447,8 @@ mod tests {
             concat_window_seconds: 600,
             region: "ID".into(),
             keywords: Keywords::default_list(),
+            opt_out_keywords: ConsentWords::default_opt_out(),
+            opt_in_keywords: ConsentWords::default_opt_in(),
         })
         .expect("valid config")
     }
@@ -514,19 +580,39 @@ mod tests {
     }
 
     #[test]
-    fn receipts_and_binary_are_ignored() {
+    fn receipts_are_reports_and_binary_is_ignored() {
         let v = vonage(None, SignatureMethod::Md5hash, 600);
+        let r = get(&fixture("vonage/dlr.query"));
+        let Ok(Outcome::Accept {
+            complaints,
+            ignored,
+            reports,
+            ..
+        }) = v.parse(&r.request(), &ctx("v"))
+        else {
+            panic!("accepted");
+        };
+        assert!(complaints.is_empty() && ignored.is_empty());
+        assert_eq!(
+            reports,
+            [StatusReport {
+                about: ReportRef::Message("0C0000001A2B3C4D".into()),
+                status: DeliveryStatus::Delivered,
+                error: None,
+                at: parse_message_timestamp("2026-11-22 08:15:40"),
+            }]
+        );
         for (query, reason) in [
-            (fixture("vonage/dlr.query"), "status"),
             (
-                "msisdn=6281234567890&messageId=1&type=binary&data=00&udh=050003".to_string(),
+                "msisdn=6281234567890&messageId=1&type=binary&data=00&udh=050003",
                 "binary",
             ),
+            ("messageId=1&status=buffered&err-code=0", "status"),
         ] {
-            let r = get(&query);
+            let r = get(query);
             assert!(matches!(
                 v.parse(&r.request(), &ctx("v")),
-                Ok(Outcome::Accept { ref ignored, .. }) if ignored[0].reason == reason
+                Ok(Outcome::Accept { ref ignored, ref reports, .. }) if reports.is_empty() && ignored[0].reason == reason
             ));
         }
     }
