@@ -187,7 +187,7 @@ async fn twilio_table() {
                 "text": "Lampu penerangan jalan di Jl. Merdeka depan Puskesmas Kecamatan Sukajadi mati total sejak tiga minggu, warga takut keluar malam. Mohon segera diperbaiki.",
                 "raw": raw_form("twilio/base64.form")
             }))]),
-        post("status callback: acknowledged, not written", "status", "status").answer(Answer::text(EMPTY_TWIML)),
+        post("status callback: a delivery report, never a complaint", "status", "status").answer(Answer::text(EMPTY_TWIML)),
         post("signed but no From", "missing_from", "missing_from").status(400),
         tampered,
         post("signed with another token", "sms", "sms.wrongtoken").status(403),
@@ -380,7 +380,7 @@ async fn vonage_table() {
                 }),
             )]),
         vonage_get(
-            "delivery receipt: acknowledged, not written",
+            "delivery receipt: a report, never a complaint",
             "vonage-jabar",
             "vonage/dlr.query",
         ),
