@@ -1133,6 +1133,43 @@ async fn infobip_answers() {
     assert_clean(&format!("{:?}", infobip(&stand_in, json!({}))));
 }
 
+#[tokio::test]
+async fn a_slow_or_absent_provider_is_a_network_error_without_the_url() {
+    let slow = || twilio_created("SM8").after(Duration::from_secs(2));
+    for result in [
+        twilio_answered(slow()).await,
+        vonage_answered(vonage_sent(&["1B0"]).after(Duration::from_secs(2))).await,
+        infobip_answered(
+            infobip_status("43", "PENDING", "PENDING_ENROUTE").after(Duration::from_secs(2)),
+        )
+        .await,
+    ] {
+        let err = result.clone().expect_err("timed out");
+        assert!(!err.message.contains("127.0.0.1"), "{err:?}");
+        assert_error(result, "network", Retry::Later(None), false);
+    }
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let config: VonageSendConfig = serde_json::from_value(json!({
+        "api_key": VONAGE_KEY, "api_secret": VONAGE_SECRET, "from": OUR_NUMBER,
+        "base_url": format!("http://127.0.0.1:{port}"),
+    }))
+    .expect("config");
+    let route = sms_route();
+    assert_error(
+        VonageSender::new(config, client())
+            .expect("sender")
+            .send(&out(&route, Some(TEXT), None, None))
+            .await,
+        "network",
+        Retry::Later(None),
+        false,
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Generic gateways
 
