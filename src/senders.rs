@@ -38,6 +38,18 @@ fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, String> {
     T::deserialize(table).map_err(|e| format!("reply: {}", e.message()))
 }
 
+/// Copies each `(own, reply)` key of the instance's table into the reply
+/// table when it lacks it: credentials the intake already holds.
+fn copy_missing(table: &mut toml::Table, def: &InstanceSettings, keys: &[(&str, &str)]) {
+    for (own, reply) in keys {
+        if !table.contains_key(*reply)
+            && let Some(value) = def.table.get(*own)
+        {
+            table.insert((*reply).into(), value.clone());
+        }
+    }
+}
+
 /// The sender of `def`, or `None` when it has no `[instances.reply]`.
 pub fn build(def: &InstanceSettings) -> Result<Option<Reply>, String> {
     let Some(table) = def.reply.clone() else {
@@ -61,22 +73,33 @@ pub fn build(def: &InstanceSettings) -> Result<Option<Reply>, String> {
         )?),
         InstanceKind::Telegram => {
             // The bot's own token and Bot API, unless the reply table names others.
-            for (own, reply) in [("bot_token", "token"), ("api_url", "api_url")] {
-                if !table.contains_key(reply)
-                    && let Some(value) = def.table.get(own)
-                {
-                    table.insert(reply.into(), value.clone());
-                }
-            }
+            copy_missing(
+                &mut table,
+                def,
+                &[("bot_token", "token"), ("api_url", "api_url")],
+            );
             Arc::new(aduan_telegram::TelegramSender::new(
                 settings(table)?,
                 client,
             )?)
         }
         InstanceKind::X => Arc::new(aduan_x::XSender::new(settings(table)?, client)?),
+        InstanceKind::Twilio => {
+            // The account's own auth token, unless the reply table names another.
+            copy_missing(&mut table, def, &[("auth_token", "auth_token")]);
+            Arc::new(aduan_sms::TwilioSender::new(settings(table)?, client)?)
+        }
+        InstanceKind::Vonage => Arc::new(aduan_sms::VonageSender::new(settings(table)?, client)?),
+        InstanceKind::Infobip => Arc::new(aduan_sms::InfobipSender::new(settings(table)?, client)?),
+        InstanceKind::Sms => Arc::new(aduan_sms::GenericSender::new(settings(table)?, client)?),
+        InstanceKind::Smtp
+        | InstanceKind::Imap
+        | InstanceKind::Mailgun
+        | InstanceKind::Sendgrid
+        | InstanceKind::Postmark => Arc::new(aduan_email::EmailSender::new(settings(table)?)?),
         other => {
             return Err(format!(
-                "reply: `{other}` instances cannot send replies in this version"
+                "reply: `{other}` instances have no channel to answer on"
             ));
         }
     };

@@ -713,3 +713,120 @@ async fn two_replicas_share_the_stream_without_double_sends() {
     a.stop().await;
     b.stop().await;
 }
+
+fn telegram_paced(name: &str, standin: &StandIn, concurrency: usize) -> String {
+    format!(
+        "[[instances]]\nname = \"{name}\"\nkind = \"telegram\"\nkeep_raw = false\n\
+         secret_token = \"rahasia-tg\"\nbot_token = \"{BOT_TOKEN}\"\n\
+         [instances.reply]\napi_url = \"{}\"\nconcurrency = {concurrency}\n\n",
+        standin.url()
+    )
+}
+
+#[tokio::test]
+async fn a_slow_provider_delays_only_its_own_instance() {
+    let ns = common::unique("slow");
+    let slow = StandIn::start().await;
+    let quick = StandIn::start().await;
+    slow.script((0..40).map(|_| {
+        Scripted::status(
+            200,
+            json!({"ok": true, "result": {"message_id": 1, "date": 0,
+            "chat": {"id": 1, "type": "private"}}}),
+        )
+        .delayed(Duration::from_secs(3))
+    }));
+    let config = format!(
+        "{}{}",
+        telegram_paced("tg-lambat", &slow, 2),
+        telegram_paced("tg-cepat", &quick, 8)
+    );
+    let mut app = spawn(&ns, "r1", &config).await;
+    for i in 0..40 {
+        reply(
+            &app,
+            &ns,
+            json!({"reply_id": format!("lambat-{i}"), "channel": "telegram",
+            "instance": "tg-lambat", "to": format!("{}", 8000 + i), "text": "Halo"}),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    for i in 0..10 {
+        reply(
+            &app,
+            &ns,
+            json!({"reply_id": format!("cepat-{i}"), "channel": "telegram",
+            "instance": "tg-cepat", "to": format!("{}", 9000 + i), "text": "Halo"}),
+        )
+        .await;
+    }
+    quick.wait_for(10, Duration::from_secs(5)).await;
+    for i in 0..10 {
+        wait_status(&app, &ns, &format!("cepat-{i}"), "sent").await;
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        slow.seen().len() <= 4,
+        "the slow instance keeps to its own slots"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn messenger_delivery_and_read_reports_find_their_replies() {
+    let ns = common::unique("mreport");
+    let standin = StandIn::start().await;
+    let mut app = spawn(&ns, "r1", &messenger("fb-bogor", &standin, false)).await;
+    let mut conn = app.conn().await;
+    let _: () = conn
+        .set(
+            keys(&ns).window("fb-bogor", "PSID-4455"),
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await
+        .expect("set");
+    reply(
+        &app,
+        &ns,
+        json!({"reply_id": "fb-lapor-1", "channel": "facebook", "instance": "fb-bogor",
+        "to": "PSID-4455", "text": "Terima kasih, laporan diteruskan ke Dinas PU."}),
+    )
+    .await;
+    let mine = wait_status(&app, &ns, "fb-lapor-1", "sent").await;
+    let mid = mine[0]["provider_message_id"]
+        .as_str()
+        .expect("mid")
+        .to_string();
+    assert_eq!(standin.seen()[0].body["messaging_type"], "RESPONSE");
+
+    let now = chrono::Utc::now().timestamp_millis();
+    let post = |event: Value| {
+        let body = json!({"object": "page", "entry": [{"id": "PAGE1", "time": now, "messaging": [event]}]}).to_string();
+        let sig = meta_signature(APP_SECRET, body.as_bytes());
+        let req = app
+            .client
+            .post(app.url("/webhooks/messenger/fb-bogor"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", sig)
+            .body(body);
+        async move { req.send().await.expect("answered").status() }
+    };
+    let delivered = json!({"sender": {"id": "PSID-4455"}, "recipient": {"id": "PAGE1"}, "timestamp": now,
+        "delivery": {"mids": [mid], "watermark": now}});
+    assert_eq!(post(delivered).await, 200);
+    wait_status(&app, &ns, "fb-lapor-1", "delivered").await;
+    let read = json!({"sender": {"id": "PSID-4455"}, "recipient": {"id": "PAGE1"}, "timestamp": now + 1000,
+        "read": {"watermark": now + 1000}});
+    assert_eq!(post(read).await, 200);
+    let mine = wait_status(&app, &ns, "fb-lapor-1", "read").await;
+    let read = mine.iter().find(|d| d["status"] == "read").expect("read");
+    assert_eq!(read["provider_message_id"], mid.as_str());
+    assert_eq!(app.stream_len().await, 0, "reports are not complaints");
+    app.stop().await;
+}

@@ -14,7 +14,7 @@ mod fragments;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aduan_adapter::{Blob, Complaint, Fragment, Ignored, Outcome, Receipt, StatusReport, Consent};
+use aduan_adapter::{Blob, Complaint, Consent, Fragment, Ignored, Outcome, Receipt, StatusReport};
 use tokio_util::sync::CancellationToken;
 
 pub use error::{Door, IngestError};
