@@ -77,6 +77,8 @@ pub struct Instance {
     pub intake: Intake,
     /// The sender of replies and its pacing, when `[instances.reply]` is set.
     pub reply: Option<crate::senders::Reply>,
+    /// The automatic acknowledgement, when `[instances.ack]` is set.
+    pub ack: Option<Arc<crate::ack::Ack>>,
 }
 
 impl std::fmt::Debug for Instance {
@@ -188,6 +190,15 @@ pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
         _ => route_of(def.kind),
     };
     let reply = crate::senders::build(def)?;
+    let ack = match def.ack.clone() {
+        Some(table) => {
+            if reply.is_none() {
+                return Err("ack: needs [instances.reply] to send it".into());
+            }
+            Some(Arc::new(crate::ack::Ack::new(table)?))
+        }
+        None => None,
+    };
     Ok(Instance {
         name: def.name.clone(),
         kind: def.kind,
@@ -195,6 +206,7 @@ pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
         route,
         intake,
         reply,
+        ack,
     })
 }
 

@@ -28,6 +28,8 @@
 //! - [`language`]: language detection of complaint texts.
 //! - [`listener`]: the HTTP accept loop with header and slow-client limits.
 //! - [`connections`]: connection caps, first-byte and idle timeouts (HTTP and SMTP).
+//! - [`tracking`]: the short tracking numbers citizens are given.
+//! - [`ack`]: the automatic acknowledgement queued with each new complaint.
 //! - [`reply_route`]: where a complaint's replies go, stored with it at append.
 //!
 //! The way back:
@@ -36,6 +38,7 @@
 //!
 //! - [`telemetry`]: metrics, logging and the masking of personal data.
 
+pub mod ack;
 pub mod assembly;
 pub mod blobs;
 pub mod connections;
@@ -56,4 +59,5 @@ pub mod settings;
 pub mod smtp;
 pub mod spool;
 pub mod telemetry;
+pub mod tracking;
 pub mod webhooks;

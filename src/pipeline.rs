@@ -76,6 +76,7 @@ impl Pipeline {
     ) -> Result<Vec<Receipt>, PublishError> {
         for complaint in complaints.iter_mut() {
             self.language.stamp(complaint);
+            complaint.tracking = Some(self.redis.first_tracking(&complaint.id));
         }
         if !self.spooling() {
             match self.redis.append(complaints).await {
@@ -93,6 +94,7 @@ impl Pipeline {
                 id: c.id.clone(),
                 external_id: c.external_id.clone(),
                 duplicate: false,
+                tracking: c.tracking.clone(),
             })
             .collect())
     }

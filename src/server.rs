@@ -124,9 +124,21 @@ pub fn ingest(
 ) -> anyhow::Result<Arc<Ingest>> {
     let language =
         LanguageDetector::new(&config.language).map_err(|e| anyhow::anyhow!("language: {e}"))?;
-    let redis =
-        Arc::new(Redis::new(&config.redis)?.with_route_days(config.outbound.reply_route_days));
-    let reports = Reports::new(redis.clone(), &config.outbound.delivery_stream);
+    let acks = instances
+        .iter()
+        .filter_map(|i| Some((i.name.clone(), i.ack.clone()?)))
+        .collect();
+    let redis = Arc::new(
+        Redis::new(&config.redis)?
+            .with_outbound(&config.outbound)
+            .with_tracking(&config.tracking)
+            .with_acks(acks),
+    );
+    let reports = Reports::new(
+        redis.clone(),
+        &config.outbound.delivery_stream,
+        &config.outbound.events_stream,
+    );
     let pipeline = Arc::new(Pipeline::new(redis, spool, language));
     Ok(Arc::new(
         Ingest::new(

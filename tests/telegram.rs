@@ -668,6 +668,7 @@ async fn polling_stores_the_offset_only_after_the_publish_succeeded() {
         route: None,
         intake: aduan::instances::Intake::Poll(Mutex::new(None)),
         reply: None,
+        ack: None,
     });
     let host = Arc::new(FlakyHost {
         inner: aduan::poll::PollHost::new(ingest, instance),

@@ -47,7 +47,9 @@ fn transcript(label: &str, authorization: Option<&str>, body: Vec<u8>) -> Case {
 fn accepted(label: &str, token: &str, name: &str) -> Case {
     transcript(label, Some(&bearer(token)), fixture(name))
         .status(201)
-        .answer(Answer::Json(json!({"id": "*", "duplicate": false})))
+        .answer(Answer::Json(
+            json!({"id": "*", "tracking": "*", "duplicate": false}),
+        ))
         .adds_golden(common::fixtures("transcript").golden(name))
 }
 
@@ -225,7 +227,15 @@ async fn a_resent_call_is_stored_once_with_the_same_id() {
     assert_eq!((status, &first["duplicate"]), (201, &json!(false)));
     let (status, again) = post(&app, JAKARTA_NEXT_TOKEN, plain.clone()).await;
     assert_eq!(status, 201);
-    assert_eq!(again, json!({"id": first["id"], "duplicate": true}));
+    assert_eq!(
+        again,
+        json!({"id": first["id"], "tracking": first["tracking"], "duplicate": true})
+    );
+    assert!(
+        first["tracking"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("ADU-"))
+    );
 
     // A corrected transcript of the same call is still the same call.
     let mut corrected: Value = serde_json::from_slice(&plain).expect("JSON fixture");
@@ -238,7 +248,10 @@ async fn a_resent_call_is_stored_once_with_the_same_id() {
     )
     .await;
     assert_eq!(status, 201);
-    assert_eq!(resent, json!({"id": first["id"], "duplicate": true}));
+    assert_eq!(
+        resent,
+        json!({"id": first["id"], "tracking": first["tracking"], "duplicate": true})
+    );
 
     let stored = app.complaints().await;
     assert_eq!(stored.len(), 1);

@@ -171,6 +171,28 @@ impl Ingest {
         for event in &intake.ignored {
             telemetry::ignored(label, &instance.name, event.reason);
         }
+        if !intake.consents.is_empty() {
+            let Some(reports) = &self.reports else {
+                return Err(IngestError::Unavailable(
+                    "opt-outs cannot be recorded".into(),
+                ));
+            };
+            reports
+                .consents(
+                    &instance.name,
+                    aduan_adapter::Channel::Sms,
+                    &intake.consents,
+                )
+                .await
+                .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+            for c in &intake.consents {
+                telemetry::ignored(
+                    label,
+                    &instance.name,
+                    if c.opted_out { "opt_out" } else { "opt_in" },
+                );
+            }
+        }
         if !intake.reports.is_empty() {
             match &self.reports {
                 Some(reports) => reports

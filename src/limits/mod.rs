@@ -310,6 +310,7 @@ mod tests {
             id: "01J".into(),
             external_id: "x-a".into(),
             duplicate: true,
+            tracking: None,
         };
         limits.settle("wa", tickets, Some(&[receipt]));
         let (kept, tickets, refused) =

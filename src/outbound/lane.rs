@@ -35,6 +35,8 @@ pub struct Lane {
     max_attempts: u32,
     max_age: Duration,
     resend_on_uncertain: bool,
+    /// The same for the instance's acknowledgements.
+    ack_resend_on_uncertain: bool,
 }
 
 /// The rates a channel's provider allows when the instance sets none:
@@ -60,6 +62,7 @@ impl Lane {
         kind: InstanceKind,
         sender: Arc<dyn ReplySender>,
         policy: &ReplyPolicy,
+        ack: Option<&crate::ack::Ack>,
         defaults: &crate::settings::OutboundConfig,
     ) -> Self {
         let (rate, per_recipient) = default_rates(kind);
@@ -79,6 +82,7 @@ impl Lane {
                 policy.max_age_seconds.unwrap_or(defaults.max_age_seconds),
             ),
             resend_on_uncertain: policy.resend_on_uncertain,
+            ack_resend_on_uncertain: ack.is_none_or(|a| a.resend_on_uncertain),
         }
     }
 
@@ -137,11 +141,19 @@ impl Lane {
             .claim_reply(
                 &reply.reply_id,
                 &job.window_key,
+                &shared
+                    .redis
+                    .keys()
+                    .opt_out(&job.route.instance, &job.route.to),
                 &shared.streams.consumer,
                 now.0.timestamp_millis(),
                 lease,
                 &job.entry_id,
-                self.resend_on_uncertain,
+                if crate::ack::is_ack(&reply.reply_id) {
+                    self.ack_resend_on_uncertain
+                } else {
+                    self.resend_on_uncertain
+                },
                 &job.json,
                 shared.streams.state_ttl,
             )
@@ -164,6 +176,24 @@ impl Lane {
                     return shared.record(Record::Ack, job, None, &[]).await;
                 }
                 return Ok(());
+            }
+            Claim::OptedOut { attempt } => {
+                let error = SendError::permanent(
+                    "opted_out",
+                    "the citizen asked not to be messaged on this instance",
+                );
+                let delivery = self.delivery(
+                    job,
+                    DeliveryStatus::Failed,
+                    attempt,
+                    &[],
+                    Some(&error),
+                    None,
+                );
+                telemetry::reply(&self.instance, channel, "failed");
+                return shared
+                    .record(Record::Failed, job, Some(&delivery), &[])
+                    .await;
             }
             Claim::Uncertain { attempt, ids, .. } => {
                 let error = SendError::permanent(

@@ -113,6 +113,8 @@ impl Shared {
         .to_string();
         let mut args = record_args(job, &json, "failed", ids);
         args.event = &event;
+        // A carrier's own STOP (Twilio 21610) holds like an SMS `STOP`.
+        args.remember_opt_out = code == "opted_out";
         self.with_retries(|| {
             self.redis
                 .record_reply(&self.streams, Record::Failed, &args)
@@ -199,7 +201,14 @@ impl Outbound {
                 let (policy, sender) = i.reply.as_ref()?;
                 Some((
                     i.name.clone(),
-                    Arc::new(Lane::new(&i.name, i.kind, sender.clone(), policy, config)),
+                    Arc::new(Lane::new(
+                        &i.name,
+                        i.kind,
+                        sender.clone(),
+                        policy,
+                        i.ack.as_deref(),
+                        config,
+                    )),
                 ))
             })
             .collect();

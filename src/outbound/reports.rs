@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use aduan_adapter::{
-    Channel, DELIVERY_SCHEMA, Delivery, DeliveryError, DeliveryStatus, ReportRef, StatusReport,
-    Timestamp,
+    Channel, Consent, DELIVERY_SCHEMA, Delivery, DeliveryError, DeliveryStatus, ReportRef,
+    StatusReport, Timestamp,
 };
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -29,14 +29,44 @@ pub struct SentRef {
 pub struct Reports {
     redis: Arc<Redis>,
     stream: String,
+    events: String,
 }
 
 impl Reports {
-    pub fn new(redis: Arc<Redis>, delivery_stream: &str) -> Self {
+    pub fn new(redis: Arc<Redis>, delivery_stream: &str, events_stream: &str) -> Self {
         Reports {
             redis,
             stream: delivery_stream.to_string(),
+            events: events_stream.to_string(),
         }
+    }
+
+    /// Records opt-outs (later replies to the address fail as `opted_out`)
+    /// and opt-ins, each with an event on the events stream.
+    pub async fn consents(
+        &self,
+        instance: &str,
+        channel: Channel,
+        consents: &[Consent],
+    ) -> Result<(), RedisError> {
+        let at = Timestamp(Utc::now());
+        let rows: Vec<(String, bool, String)> = consents
+            .iter()
+            .map(|c| {
+                let event = serde_json::json!({
+                    "type": if c.opted_out { "opt_out" } else { "opt_in" },
+                    "instance": instance,
+                    "channel": channel,
+                    "to": c.to,
+                    "keyword": c.keyword,
+                    "at": at,
+                });
+                (c.to.clone(), c.opted_out, event.to_string())
+            })
+            .collect();
+        self.redis
+            .record_consents(instance, &self.events, &rows)
+            .await
     }
 
     /// Matches and writes `reports` of `instance`. An `Err` means Redis could

@@ -30,7 +30,13 @@ struct Item {
     dedup_key: String,
     route_key: String,
     window_key: String,
+    /// The three tracking candidates and their keys.
+    tracking: [String; 3],
+    tracking_keys: [String; 3],
     route: String,
+    /// The acknowledgement's outbound entry, rendered with the first
+    /// candidate (`""` when the instance sends none).
+    ack: String,
     received_ms: i64,
     id: String,
     channel: &'static str,
@@ -39,41 +45,63 @@ struct Item {
     json: String,
 }
 
-/// One caller's complaints, and where their outcome goes: per complaint,
-/// whether it was appended and the id it is known by.
+/// Per complaint: whether it was appended, the id it is known by, and its
+/// tracking number.
+type Outcome = (bool, String, Option<String>);
+
+/// One caller's complaints, and where their outcome goes.
 pub(super) struct Job {
     items: Vec<Item>,
-    done: oneshot::Sender<Result<Vec<(bool, String)>, RedisError>>,
+    done: oneshot::Sender<Result<Vec<Outcome>, RedisError>>,
 }
 
 impl Redis {
     /// Appends each complaint unless its (instance, external_id) was seen within
-    /// the window, in order. Complaints must already carry their id.
+    /// the window, in order, with its reply route, tracking number and (for
+    /// instances that send one) its acknowledgement. Complaints must already
+    /// carry their id.
     pub async fn append(&self, complaints: &[Complaint]) -> Result<Vec<Receipt>, RedisError> {
         if complaints.is_empty() {
             return Ok(Vec::new());
         }
+        let serialize = |e: serde_json::Error| RedisError::Serialize(e.to_string());
         let mut items = Vec::with_capacity(complaints.len());
         for c in complaints {
+            let tracking = crate::tracking::candidates(&self.tracking_prefix, &c.id);
+            // The document carries the first candidate; the script swaps in
+            // another when that one is taken.
+            let json = if c.tracking.as_deref() == Some(tracking[0].as_str()) {
+                serde_json::to_string(c).map_err(serialize)?
+            } else {
+                let mut stamped = c.clone();
+                stamped.tracking = Some(tracking[0].clone());
+                serde_json::to_string(&stamped).map_err(serialize)?
+            };
             let route = crate::reply_route::of(c);
             let window_key = route
                 .as_ref()
                 .map_or_else(String::new, |r| self.keys.window(&r.instance, &r.to));
+            let ack = match (&route, self.acks.get(&c.instance)) {
+                (Some(_), Some(ack)) => ack.reply_json(c, &tracking[0]),
+                _ => String::new(),
+            };
             items.push(Item {
                 dedup_key: self.keys.dedup(&c.instance, &c.external_id),
                 route_key: self.keys.route(&c.id),
                 window_key,
+                tracking_keys: tracking.clone().map(|t| self.keys.tracking(&t)),
+                tracking,
                 route: match &route {
-                    Some(r) => serde_json::to_string(r)
-                        .map_err(|e| RedisError::Serialize(e.to_string()))?,
+                    Some(r) => serde_json::to_string(r).map_err(serialize)?,
                     None => String::new(),
                 },
+                ack,
                 received_ms: c.received_at.0.timestamp_millis(),
                 id: c.id.clone(),
                 channel: c.channel.as_str(),
                 instance: c.instance.clone(),
                 schema: c.schema.clone(),
-                json: serde_json::to_string(c).map_err(|e| RedisError::Serialize(e.to_string()))?,
+                json,
             });
         }
         let appender = self
@@ -82,7 +110,10 @@ impl Redis {
                 let (tx, rx) = mpsc::channel(QUEUE);
                 tokio::spawn(run(
                     self.link.clone(),
-                    self.keys.stream().to_string(),
+                    Streams {
+                        complaints: self.keys.stream().to_string(),
+                        outbound: self.outbound_stream.clone(),
+                    },
                     self.ttls,
                     rx,
                 ));
@@ -99,18 +130,25 @@ impl Redis {
         Ok(complaints
             .iter()
             .zip(results)
-            .map(|(c, (appended, id))| Receipt {
+            .map(|(c, (appended, id, tracking))| Receipt {
                 id,
                 external_id: c.external_id.clone(),
                 duplicate: !appended,
+                tracking,
             })
             .collect())
     }
 }
 
+/// The streams one append writes.
+struct Streams {
+    complaints: String,
+    outbound: String,
+}
+
 /// The task: one script call at a time, each carrying every append that
 /// waited for the one before.
-async fn run(link: Arc<Link>, stream: String, ttls: Ttls, mut rx: mpsc::Receiver<Job>) {
+async fn run(link: Arc<Link>, streams: Streams, ttls: Ttls, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut count = first.items.len();
@@ -125,7 +163,7 @@ async fn run(link: Arc<Link>, stream: String, ttls: Ttls, mut rx: mpsc::Receiver
             }
         }
         metrics::histogram!(telemetry::APPEND_BATCH).record(count as f64);
-        match call(&link, &stream, ttls, &jobs, count).await {
+        match call(&link, &streams, ttls, &jobs, count).await {
             Ok(mut results) => {
                 for job in jobs.drain(..) {
                     let rest = results.split_off(job.items.len().min(results.len()));
@@ -145,20 +183,22 @@ async fn run(link: Arc<Link>, stream: String, ttls: Ttls, mut rx: mpsc::Receiver
 /// One script call for every item of `jobs`, in order.
 async fn call(
     link: &Link,
-    stream: &str,
+    streams: &Streams,
     ttls: Ttls,
     jobs: &[Job],
     count: usize,
-) -> Result<Vec<(bool, String)>, RedisError> {
+) -> Result<Vec<Outcome>, RedisError> {
     let mut conn = link.connection().await?;
     let mut invocation = scripts::APPEND_BATCH.prepare_invoke();
     invocation
-        .key(stream)
+        .key(&streams.complaints)
+        .key(&streams.outbound)
         .arg(ttls.dedup_ms)
         .arg(ttls.route_ms)
-        .arg(ttls.window_ms);
+        .arg(ttls.window_ms)
+        .arg(ttls.tracking_ms);
     for item in jobs.iter().flat_map(|j| &j.items) {
-        // A complaint without a route still passes three keys; the script
+        // A complaint without a route still passes its keys; the script
         // touches its route and window keys only when it has one.
         invocation
             .key(&item.dedup_key)
@@ -167,14 +207,22 @@ async fn call(
                 &item.route_key
             } else {
                 &item.window_key
-            })
+            });
+        for key in &item.tracking_keys {
+            invocation.key(key);
+        }
+        invocation
             .arg(&item.id)
             .arg(item.channel)
             .arg(&item.instance)
             .arg(&item.schema)
             .arg(&item.json)
             .arg(&item.route)
-            .arg(item.received_ms);
+            .arg(item.received_ms)
+            .arg(&item.tracking[0])
+            .arg(&item.tracking[1])
+            .arg(&item.tracking[2])
+            .arg(&item.ack);
     }
     let reply: Vec<::redis::Value> =
         tokio::time::timeout(link.timeout, invocation.invoke_async(&mut conn))
@@ -184,27 +232,29 @@ async fn call(
     decode_reply(&reply, count)
 }
 
-/// `count` pairs of (1 appended | 0 duplicate, id).
-fn decode_reply(reply: &[::redis::Value], count: usize) -> Result<Vec<(bool, String)>, RedisError> {
-    if reply.len() != count * 2 {
+/// `count` triples of (1 appended | 0 duplicate, id, tracking or `""`).
+fn decode_reply(reply: &[::redis::Value], count: usize) -> Result<Vec<Outcome>, RedisError> {
+    if reply.len() != count * 3 {
         return Err(RedisError::Protocol(format!(
             "{} values for {count} complaints",
             reply.len()
         )));
     }
+    let text = |v: &::redis::Value, what: &str| match v {
+        ::redis::Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+        ::redis::Value::SimpleString(s) => Ok(s.clone()),
+        other => Err(RedisError::Protocol(format!("{what} {other:?}"))),
+    };
     reply
-        .chunks(2)
-        .map(|pair| {
-            let appended = match &pair[0] {
+        .chunks(3)
+        .map(|triple| {
+            let appended = match &triple[0] {
                 ::redis::Value::Int(n) => *n == 1,
                 other => return Err(RedisError::Protocol(format!("flag {other:?}"))),
             };
-            let id = match &pair[1] {
-                ::redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-                ::redis::Value::SimpleString(s) => s.clone(),
-                other => return Err(RedisError::Protocol(format!("id {other:?}"))),
-            };
-            Ok((appended, id))
+            let id = text(&triple[1], "id")?;
+            let tracking = Some(text(&triple[2], "tracking")?).filter(|t| !t.is_empty());
+            Ok((appended, id, tracking))
         })
         .collect()
 }

@@ -144,6 +144,16 @@ impl Keys {
         format!("{}:sentto:{}", self.prefix, Keys::digest(instance, to))
     }
 
+    /// Set while the citizen at (`instance`, address) opted out of messages.
+    pub fn opt_out(&self, instance: &str, to: &str) -> String {
+        format!("{}:optout:{}", self.prefix, Keys::digest(instance, to))
+    }
+
+    /// Held by the complaint that took this tracking number.
+    pub fn tracking(&self, number: &str) -> String {
+        format!("{}:tracking:{number}", self.prefix)
+    }
+
     /// A poller's lease.
     pub fn lease(&self, name: &str) -> String {
         format!("{}:lease:{name}", self.prefix)
@@ -164,6 +174,8 @@ struct Ttls {
     route_ms: u64,
     /// The longest reply window (7 days, Messenger's `HUMAN_AGENT`) and a day.
     window_ms: u64,
+    /// How long a tracking number stays taken.
+    tracking_ms: u64,
 }
 
 /// The connection itself, shared with the task that batches appends.
@@ -205,6 +217,12 @@ pub struct Redis {
     link: Arc<Link>,
     keys: Keys,
     ttls: Ttls,
+    /// Before every tracking number (`[tracking] prefix`).
+    tracking_prefix: String,
+    /// Where acknowledgements are queued (`[outbound] stream`).
+    outbound_stream: String,
+    /// The acknowledgement of each instance that sends one.
+    acks: std::collections::HashMap<String, Arc<crate::ack::Ack>>,
     /// The task that gathers concurrent appends into one script call,
     /// started by the first append.
     appender: OnceCell<mpsc::Sender<append::Job>>,
@@ -232,15 +250,43 @@ impl Redis {
                 dedup_ms: cfg.dedup_window_seconds.saturating_mul(1000),
                 route_ms: 90 * DAY_MS,
                 window_ms: 8 * DAY_MS,
+                tracking_ms: 400 * DAY_MS,
             },
+            tracking_prefix: "ADU".into(),
+            outbound_stream: "aduan:outbound".into(),
+            acks: std::collections::HashMap::new(),
             appender: OnceCell::new(),
         })
     }
 
-    /// Keeps reply routes `days` (`[outbound] reply_route_days`).
-    pub fn with_route_days(mut self, days: u64) -> Self {
-        self.ttls.route_ms = days.saturating_mul(DAY_MS);
+    /// Keeps reply routes `days` (`[outbound] reply_route_days`) and
+    /// queues acknowledgements on `outbound_stream`.
+    pub fn with_outbound(mut self, cfg: &crate::settings::OutboundConfig) -> Self {
+        self.ttls.route_ms = cfg.reply_route_days.saturating_mul(DAY_MS);
+        self.outbound_stream = cfg.stream.clone();
         self
+    }
+
+    /// Gives tracking numbers this prefix, each taken for `remember_days`.
+    pub fn with_tracking(mut self, cfg: &crate::settings::TrackingConfig) -> Self {
+        self.tracking_prefix = cfg.prefix.clone();
+        self.ttls.tracking_ms = cfg.remember_days.max(1).saturating_mul(DAY_MS);
+        self
+    }
+
+    /// Queues `acks[instance]` with each new complaint of that instance.
+    pub fn with_acks(
+        mut self,
+        acks: std::collections::HashMap<String, Arc<crate::ack::Ack>>,
+    ) -> Self {
+        self.acks = acks;
+        self
+    }
+
+    /// The tracking number a complaint with this id is offered first.
+    pub fn first_tracking(&self, id: &str) -> String {
+        let [first, ..] = crate::tracking::candidates(&self.tracking_prefix, id);
+        first
     }
 
     /// The key names.

@@ -38,6 +38,8 @@ pub enum Claim {
         done: usize,
         ids: Vec<String>,
     },
+    /// The citizen opted out of messages on this instance.
+    OptedOut { attempt: u32 },
 }
 
 /// An attempt's outcome as recorded.
@@ -84,6 +86,8 @@ pub struct RecordArgs<'a> {
     /// What a provider id maps back to (JSON).
     pub sent_index: &'a str,
     pub now_ms: i64,
+    /// The failure says the citizen opted out: remember it.
+    pub remember_opt_out: bool,
 }
 
 /// The names and lifetimes the outbound side works with.
@@ -252,6 +256,7 @@ impl Redis {
         &self,
         reply_id: &str,
         window_key: &str,
+        opt_out_key: &str,
         owner: &str,
         now_ms: i64,
         lease: Duration,
@@ -270,6 +275,7 @@ impl Redis {
         let reply: Value = scripts::CLAIM_REPLY
             .key(&state)
             .key(window)
+            .key(opt_out_key)
             .arg(owner)
             .arg(now_ms)
             .arg(ms(lease))
@@ -303,6 +309,9 @@ impl Redis {
             Some("done") => Ok(Claim::Done),
             Some("busy") => Ok(Claim::Busy {
                 entry: items.get(1).cloned().unwrap_or_default(),
+            }),
+            Some("opted_out") => Ok(Claim::OptedOut {
+                attempt: num(1) as u32,
             }),
             Some("uncertain") => Ok(Claim::Uncertain {
                 attempt: num(1) as u32,
@@ -351,7 +360,8 @@ impl Redis {
             .key(&s.outbound)
             .key(self.keys.retries())
             .key(&s.events)
-            .key(self.keys.sent_to(a.instance, a.to));
+            .key(self.keys.sent_to(a.instance, a.to))
+            .key(self.keys.opt_out(a.instance, a.to));
         if what == Record::Sent {
             for id in a.ids {
                 inv.key(self.keys.sent(a.instance, id));
@@ -370,7 +380,8 @@ impl Redis {
             .arg(ms(s.report_ttl))
             .arg(a.now_ms)
             .arg(ids)
-            .arg(a.reply);
+            .arg(a.reply)
+            .arg(if a.remember_opt_out { "1" } else { "0" });
         if what == Record::Sent {
             for id in a.ids {
                 inv.arg(id);
@@ -465,6 +476,44 @@ impl Redis {
             .await
             .map_err(|e| RedisError::command("outbound", e))?;
         Ok(ids)
+    }
+
+    /// Records opt-outs and opt-ins of `instance`: the key later replies are
+    /// refused by, and an event for the core system, at once.
+    pub async fn record_consents(
+        &self,
+        instance: &str,
+        events_stream: &str,
+        consents: &[(String, bool, String)],
+    ) -> Result<(), RedisError> {
+        if consents.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.connection().await?;
+        let mut pipe = ::redis::pipe();
+        pipe.atomic();
+        for (to, opted_out, event) in consents {
+            let key = self.keys.opt_out(instance, to);
+            if *opted_out {
+                pipe.cmd("SET")
+                    .arg(&key)
+                    .arg(chrono::Utc::now().timestamp_millis())
+                    .ignore();
+            } else {
+                pipe.cmd("DEL").arg(&key).ignore();
+            }
+            pipe.cmd("XADD")
+                .arg(events_stream)
+                .arg("*")
+                .arg("type")
+                .arg(if *opted_out { "opt_out" } else { "opt_in" })
+                .arg("event")
+                .arg(event)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("outbound", e))
     }
 
     /// Appends delivery entries (`(reply_id, status, JSON)`) to `stream`.

@@ -7,32 +7,68 @@ use std::sync::LazyLock;
 
 use ::redis::Script;
 
-/// The atomic dedup-and-append of a batch of complaints, in order, with
-/// each new complaint's reply route and its sender's last-message time.
-/// KEYS[1] the stream; three per complaint i: its dedup key, route key and
-/// window key. ARGV[1] dedup ttl, ARGV[2] route ttl, ARGV[3] window ttl (ms);
-/// then seven per complaint: id, channel, instance, schema, complaint JSON,
-/// route JSON (`""` when it has none), received at (ms).
-/// Returns two items per complaint: 1 and its id when appended, 0 and the
-/// first id for a duplicate (also of an earlier complaint of the same batch).
+/// The atomic dedup-and-append of a batch of complaints, in order. For each
+/// new complaint it also takes a tracking number, stores the reply route and
+/// the sender's last-message time, and queues the acknowledgement: all or
+/// nothing, so a complaint in the stream always has them and none of them
+/// exists without it.
+/// KEYS[1] the complaints stream, KEYS[2] the outbound stream; six per
+/// complaint: dedup key, route key, window key, and the keys of its three
+/// tracking candidates.
+/// ARGV[1..4] the ttls (ms) of dedup keys, routes, windows and tracking
+/// numbers; then eleven per complaint: id, channel, instance, schema,
+/// complaint JSON (holding the first candidate), route JSON (`""`: none),
+/// received at (ms), the three candidates, the acknowledgement's reply JSON
+/// (`""`: none; holding the first candidate).
+/// Returns three items per complaint: 1, its id and tracking number when
+/// appended; 0, the first one's id and tracking number (`""` when unknown)
+/// for a duplicate (also of an earlier complaint of the same batch).
 /// The entry is added before its dedup key is set, so that a failing `XADD`
 /// can never leave a key that makes the retry a "duplicate" of nothing. A
 /// window only moves forward: a spooled old message never shortens it.
 const APPEND_BATCH_LUA: &str = r#"
+local function swap(text, from, to)
+  local at = string.find(text, from, 1, true)
+  if not at then return text end
+  return string.sub(text, 1, at - 1) .. to .. string.sub(text, at + #from)
+end
 local out = {}
-local n = (#KEYS - 1) / 3
+local n = (#KEYS - 2) / 6
 for i = 0, n - 1 do
-  local dedup, route, window = KEYS[2 + i * 3], KEYS[3 + i * 3], KEYS[4 + i * 3]
-  local at = 4 + i * 7
+  local k = 3 + i * 6
+  local dedup, route, window = KEYS[k], KEYS[k + 1], KEYS[k + 2]
+  local at = 5 + i * 11
+  local id = ARGV[at]
   local first = redis.call('GET', dedup)
   if first then
+    local space = string.find(first, ' ', 1, true)
     out[#out + 1] = 0
-    out[#out + 1] = first
+    if space then
+      out[#out + 1] = string.sub(first, 1, space - 1)
+      out[#out + 1] = string.sub(first, space + 1)
+    else
+      out[#out + 1] = first
+      out[#out + 1] = ''
+    end
   else
+    local tracking = nil
+    for c = 0, 2 do
+      if redis.call('SET', KEYS[k + 3 + c], id, 'NX', 'PX', ARGV[4]) then
+        tracking = ARGV[at + 7 + c]
+        break
+      end
+    end
+    -- Even the 80-bit number is taken: the id itself is unique.
+    tracking = tracking or id
+    local json, ack = ARGV[at + 4], ARGV[at + 10]
+    if tracking ~= ARGV[at + 7] then
+      json = swap(json, '"tracking":"' .. ARGV[at + 7] .. '"', '"tracking":"' .. tracking .. '"')
+      ack = swap(ack, ARGV[at + 7], tracking)
+    end
     redis.call('XADD', KEYS[1], '*',
-      'id', ARGV[at], 'channel', ARGV[at + 1], 'instance', ARGV[at + 2],
-      'schema', ARGV[at + 3], 'complaint', ARGV[at + 4])
-    redis.call('SET', dedup, ARGV[at], 'PX', ARGV[1])
+      'id', id, 'channel', ARGV[at + 1], 'instance', ARGV[at + 2],
+      'schema', ARGV[at + 3], 'complaint', json)
+    redis.call('SET', dedup, id .. ' ' .. tracking, 'PX', ARGV[1])
     if ARGV[at + 5] ~= '' then
       redis.call('HSET', route, 'r', ARGV[at + 5], 'w', window)
       redis.call('PEXPIRE', route, ARGV[2])
@@ -40,9 +76,13 @@ for i = 0, n - 1 do
       if last < tonumber(ARGV[at + 6]) then
         redis.call('SET', window, ARGV[at + 6], 'PX', ARGV[3])
       end
+      if ack ~= '' then
+        redis.call('XADD', KEYS[2], '*', 'reply', ack)
+      end
     end
     out[#out + 1] = 1
-    out[#out + 1] = ARGV[at]
+    out[#out + 1] = id
+    out[#out + 1] = tracking
   end
 end
 return out
@@ -131,18 +171,23 @@ return 0
 pub static RELEASE_LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEASE_LEASE_LUA));
 
 /// Claims a reply for one attempt.
-/// KEYS[1] the reply's state hash, KEYS[2] the citizen's window key.
+/// KEYS[1] the reply's state hash, KEYS[2] the citizen's window key,
+/// KEYS[3] the citizen's opt-out key.
 /// ARGV: owner, now (ms), lease (ms), entry id, resend on uncertain (0|1),
 /// reply JSON, state ttl (ms).
 /// Returns {'go', attempt, parts done, ids JSON, window ms or ''};
 /// {'done', state} when it was already sent or failed for good;
 /// {'busy', entry} when another attempt holds it (live, or a retry of
 /// another entry is waiting); {'uncertain', attempt, parts done, ids JSON}
-/// when an attempt's holder vanished and the policy is not to send again.
+/// when an attempt's holder vanished and the policy is not to send again;
+/// {'opted_out', attempt} when the citizen asked not to be messaged.
 const CLAIM_REPLY_LUA: &str = r#"
 local st = redis.call('HGET', KEYS[1], 'state')
 if st == 'sent' or st == 'failed' then
   return {'done', st}
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  return {'opted_out', redis.call('HINCRBY', KEYS[1], 'attempt', 1)}
 end
 local entry = redis.call('HGET', KEYS[1], 'entry')
 if st == 'sending' then
@@ -184,15 +229,17 @@ pub static PART_SENT: LazyLock<Script> = LazyLock::new(|| Script::new(PART_SENT_
 
 /// Records an attempt's outcome, its delivery entry and the ack, at once.
 /// KEYS[1] state hash, KEYS[2] delivery stream, KEYS[3] outbound stream,
-/// KEYS[4] retry set, KEYS[5] events stream, KEYS[6] sent-to set; then one
-/// sent-index key per provider id.
+/// KEYS[4] retry set, KEYS[5] events stream, KEYS[6] sent-to set, KEYS[7]
+/// the citizen's opt-out key; then one sent-index key per provider id.
 /// ARGV[1] outcome: `sent`, `failed`, `retrying`, `defer` (wait without an
 /// attempt), `report` (a delivery entry and the ack only) or `ack`;
 /// ARGV[2] group, ARGV[3] entry id (`''`: nothing to ack), ARGV[4] delivery
 /// JSON (`''`: none), ARGV[5] reply id, ARGV[6] status, ARGV[7] due (ms),
 /// ARGV[8] state ttl (ms), ARGV[9] event JSON (`''`: none), ARGV[10] the
 /// sent-index value, ARGV[11] report ttl (ms), ARGV[12] now (ms), ARGV[13]
-/// ids JSON, ARGV[14] reply JSON; ARGV[15..] the provider ids.
+/// ids JSON, ARGV[14] reply JSON, ARGV[15] `1` when the failure is the
+/// provider saying the citizen opted out (remembered, like an SMS `STOP`);
+/// ARGV[16..] the provider ids.
 /// A reply once `sent` is never marked otherwise; a `defer` of a reply that
 /// is already claimed, sent or failed is only acked.
 const RECORD_REPLY_LUA: &str = r#"
@@ -221,15 +268,18 @@ if ARGV[4] ~= '' and outcome ~= 'ack' and outcome ~= 'defer' then
 end
 if ARGV[9] ~= '' and outcome == 'failed' then
   redis.call('XADD', KEYS[5], '*', 'type', 'opt_out', 'event', ARGV[9])
+  if ARGV[15] == '1' then
+    redis.call('SET', KEYS[7], ARGV[12])
+  end
 end
 if outcome == 'sent' then
-  for i = 7, #KEYS do
+  for i = 8, #KEYS do
     redis.call('SET', KEYS[i], ARGV[10], 'PX', ARGV[11])
   end
-  for i = 15, #ARGV do
+  for i = 16, #ARGV do
     redis.call('ZADD', KEYS[6], ARGV[12], ARGV[i])
   end
-  if #ARGV >= 15 then
+  if #ARGV >= 16 then
     redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[12]) - tonumber(ARGV[11]))
     redis.call('PEXPIRE', KEYS[6], ARGV[11])
   end

@@ -97,6 +97,8 @@ pub struct InstanceSettings {
     pub location: String,
     /// `[instances.reply]`, when the instance answers citizens.
     pub reply: Option<toml::Table>,
+    /// `[instances.ack]`, when complaints are acknowledged automatically.
+    pub ack: Option<toml::Table>,
     /// The instance's own keys (everything but `name`, `kind`, `keep_raw` and `reply`).
     pub table: toml::Table,
 }
@@ -169,23 +171,26 @@ impl InstanceSettings {
                 true
             }
         };
-        let reply = match table.remove("reply") {
+        let mut sub_table = |key: &str| match table.remove(key) {
             None => None,
             Some(toml::Value::Table(t)) => Some(t),
             Some(_) => {
                 problem(
                     &location,
-                    "`reply` must be a table ([instances.reply])".into(),
+                    format!("`{key}` must be a table ([instances.{key}])"),
                 );
                 None
             }
         };
+        let reply = sub_table("reply");
+        let ack = sub_table("ack");
         Some(InstanceSettings {
             name,
             kind,
             keep_raw,
             location,
             reply,
+            ack,
             table,
         })
     }

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 pub use instance::{InstanceKind, InstanceSettings};
 pub use limits::{InstanceLimits, LimitsConfig};
-pub use outbound::{OutboundConfig, ReplyPolicy};
+pub use outbound::{OutboundConfig, ReplyPolicy, TrackingConfig};
 pub use sections::{
     BlobsConfig, LanguageConfig, LogConfig, LogFormat, RedisConfig, SPOOL_FILE_NAME, ServerConfig,
     SmtpListenerConfig, SpoolConfig,
@@ -38,6 +38,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub language: LanguageConfig,
     pub outbound: OutboundConfig,
+    pub tracking: TrackingConfig,
     /// `[[instances]]`, in file order.
     pub instances: Vec<InstanceSettings>,
 }
@@ -156,6 +157,18 @@ impl Config {
         let limits = section::<LimitsConfig>(&mut root, "limits", &mut errors);
         let language = section::<LanguageConfig>(&mut root, "language", &mut errors);
         let outbound = section::<OutboundConfig>(&mut root, "outbound", &mut errors);
+        let tracking = section::<TrackingConfig>(&mut root, "tracking", &mut errors);
+        let prefix_ok = tracking.prefix.len() <= 8
+            && tracking
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if !prefix_ok {
+            errors.push(ConfigError {
+                location: "tracking.prefix".into(),
+                message: "must be at most 8 capital letters or digits".into(),
+            });
+        }
         for (location, message) in outbound.problems() {
             errors.push(ConfigError {
                 location: location.into(),
@@ -190,7 +203,7 @@ impl Config {
             errors.push(ConfigError {
                 location: key.clone(),
                 message: format!(
-                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, outbound, instances"
+                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, outbound, tracking, instances"
                 ),
             });
         }
@@ -217,6 +230,7 @@ impl Config {
             limits,
             language,
             outbound,
+            tracking,
             instances,
         };
         (config, errors)

@@ -184,3 +184,23 @@ impl ReplyPolicy {
         Ok((policy, table))
     }
 }
+
+/// `[tracking]`: the short numbers citizens are given for their complaints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrackingConfig {
+    /// Before every number: `LPR` gives `LPR-7K3M-9QX2`. 0–8 capitals or
+    /// digits. Default `ADU`.
+    pub prefix: String,
+    /// How long a number stays taken. Default 400 days.
+    pub remember_days: u64,
+}
+
+impl Default for TrackingConfig {
+    fn default() -> Self {
+        TrackingConfig {
+            prefix: "ADU".into(),
+            remember_days: 400,
+        }
+    }
+}

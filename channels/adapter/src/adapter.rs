@@ -262,6 +262,9 @@ pub struct Receipt {
     pub external_id: String,
     /// True when the complaint was already accepted earlier; nothing new was written.
     pub duplicate: bool,
+    /// The complaint's tracking number (the first one's when `duplicate`),
+    /// when the gateway knows it.
+    pub tracking: Option<String>,
 }
 
 /// An HTTP answer, independent of any server library.

@@ -98,6 +98,10 @@ pub struct Complaint {
     /// ULID assigned by the gateway at acceptance. Adapters leave it empty;
     /// a redelivered duplicate keeps the first one.
     pub id: String,
+    /// The short number the citizen is given (`LPR-7K3M-9QX2`), chosen by
+    /// the gateway when it appends the complaint; `null` from adapters.
+    #[serde(default)]
+    pub tracking: Option<String>,
     /// When the gateway accepted the request (the clock handed to the adapter).
     pub received_at: Timestamp,
     /// The provider's own timestamp for the message.
@@ -137,6 +141,7 @@ impl Complaint {
         Complaint {
             schema: SCHEMA.to_string(),
             id: String::new(),
+            tracking: None,
             received_at: ctx.received_at,
             sent_at: None,
             channel,

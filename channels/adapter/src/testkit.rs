@@ -626,6 +626,7 @@ fn run_case(adapter: &dyn Adapter, ctx: &Context<'_>, case: &Case) {
                     id: c.id.clone(),
                     external_id: c.external_id.clone(),
                     duplicate: false,
+                    tracking: None,
                 })
                 .collect();
             (adapter.accepted(&receipts), ignored, to_values(&complaints))

@@ -145,6 +145,7 @@ impl Complaint {
         let Complaint {
             schema,
             id,
+            tracking,
             received_at: _,
             sent_at: _,
             channel: _,
@@ -167,6 +168,7 @@ impl Complaint {
         }
         sanitize_sender(sender);
         apply_opt(recipient, identifier);
+        apply_opt(tracking, identifier);
         apply_opt(subject, label);
         apply(text, free_text);
         apply_opt(language, identifier);

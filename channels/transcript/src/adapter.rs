@@ -168,9 +168,11 @@ impl Adapter for Transcripts {
     /// already accepted (then `duplicate` is true and the id is the first one's).
     fn accepted(&self, receipts: &[Receipt]) -> Reply {
         let body = match receipts.first() {
-            Some(r) => serde_json::json!({"id": r.id, "duplicate": r.duplicate}),
+            Some(r) => {
+                serde_json::json!({"id": r.id, "tracking": r.tracking, "duplicate": r.duplicate})
+            }
             // Unreachable: every accepted transcript is exactly one complaint.
-            None => serde_json::json!({"id": null, "duplicate": false}),
+            None => serde_json::json!({"id": null, "tracking": null, "duplicate": false}),
         };
         Reply::json(201, &body)
     }

@@ -353,13 +353,14 @@ fn the_receipt_is_201_with_the_id() {
             id: "01JDQ7Z4V8W9X0Y1Z2A3B4C5D6".to_string(),
             external_id: "JKT-20261122-000123".to_string(),
             duplicate,
+            tracking: Some("LPR-7K3M-9QX2".into()),
         }]);
         assert_eq!(reply.status, 201);
         assert_eq!(reply.content_type, "application/json");
         let body: Value = serde_json::from_slice(&reply.body).expect("json");
         assert_eq!(
             body,
-            json!({"id": "01JDQ7Z4V8W9X0Y1Z2A3B4C5D6", "duplicate": duplicate})
+            json!({"id": "01JDQ7Z4V8W9X0Y1Z2A3B4C5D6", "tracking": "LPR-7K3M-9QX2", "duplicate": duplicate})
         );
     }
 }
