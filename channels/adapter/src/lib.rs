@@ -6,6 +6,7 @@
 //! - [`reply`]: the way back: replies, deliveries, reply routes and the sender interface.
 //! - [`secret`]: configuration secrets given as `env:`/`file:` references.
 //! - [`verify`]: constant-time comparison and the HMAC primitives providers use.
+//! - [`media`]: fetching attachments before their links expire (fetchers, guarded HTTP).
 //! - [`phone`]: phone numbers to E.164.
 //! - [`text`]: input hygiene, the one normalization of every string in a Complaint.
 //! - `testkit` (feature `testkit`, tests only): provider signatures, golden
@@ -13,6 +14,7 @@
 
 pub mod adapter;
 pub mod complaint;
+pub mod media;
 pub mod phone;
 pub mod poll;
 pub mod reply;

@@ -1,0 +1,220 @@
+//! Fetching attachments before the provider's link expires: the interface
+//! every channel's media fetcher implements, and the guarded HTTP access
+//! the gateway gives it.
+//!
+//! A fetcher knows its provider's way to the bytes (a media id to look up,
+//! a file id, a URL needing credentials); it writes them into a
+//! [`MediaSink`] the gateway provides, which hashes, caps and stores them as
+//! they arrive, so no file is ever held whole in memory.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::complaint::Attachment;
+
+/// Why a fetch did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct FetchError {
+    /// A stable code: `not_found`, `too_large`, `sha256_mismatch`,
+    /// `forbidden_address`, `network`, `http_<status>`, …
+    pub code: String,
+    /// For people; never a token.
+    pub message: String,
+    /// Whether another attempt may succeed (network, 5xx, throttling).
+    pub temporary: bool,
+    /// At least this long before the next attempt, when the provider said.
+    pub retry_after: Option<Duration>,
+}
+
+impl FetchError {
+    pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> Self {
+        FetchError {
+            code: code.into(),
+            message: message.into(),
+            temporary: false,
+            retry_after: None,
+        }
+    }
+
+    pub fn temporary(code: impl Into<String>, message: impl Into<String>) -> Self {
+        FetchError {
+            temporary: true,
+            ..FetchError::permanent(code, message)
+        }
+    }
+
+    /// The generic reading of an HTTP status: 404/410 `not_found`, 408, 425,
+    /// 429 and 5xx temporary, anything else permanent.
+    pub fn from_status(status: u16, retry_after: Option<Duration>) -> Self {
+        match status {
+            404 | 410 => FetchError::permanent("not_found", format!("the provider answered {status}")),
+            408 | 425 | 429 | 500..=599 => FetchError {
+                retry_after,
+                ..FetchError::temporary(format!("http_{status}"), format!("the provider answered {status}"))
+            },
+            _ => FetchError::permanent(format!("http_{status}"), format!("the provider answered {status}")),
+        }
+    }
+}
+
+/// Where a fetcher writes an attachment's bytes, in order.
+#[async_trait::async_trait]
+pub trait MediaSink: Send {
+    /// Takes the next chunk. An `Err` (the attachment is over its size
+    /// limit, or the store failed) ends the fetch with that error.
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), FetchError>;
+}
+
+/// What the provider said of the bytes a fetch wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Fetched {
+    /// The content type the provider declared for the download.
+    pub content_type: Option<String>,
+    /// The SHA-256 (hex) the provider gave for the file, to be checked
+    /// against the bytes (WhatsApp).
+    pub expected_sha256: Option<String>,
+}
+
+/// A channel's media fetcher, built per instance by its channel crate.
+#[async_trait::async_trait]
+pub trait MediaFetcher: Send + Sync {
+    /// Whether the fetcher can get this attachment (it has the provider
+    /// reference or URL the fetcher needs, and no `storage_key` yet).
+    fn fetchable(&self, attachment: &Attachment) -> bool;
+
+    /// How long after the complaint was received the provider's link or id
+    /// stays usable: the horizon of retries.
+    fn link_lifetime(&self) -> Duration;
+
+    /// Fetches the bytes of `attachment` into `sink`.
+    async fn fetch(
+        &self,
+        attachment: &Attachment,
+        http: &MediaHttp,
+        sink: &mut dyn MediaSink,
+    ) -> Result<Fetched, FetchError>;
+}
+
+/// The HTTP access a fetcher is given: a client whose resolver refuses
+/// loopback, private, link-local and metadata addresses (unless the
+/// instance allows them, for tests), with each redirect checked again,
+/// and the same check for addresses written into URLs.
+#[derive(Clone, Debug)]
+pub struct MediaHttp {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl MediaHttp {
+    /// Built by the gateway around a client with its guarded resolver.
+    pub fn new(client: reqwest::Client, allow_private: bool) -> Self {
+        MediaHttp {
+            client,
+            allow_private,
+        }
+    }
+
+    /// A `GET` of `url` after checking its scheme and, when it names an
+    /// address, that the address may be reached.
+    pub fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, FetchError> {
+        let parsed = url::Url::parse(url)
+            .map_err(|_| FetchError::permanent("bad_url", "not a URL"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(FetchError::permanent("bad_url", "only http and https are fetched"));
+        }
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
+            Some(url::Host::Ipv6(a)) => Some(IpAddr::V6(a)),
+            Some(url::Host::Domain(_)) => None,
+            None => return Err(FetchError::permanent("bad_url", "the URL has no host")),
+        };
+        if let Some(addr) = literal
+            && !self.allow_private
+            && !is_public(addr)
+        {
+            return Err(FetchError::permanent(
+                "forbidden_address",
+                "the URL names an address that is not on the public internet",
+            ));
+        }
+        Ok(self.client.get(parsed))
+    }
+
+    /// Whether private addresses are allowed (the instance's test setting).
+    pub fn allows_private(&self) -> bool {
+        self.allow_private
+    }
+}
+
+/// Whether `addr` is on the public internet: not loopback, private,
+/// link-local (which holds cloud metadata at 169.254.169.254), shared
+/// (100.64/10), unspecified, multicast, documentation or unique-local.
+pub fn is_public(addr: IpAddr) -> bool {
+    match addr {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            !(a.is_loopback()
+                || a.is_private()
+                || a.is_link_local()
+                || a.is_unspecified()
+                || a.is_broadcast()
+                || a.is_multicast()
+                || a.is_documentation()
+                || o[0] == 0
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || o[0] >= 240)
+        }
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let s = a.segments();
+            !(a.is_loopback()
+                || a.is_unspecified()
+                || a.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] == 0x2001 && s[1] == 0x0db8))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_pass() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().expect("addr")), "{private}");
+        }
+        for public in ["8.8.8.8", "157.240.1.1", "2a03:2880::1"] {
+            assert!(is_public(public.parse().expect("addr")), "{public}");
+        }
+    }
+
+    #[test]
+    fn literal_addresses_in_urls_are_checked() {
+        let http = MediaHttp::new(reqwest::Client::new(), false);
+        for url in ["http://127.0.0.1/x", "http://[::1]/x", "http://169.254.169.254/latest/meta-data"] {
+            assert_eq!(http.get(url).err().map(|e| e.code), Some("forbidden_address".into()));
+        }
+        assert_eq!(http.get("file:///etc/passwd").err().map(|e| e.code), Some("bad_url".into()));
+        assert!(http.get("https://lookaside.fbsbx.com/x").is_ok());
+        assert!(MediaHttp::new(reqwest::Client::new(), true).get("http://127.0.0.1/x").is_ok());
+    }
+}
