@@ -11,10 +11,14 @@
 //! - [`comments`]: Facebook Page feed comments and Instagram comments.
 //! - [`messenger`] and [`instagram`]: the adapters for the two `object`s that
 //!   carry them.
+//! - [`fetch`]: the attachments' bytes for the gateway's media worker:
+//!   [`WhatsAppFetcher`] (media ids) and [`CdnFetcher`] (Messenger,
+//!   Instagram and comment URLs).
 //! - [`send`]: the replies, through the Graph API: [`WhatsAppSender`] and
 //!   [`MessengerSender`] (Messenger and Instagram).
 
 pub mod comments;
+pub mod fetch;
 pub mod hub;
 pub mod instagram;
 pub mod messaging;
@@ -22,6 +26,7 @@ pub mod messenger;
 pub mod send;
 pub mod whatsapp;
 
+pub use fetch::{CdnFetchConfig, CdnFetcher, WhatsAppFetchConfig, WhatsAppFetcher};
 pub use hub::MetaConfig;
 pub use instagram::Instagram;
 pub use messenger::Messenger;
