@@ -11,8 +11,11 @@
 //! [`update`] types and produces the Complaint. [`config`] holds the instance settings.
 //!
 //! Replies go back through [`send`]: `sendMessage` to the complaint's chat.
+//! The files of messages are fetched for the gateway's media worker by
+//! [`fetch`]: `getFile`, then the file URL.
 
 pub mod config;
+pub mod fetch;
 pub mod normalize;
 pub mod poll;
 pub mod send;
@@ -22,6 +25,7 @@ pub mod webhook;
 use std::time::Duration;
 
 pub use config::{Mode, TelegramConfig};
+pub use fetch::{TelegramFetchConfig, TelegramFetcher};
 pub use normalize::{Normalized, Normalizer};
 pub use poll::TelegramPoller;
 pub use send::{TelegramSendConfig, TelegramSender};
