@@ -63,7 +63,13 @@ pub fn of(c: &Complaint) -> Option<ReplyRoute> {
             if c.external_id.starts_with("sha256:") {
                 message_id = None;
             }
-            references = c.thread.references.clone();
+            // A message without `References` but answering one message has
+            // that one as its thread (RFC 5322, section 3.6.4).
+            references = if c.thread.references.is_empty() {
+                c.thread.in_reply_to.iter().cloned().collect()
+            } else {
+                c.thread.references.clone()
+            };
             c.sender.email.clone()?
         }
         Channel::CallCenter | Channel::Web => return None,

@@ -1,7 +1,9 @@
 //! A stand-in for the providers' send APIs on loopback: the Graph API
-//! (WhatsApp, Messenger, Instagram) and the Telegram Bot API. It records
-//! every request and answers as the provider does, or as the test scripts
-//! it to (errors, throttling, slowness).
+//! (WhatsApp, Messenger, Instagram), the Telegram Bot API, and the SMS
+//! APIs of Twilio, Vonage, Infobip and a Kannel-style `sendsms`. It
+//! records every request (JSON bodies, form bodies and query strings) and
+//! answers as the provider does, or as the test scripts it to (errors,
+//! throttling, slowness).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -21,8 +23,48 @@ pub struct Seen {
     pub method: String,
     pub path: String,
     pub headers: HeaderMap,
+    /// The body read as JSON; `Null` when it is not JSON.
     pub body: Value,
+    /// The body's pairs when it is a form (`application/x-www-form-urlencoded`).
+    pub form: Vec<(String, String)>,
+    /// The query string's pairs, decoded.
+    pub query: Vec<(String, String)>,
+    /// The body as received.
+    pub raw: Vec<u8>,
+    /// What the stand-in answered: its status and body (JSON, or a JSON
+    /// string for a text answer).
+    pub answered: (u16, Value),
     pub at: std::time::Instant,
+}
+
+impl Seen {
+    /// The first value of form field `name`.
+    pub fn form_value(&self, name: &str) -> Option<&str> {
+        first(&self.form, name)
+    }
+
+    /// The first value of query parameter `name`.
+    pub fn query_value(&self, name: &str) -> Option<&str> {
+        first(&self.query, name)
+    }
+
+    /// The value of header `name`, when it is text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn pairs(encoded: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(encoded)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
 }
 
 /// A scripted answer.
@@ -31,6 +73,8 @@ pub struct Scripted {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Value,
+    /// A `text/plain` answer instead of the JSON `body`.
+    pub text: Option<String>,
     pub delay: Duration,
 }
 
@@ -40,7 +84,16 @@ impl Scripted {
             status,
             headers: Vec::new(),
             body,
+            text: None,
             delay: Duration::ZERO,
+        }
+    }
+
+    /// A `text/plain` answer (Kannel's `sendsms`).
+    pub fn text(status: u16, text: &str) -> Self {
+        Scripted {
+            text: Some(text.to_string()),
+            ..Scripted::status(status, Value::Null)
         }
     }
 
@@ -117,31 +170,49 @@ async fn answer(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    raw: Bytes,
 ) -> Response {
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+    let is_form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    let form = if is_form { pairs(&raw) } else { Vec::new() };
+    let query = pairs(uri.query().unwrap_or("").as_bytes());
     let path = uri.path().to_string();
-    let (scripted, id) = {
+    let scripted = {
         let mut inner = inner.lock().expect("lock");
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let scripted = inner
+            .script
+            .pop_front()
+            .unwrap_or_else(|| success(&path, &body, &form, id));
+        let answered = match &scripted.text {
+            Some(t) => Value::String(t.clone()),
+            None => scripted.body.clone(),
+        };
         inner.seen.push(Seen {
             method: method.to_string(),
             path: path.clone(),
             headers,
             body: body.clone(),
+            form,
+            query,
+            raw: raw.to_vec(),
+            answered: (scripted.status, answered),
             at: std::time::Instant::now(),
         });
-        inner.next_id += 1;
-        (inner.script.pop_front(), inner.next_id)
+        scripted
     };
-    let scripted = scripted.unwrap_or_else(|| Scripted::status(200, success(&path, &body, id)));
     if !scripted.delay.is_zero() {
         tokio::time::sleep(scripted.delay).await;
     }
-    let mut response = (
-        StatusCode::from_u16(scripted.status).unwrap_or(StatusCode::OK),
-        axum::Json(scripted.body),
-    )
-        .into_response();
+    let status = StatusCode::from_u16(scripted.status).unwrap_or(StatusCode::OK);
+    let mut response = match scripted.text {
+        Some(text) => (status, text).into_response(),
+        None => (status, axum::Json(scripted.body)).into_response(),
+    };
     for (k, v) in scripted.headers {
         if let (Ok(k), Ok(v)) = (
             axum::http::HeaderName::from_bytes(k.as_bytes()),
@@ -154,7 +225,45 @@ async fn answer(
 }
 
 /// What the provider answers a successful send at `path`.
-fn success(path: &str, body: &Value, n: u64) -> Value {
+fn success(path: &str, body: &Value, form: &[(String, String)], n: u64) -> Scripted {
+    if path.starts_with("/2010-04-01/Accounts/") && path.ends_with("/Messages.json") {
+        // Twilio: 201 Created, the message queued under its new sid.
+        return Scripted::status(
+            201,
+            json!({"sid": format!("SM{n:032x}"), "status": "queued",
+                   "to": first(form, "To"), "from": first(form, "From"),
+                   "body": first(form, "Body"), "num_segments": "1"}),
+        );
+    }
+    if path.ends_with("/sms/json") {
+        // Vonage: 200 with every part's status, "0" for accepted.
+        return Scripted::status(
+            200,
+            json!({"message-count": "1", "messages": [{
+                "to": first(form, "to"), "message-id": format!("1A00{n:012X}"), "status": "0",
+                "remaining-balance": "3.14159265", "message-price": "0.03330000", "network": "51010"
+            }]}),
+        );
+    }
+    if path.ends_with("/sms/2/text/advanced") {
+        let to = body.pointer("/messages/0/destinations/0/to").cloned();
+        return Scripted::status(
+            200,
+            json!({"bulkId": format!("bulk-{n}"), "messages": [{
+                "messageId": format!("4{n:017}"), "to": to,
+                "status": {"groupId": 1, "groupName": "PENDING", "id": 26,
+                           "name": "PENDING_ACCEPTED", "description": "Message sent to next instance"}
+            }]}),
+        );
+    }
+    if path.ends_with("/cgi-bin/sendsms") {
+        return Scripted::text(202, "0: Accepted for delivery");
+    }
+    Scripted::status(200, graph_or_telegram(path, body, n))
+}
+
+/// The Graph API's or the Bot API's answer to a send.
+fn graph_or_telegram(path: &str, body: &Value, n: u64) -> Value {
     if path.ends_with("/sendMessage") {
         let chat = body.get("chat_id").cloned().unwrap_or(Value::Null);
         return json!({"ok": true, "result": {
