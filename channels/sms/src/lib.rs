@@ -7,10 +7,13 @@
 //! - [`common`], [`keyword`], [`number`]: what every SMS kind shares: the
 //!   region for phone numbers, leading-keyword stripping, opt-out and opt-in
 //!   keywords, sender identities.
+//! - [`fetch`]: [`TwilioFetcher`], the media of Twilio messages for the
+//!   gateway's media worker.
 //! - [`send`]: the replies: [`TwilioSender`], [`VonageSender`],
 //!   [`InfobipSender`] and [`GenericSender`], and the count of SMS parts.
 
 pub mod common;
+pub mod fetch;
 pub mod generic;
 pub mod infobip;
 pub mod keyword;
@@ -21,6 +24,7 @@ mod testkit;
 pub mod twilio;
 pub mod vonage;
 
+pub use fetch::{TwilioFetchConfig, TwilioFetcher};
 pub use generic::{DlrMeaning, GenericAuth, GenericSms, GenericSmsConfig};
 pub use infobip::{Infobip, InfobipAuth, InfobipConfig};
 pub use send::{
