@@ -128,7 +128,7 @@ impl TwilioFetcher {
     fn check(&self, url: &str, http: &MediaHttp) -> Result<(), FetchError> {
         let parsed = Url::parse(url).map_err(|_| FetchError::permanent("bad_url", "not a URL"))?;
         let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-        if !self.api_hosts.iter().any(|h| *h == host) {
+        if !self.api_hosts.contains(&host) {
             return Err(FetchError::permanent(
                 "untrusted_host",
                 "the media URL is not on a configured Twilio API host",
