@@ -12,8 +12,13 @@
 //!
 //! Replies go back through [`send`] (a DM, or a reply Tweet to a mention),
 //! signed by [`oauth`] or with an OAuth 2.0 user token.
+//!
+//! The media of DMs and mentions is fetched for the gateway's media worker
+//! by [`fetch`]: Tweet media as given, DM media signed with the account's
+//! OAuth 1.0a keys.
 
 pub mod event;
+pub mod fetch;
 pub mod oauth;
 pub mod send;
 pub mod text;
@@ -27,6 +32,7 @@ use serde::Deserialize;
 
 use event::{Activity, DirectMessageEvent, Entities, Media, Tweet};
 
+pub use fetch::{XFetchConfig, XMediaFetcher};
 pub use send::{MentionReply, XSendConfig, XSender};
 
 /// The `provider` of a complaint that came as a direct message.
