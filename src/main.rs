@@ -1,4 +1,4 @@
-//! The `aduan` command: `serve`, `check-config`, `import-transcripts`, `spool`.
+//! The `aduan` command: `serve`, `check-config`, `import-transcripts`, `spool`, `blobs`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +57,36 @@ enum Command {
         #[arg(long, short, global = true)]
         config: Option<PathBuf>,
     },
+    /// Sign blob URLs for the core system, or delete a stored attachment.
+    Blobs {
+        #[command(subcommand)]
+        command: BlobsCommand,
+        /// Configuration file (default: $ADUAN_CONFIG, else config/aduan.toml).
+        #[arg(long, short, global = true)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BlobsCommand {
+    /// Print a signed, expiring path for KEY
+    /// (`/v1/blobs/KEY?expires=…&signature=…`), made with `[blobs] signing_key`.
+    Sign {
+        /// The storage key, `sha256/<hex>`.
+        key: String,
+        /// How long the URL stays valid: 30s, 10m, 2h, 1d.
+        #[arg(long, default_value = "10m", value_parser = aduan::blobs::parse_ttl)]
+        ttl: std::time::Duration,
+        /// Print a whole URL under this base, e.g. https://aduan.example.go.id.
+        #[arg(long)]
+        base: Option<String>,
+    },
+    /// Delete KEY from the blob store (a citizen's file, on request). Prints
+    /// `deleted KEY` or `absent KEY`; both exit 0.
+    Delete {
+        /// The storage key, `sha256/<hex>`.
+        key: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -85,6 +115,7 @@ fn main() -> ExitCode {
             config,
         } => run(import(Config::path_from(config), file, instance)),
         Command::Spool { command, config } => run(spool(Config::path_from(config), command)),
+        Command::Blobs { command, config } => run(blobs(Config::path_from(config), command)),
     }
 }
 
@@ -148,6 +179,44 @@ async fn spool(path: PathBuf, command: SpoolCommand) -> anyhow::Result<ExitCode>
             }
         }
     }
+}
+
+async fn blobs(path: PathBuf, command: BlobsCommand) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&path).map_err(|e| anyhow::anyhow!("{}:\n{e}", path.display()))?;
+    let valid = |key: &str| {
+        if aduan::blobs::is_valid_key(key) {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!(
+                "`{key}` is not a storage key (sha256/<64 lowercase hex>)"
+            ))
+        }
+    };
+    match command {
+        BlobsCommand::Sign { key, ttl, base } => {
+            valid(&key)?;
+            let secret = config.blobs.signing_key.as_ref().ok_or_else(|| {
+                anyhow::anyhow!("{}: [blobs] signing_key is not set", path.display())
+            })?;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            let expires = now.as_secs().saturating_add(ttl.as_secs());
+            let signed = aduan::blobs::signed_path(&key, expires, secret);
+            match base {
+                Some(base) => println!("{}{signed}", base.trim_end_matches('/')),
+                None => println!("{signed}"),
+            }
+        }
+        BlobsCommand::Delete { key } => {
+            valid(&key)?;
+            let store = aduan::blobs::BlobStore::new(&config.blobs)?;
+            if store.delete(&key).await? {
+                println!("deleted {key}");
+            } else {
+                println!("absent {key}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs a command's future on a fresh runtime and turns its result into an exit code.

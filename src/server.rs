@@ -18,6 +18,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::blobs::BlobStore;
+use crate::blobs::route::BlobRoute;
 use crate::ingest::Ingest;
 use crate::instances::{Instance, Intake, TranscriptTokens};
 use crate::language::LanguageDetector;
@@ -39,6 +40,8 @@ pub struct AppState {
     pub(crate) tokens: TranscriptTokens,
     pub(crate) body_limit: usize,
     pub(crate) request_timeout: Duration,
+    /// `GET /v1/blobs/{storage_key}`: the blob store and its readers.
+    pub(crate) blobs: Arc<BlobRoute>,
     metrics: PrometheusHandle,
 }
 
@@ -61,6 +64,7 @@ impl AppState {
             .filter(|i| i.route.is_some() && !matches!(i.intake, Intake::Transcript(_)))
             .map(|i| (i.name.clone(), i.clone()))
             .collect();
+        let blobs = BlobRoute::new(BlobStore::new(&config.blobs)?, &config.blobs);
         Ok(AppState {
             ingest,
             routes,
@@ -68,6 +72,7 @@ impl AppState {
             tokens,
             body_limit: config.server.body_limit_bytes,
             request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
+            blobs: Arc::new(blobs),
             metrics: telemetry::metrics_handle(),
         })
     }
@@ -82,6 +87,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/v1/transcripts", post(webhooks::transcripts))
         .route("/webhooks/{route}/{instance}", any(webhooks::webhook))
         .route("/open311/v2/{instance}/{*resource}", any(webhooks::open311))
+        // --- blobs: GET and HEAD /v1/blobs/{*storage_key} (src/blobs/route.rs)
+        .merge(crate::blobs::route::router(state.blobs.clone()))
+        // --- end blobs
         .fallback(|| async { webhooks::error_reply(404, "not_found") })
         .with_state(state)
         // A bug must not drop the connection without an answer, nor show the
@@ -143,7 +151,7 @@ pub fn ingest(
     Ok(Arc::new(
         Ingest::new(
             pipeline,
-            BlobStore::new(&config.blobs),
+            BlobStore::new(&config.blobs)?,
             &config.limits,
             instances.iter().map(|i| i.name.as_str()),
         )

@@ -22,8 +22,8 @@ pub use instance::{InstanceKind, InstanceSettings};
 pub use limits::{InstanceLimits, LimitsConfig};
 pub use outbound::{OutboundConfig, ReplyPolicy, TrackingConfig};
 pub use sections::{
-    BlobsConfig, LanguageConfig, LogConfig, LogFormat, RedisConfig, SPOOL_FILE_NAME, ServerConfig,
-    SmtpListenerConfig, SpoolConfig,
+    BlobBackend, BlobsConfig, LanguageConfig, LogConfig, LogFormat, RedisConfig, SPOOL_FILE_NAME,
+    ServerConfig, SmtpListenerConfig, SpoolConfig,
 };
 
 /// The gateway's whole configuration, as data.
@@ -147,6 +147,12 @@ impl Config {
         let log = section::<LogConfig>(&mut root, "log", &mut errors);
         let smtp = section::<SmtpListenerConfig>(&mut root, "smtp", &mut errors);
         let blobs = section::<BlobsConfig>(&mut root, "blobs", &mut errors);
+        for (location, message) in blobs.problems() {
+            errors.push(ConfigError {
+                location: location.into(),
+                message: message.into(),
+            });
+        }
         let spool = section::<SpoolConfig>(&mut root, "spool", &mut errors);
         for (location, message) in spool.problems() {
             errors.push(ConfigError {

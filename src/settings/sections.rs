@@ -135,20 +135,129 @@ impl Default for SmtpListenerConfig {
     }
 }
 
-/// `[blobs]`: where attachment bytes are kept.
+/// `[blobs]`: where attachment bytes are kept, and who may read them back
+/// through `GET /v1/blobs/{storage_key}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BlobsConfig {
-    /// Directory of the content-addressed store; a blob with key `sha256/<hex>`
-    /// is the file `<dir>/sha256/<hex>`. Default `data/blobs`.
+    /// `local` (a directory, the default) or `s3` (an S3-compatible bucket, for
+    /// several replicas sharing one store).
+    pub backend: BlobBackend,
+    /// Directory of the local store; a blob with key `sha256/<hex>` is the file
+    /// `<dir>/sha256/<hex>`. Default `data/blobs`.
     pub dir: PathBuf,
+    /// Where downloads are written while they arrive, before they are stored.
+    /// Default `<dir>/staging` for `local` (it must be on the same file system,
+    /// so that storing is a rename) and `<system temp dir>/aduan-blobs-staging`
+    /// for `s3`.
+    pub staging_dir: Option<PathBuf>,
+    /// `s3`: the endpoint URL, e.g. `https://s3.ap-southeast-3.amazonaws.com` or a
+    /// MinIO, Ceph or Garage address. Default: AWS's endpoint for `region`.
+    pub endpoint: Option<String>,
+    /// `s3`: the bucket. Required for `s3`.
+    pub bucket: Option<String>,
+    /// `s3`: the region the requests are signed for. Default `us-east-1`.
+    pub region: String,
+    /// `s3`: the access key id (`env:`/`file:` reference), with `secret_access_key`.
+    /// When both are absent the usual AWS environment variables, web identity
+    /// or instance credentials are used.
+    pub access_key_id: Option<Secret>,
+    /// `s3`: the secret access key, with `access_key_id`.
+    pub secret_access_key: Option<Secret>,
+    /// `s3`: path-style requests (`<endpoint>/<bucket>/<key>`), as most
+    /// self-hosted stores want; otherwise virtual-hosted style. Default false.
+    pub path_style: bool,
+    /// `s3`: a prefix put before every key inside the bucket, e.g. `aduan`, so
+    /// the key `sha256/<hex>` is the object `aduan/sha256/<hex>`. Default none.
+    pub prefix: Option<String>,
+    /// Bearer tokens that may read blobs (`env:`/`file:` references). Default none.
+    pub readers: Vec<Secret>,
+    /// The key signed blob URLs are made and checked with (HMAC-SHA256).
+    /// Without it no signed URL is accepted. Default none.
+    pub signing_key: Option<Secret>,
 }
 
 impl Default for BlobsConfig {
     fn default() -> Self {
         BlobsConfig {
+            backend: BlobBackend::Local,
             dir: PathBuf::from("data/blobs"),
+            staging_dir: None,
+            endpoint: None,
+            bucket: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            path_style: false,
+            prefix: None,
+            readers: Vec::new(),
+            signing_key: None,
         }
+    }
+}
+
+/// Which store `[blobs]` uses.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// A directory on this machine.
+    #[default]
+    Local,
+    /// An S3-compatible bucket.
+    S3,
+}
+
+impl BlobsConfig {
+    /// Problems with the values, as (key, message).
+    pub fn problems(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out = Vec::new();
+        match self.backend {
+            BlobBackend::Local => {
+                if self.dir.as_os_str().is_empty() {
+                    out.push(("blobs.dir", "must not be empty"));
+                }
+            }
+            BlobBackend::S3 => {
+                if self.bucket.as_deref().is_none_or(str::is_empty) {
+                    out.push(("blobs.bucket", "is required with backend = \"s3\""));
+                }
+                if self.region.is_empty() {
+                    out.push(("blobs.region", "must not be empty"));
+                }
+                if self.access_key_id.is_some() != self.secret_access_key.is_some() {
+                    out.push((
+                        "blobs.access_key_id",
+                        "access_key_id and secret_access_key go together",
+                    ));
+                }
+                if let Some(endpoint) = &self.endpoint
+                    && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+                {
+                    out.push(("blobs.endpoint", "must be an http:// or https:// URL"));
+                }
+                if let Some(prefix) = &self.prefix {
+                    let segments_ok = prefix
+                        .trim_matches('/')
+                        .split('/')
+                        .all(|s| !s.is_empty() && s != "." && s != "..");
+                    let chars_ok = prefix
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+                    if !(segments_ok && chars_ok) {
+                        out.push((
+                            "blobs.prefix",
+                            "must be path segments of letters, digits, `-`, `_` and `.`",
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(staging) = &self.staging_dir
+            && staging.as_os_str().is_empty()
+        {
+            out.push(("blobs.staging_dir", "must not be empty"));
+        }
+        out
     }
 }
 
