@@ -79,6 +79,8 @@ pub struct Instance {
     pub reply: Option<crate::senders::Reply>,
     /// The automatic acknowledgement, when `[instances.ack]` is set.
     pub ack: Option<Arc<crate::ack::Ack>>,
+    /// The fetcher of the instance's attachments, when `[instances.media]` is set.
+    pub media: Option<crate::media::InstanceFetcher>,
 }
 
 impl std::fmt::Debug for Instance {
@@ -207,6 +209,7 @@ pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
         intake,
         reply,
         ack,
+        media: None,
     })
 }
 
@@ -217,7 +220,10 @@ pub fn build_all(config: &Config) -> Result<Vec<Instance>, ConfigErrors> {
     let mut errors = Vec::new();
     let mut built = Vec::new();
     for def in &config.instances {
-        match build(def) {
+        match build(def).and_then(|mut instance| {
+            instance.media = crate::fetchers::build(def, &config.media)?;
+            Ok(instance)
+        }) {
             Ok(instance) => built.push(instance),
             Err(message) => errors.push(ConfigError {
                 location: format!("{} kind `{}`", def.location, def.kind),

@@ -34,6 +34,8 @@
 //!
 //! The way back:
 //! - [`senders`]: the one `match` from a kind to its reply sender.
+//! - [`fetchers`]: the one `match` from a kind to its media fetcher.
+//! - [`media`]: the worker that fetches attachments into the blob store.
 //! - [`outbound`]: the reply worker (claims, pacing, retries, records) and provider reports.
 //!
 //! - [`telemetry`]: metrics, logging and the masking of personal data.
@@ -42,12 +44,15 @@ pub mod ack;
 pub mod assembly;
 pub mod blobs;
 pub mod connections;
+pub mod fetchers;
 pub mod import;
 pub mod ingest;
 pub mod instances;
 pub mod language;
 pub mod limits;
 pub mod listener;
+pub mod media;
+pub mod media_job;
 pub mod outbound;
 pub mod pipeline;
 pub mod poll;

@@ -136,11 +136,16 @@ pub fn ingest(
         .iter()
         .filter_map(|i| Some((i.name.clone(), i.ack.clone()?)))
         .collect();
+    let fetchers = instances
+        .iter()
+        .filter_map(|i| Some((i.name.clone(), i.media.as_ref()?.fetcher.clone())))
+        .collect();
     let redis = Arc::new(
         Redis::new(&config.redis)?
             .with_outbound(&config.outbound)
             .with_tracking(&config.tracking)
-            .with_acks(acks),
+            .with_acks(acks)
+            .with_media(&config.media.stream, fetchers),
     );
     let reports = Reports::new(
         redis.clone(),
@@ -197,6 +202,20 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         shutdown.child_token(),
     ));
 
+    // Attachments: this replica joins the consumer group of `aduan:media`.
+    let fetchers = instances
+        .iter()
+        .filter_map(|i| Some((i.name.clone(), i.media.clone()?)))
+        .collect();
+    if let Some(worker) = crate::media::MediaWorker::new(
+        &config.media,
+        &config.outbound.events_stream,
+        fetchers,
+        pipeline.redis().clone(),
+        ingest.blobs().clone(),
+    ) {
+        pollers.spawn(worker.run(shutdown.child_token()));
+    }
     // Replies: this replica joins the consumer group of `aduan:outbound`.
     if let Some(outbound) = Outbound::new(&config.outbound, &instances, pipeline.redis().clone()) {
         pollers.spawn(outbound.run(shutdown.child_token()));

@@ -105,6 +105,15 @@ pub const REPLY_LATENCY: &str = "aduan_reply_latency_seconds";
 /// gateway did not send.
 pub const REPORTS: &str = "aduan_delivery_reports_total";
 
+/// Attachments fetched by instance and outcome (`attachment_stored`,
+/// `attachment_unavailable`).
+pub const MEDIA: &str = "aduan_attachments_total";
+
+/// One attachment's outcome.
+pub fn media(instance: &str, outcome: &'static str) {
+    metrics::counter!(MEDIA, "instance" => instance.to_string(), "outcome" => outcome).increment(1);
+}
+
 /// One reply attempt's outcome.
 pub fn reply(instance: &str, channel: &'static str, outcome: &'static str) {
     metrics::counter!(REPLIES, "instance" => instance.to_string(), "channel" => channel, "outcome" => outcome)

@@ -73,7 +73,11 @@ mod tests {
         assert_eq!(c.len(), "LPR-".len() + 16 + 3);
         assert!(c.starts_with(&a));
         let body = |t: &str| t["LPR-".len()..].to_string();
-        for ch in body(&a).chars().chain(body(&b).chars()).filter(|c| *c != '-') {
+        for ch in body(&a)
+            .chars()
+            .chain(body(&b).chars())
+            .filter(|c| *c != '-')
+        {
             assert!(ALPHABET.contains(&(ch as u8)), "{ch}");
         }
     }

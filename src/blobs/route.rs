@@ -24,7 +24,6 @@ use super::{
     verify_signature,
 };
 use crate::settings::BlobsConfig;
-use crate::webhooks::error_reply;
 
 /// The path the route serves under.
 pub const PATH_PREFIX: &str = "/v1/blobs/";
@@ -279,6 +278,15 @@ fn unsatisfiable(size: u64) -> Response {
         response.headers_mut().insert(header::CONTENT_RANGE, v);
     }
     response
+}
+
+/// The gateway's JSON refusal, `{"error": reason}`: the blob route answers
+/// as every other route does.
+fn error_reply(status: u16, reason: &'static str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = axum::http::StatusCode::from_u16(status)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(serde_json::json!({"error": reason}))).into_response()
 }
 
 #[cfg(test)]

@@ -121,6 +121,11 @@ impl Ingest {
         self.retry_after_seconds
     }
 
+    /// The blob store attachments are written to.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
     /// The pipeline, for readiness and the spool's forwarder.
     pub fn pipeline(&self) -> &Arc<Pipeline> {
         &self.pipeline

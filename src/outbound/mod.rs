@@ -222,6 +222,7 @@ impl Outbound {
             .min(Duration::from_secs(config.claim_idle_seconds).mul_f64(0.9));
         let streams = Streams {
             outbound: config.stream.clone(),
+            field: "reply",
             delivery: config.delivery_stream.clone(),
             events: config.events_stream.clone(),
             group: config.group.clone(),
@@ -373,7 +374,7 @@ impl Outbound {
     }
 
     async fn dispatch_entries(&self, entries: Vec<Entry>) {
-        let items = entries.into_iter().map(|e| (e.id, e.reply)).collect();
+        let items = entries.into_iter().map(|e| (e.id, e.payload)).collect();
         self.dispatch(items).await;
     }
 

@@ -37,6 +37,8 @@ struct Item {
     /// The acknowledgement's outbound entry, rendered with the first
     /// candidate (`""` when the instance sends none).
     ack: String,
+    /// The media job (`""` when nothing is to be fetched).
+    media: String,
     received_ms: i64,
     id: String,
     channel: &'static str,
@@ -85,6 +87,10 @@ impl Redis {
                 (Some(_), Some(ack)) => ack.reply_json(c, &tracking[0]),
                 _ => String::new(),
             };
+            let media = match self.fetchers.get(&c.instance) {
+                Some(fetcher) => crate::media_job::job_json(c, fetcher.as_ref()),
+                None => String::new(),
+            };
             items.push(Item {
                 dedup_key: self.keys.dedup(&c.instance, &c.external_id),
                 route_key: self.keys.route(&c.id),
@@ -96,6 +102,7 @@ impl Redis {
                     None => String::new(),
                 },
                 ack,
+                media,
                 received_ms: c.received_at.0.timestamp_millis(),
                 id: c.id.clone(),
                 channel: c.channel.as_str(),
@@ -113,6 +120,7 @@ impl Redis {
                     Streams {
                         complaints: self.keys.stream().to_string(),
                         outbound: self.outbound_stream.clone(),
+                        media: self.media_stream.clone(),
                     },
                     self.ttls,
                     rx,
@@ -144,6 +152,7 @@ impl Redis {
 struct Streams {
     complaints: String,
     outbound: String,
+    media: String,
 }
 
 /// The task: one script call at a time, each carrying every append that
@@ -193,6 +202,7 @@ async fn call(
     invocation
         .key(&streams.complaints)
         .key(&streams.outbound)
+        .key(&streams.media)
         .arg(ttls.dedup_ms)
         .arg(ttls.route_ms)
         .arg(ttls.window_ms)
@@ -222,7 +232,8 @@ async fn call(
             .arg(&item.tracking[0])
             .arg(&item.tracking[1])
             .arg(&item.tracking[2])
-            .arg(&item.ack);
+            .arg(&item.ack)
+            .arg(&item.media);
     }
     let reply: Vec<::redis::Value> =
         tokio::time::timeout(link.timeout, invocation.invoke_async(&mut conn))

@@ -12,6 +12,7 @@
 pub mod append;
 pub mod fragments;
 pub mod leases;
+pub mod media;
 pub mod replies;
 pub mod scripts;
 
@@ -149,6 +150,11 @@ impl Keys {
         format!("{}:optout:{}", self.prefix, Keys::digest(instance, to))
     }
 
+    /// The outcomes of a complaint's media job, by attachment index.
+    pub fn media(&self, complaint_id: &str) -> String {
+        format!("{}:media:{complaint_id}", self.prefix)
+    }
+
     /// Held by the complaint that took this tracking number.
     pub fn tracking(&self, number: &str) -> String {
         format!("{}:tracking:{number}", self.prefix)
@@ -223,6 +229,10 @@ pub struct Redis {
     outbound_stream: String,
     /// The acknowledgement of each instance that sends one.
     acks: std::collections::HashMap<String, Arc<crate::ack::Ack>>,
+    /// Where media jobs are queued (`[media] stream`).
+    media_stream: String,
+    /// The media fetcher of each instance whose attachments are fetched.
+    fetchers: std::collections::HashMap<String, Arc<dyn aduan_adapter::media::MediaFetcher>>,
     /// The task that gathers concurrent appends into one script call,
     /// started by the first append.
     appender: OnceCell<mpsc::Sender<append::Job>>,
@@ -255,6 +265,8 @@ impl Redis {
             tracking_prefix: "ADU".into(),
             outbound_stream: "aduan:outbound".into(),
             acks: std::collections::HashMap::new(),
+            media_stream: "aduan:media".into(),
+            fetchers: std::collections::HashMap::new(),
             appender: OnceCell::new(),
         })
     }
@@ -281,6 +293,23 @@ impl Redis {
     ) -> Self {
         self.acks = acks;
         self
+    }
+
+    /// Queues a media job on `stream` for each new complaint of an instance
+    /// in `fetchers` with attachments its fetcher can get.
+    pub fn with_media(
+        mut self,
+        stream: &str,
+        fetchers: std::collections::HashMap<String, Arc<dyn aduan_adapter::media::MediaFetcher>>,
+    ) -> Self {
+        self.media_stream = stream.to_string();
+        self.fetchers = fetchers;
+        self
+    }
+
+    /// The state of a complaint's media job (an outcome per attachment index).
+    pub fn media_key(&self, complaint_id: &str) -> String {
+        self.keys.media(complaint_id)
     }
 
     /// The tracking number a complaint with this id is offered first.

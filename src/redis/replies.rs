@@ -8,12 +8,13 @@ use ::redis::aio::ConnectionManager;
 
 use super::{Redis, RedisError, scripts, strings};
 
-/// One entry of the outbound stream: its id and its `reply` field.
+/// One entry of a work stream: its id and its payload field.
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub id: String,
-    /// `None` when the entry has no `reply` field (or it is not UTF-8).
-    pub reply: Option<String>,
+    /// The payload field (`reply` on the outbound stream, `job` on the media
+    /// stream); `None` when the entry has none (or it is not UTF-8).
+    pub payload: Option<String>,
 }
 
 /// What the claim of a reply said.
@@ -93,7 +94,10 @@ pub struct RecordArgs<'a> {
 /// The names and lifetimes the outbound side works with.
 #[derive(Clone, Debug)]
 pub struct Streams {
+    /// The work stream read with the consumer group.
     pub outbound: String,
+    /// Its payload field: `reply`, or `job` for the media stream.
+    pub field: &'static str,
     pub delivery: String,
     pub events: String,
     pub group: String,
@@ -183,7 +187,7 @@ impl Redis {
             if let Value::Array(pair) = stream
                 && let Some(Value::Array(entries)) = pair.into_iter().nth(1)
             {
-                out.extend(entries.into_iter().filter_map(entry));
+                out.extend(entries.into_iter().filter_map(|e| entry(e, s.field)));
             }
         }
         Ok(out)
@@ -220,7 +224,10 @@ impl Redis {
             _ => return Err(RedisError::Protocol("XAUTOCLAIM cursor".into())),
         };
         let entries = match parts.next() {
-            Some(Value::Array(items)) => items.into_iter().filter_map(entry).collect(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|e| entry(e, s.field))
+                .collect(),
             _ => Vec::new(),
         };
         Ok((next, entries))
@@ -546,7 +553,7 @@ impl Redis {
 }
 
 /// `[id, [field, value, …]]` → an [`Entry`]; `None` for a deleted entry.
-fn entry(v: Value) -> Option<Entry> {
+fn entry(v: Value, field: &str) -> Option<Entry> {
     let Value::Array(pair) = v else {
         return None;
     };
@@ -556,16 +563,16 @@ fn entry(v: Value) -> Option<Entry> {
         Value::SimpleString(s) => s,
         _ => return None,
     };
-    let mut reply = None;
+    let mut payload = None;
     if let Some(Value::Array(fields)) = pair.next() {
         let mut it = fields.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            if matches!(&k, Value::BulkString(b) if b == b"reply")
+            if matches!(&k, Value::BulkString(b) if b == field.as_bytes())
                 && let Value::BulkString(b) = v
             {
-                reply = String::from_utf8(b).ok();
+                payload = String::from_utf8(b).ok();
             }
         }
     }
-    Some(Entry { id, reply })
+    Some(Entry { id, payload })
 }

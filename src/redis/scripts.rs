@@ -12,14 +12,16 @@ use ::redis::Script;
 /// the sender's last-message time, and queues the acknowledgement: all or
 /// nothing, so a complaint in the stream always has them and none of them
 /// exists without it.
-/// KEYS[1] the complaints stream, KEYS[2] the outbound stream; six per
+/// KEYS[1] the complaints stream, KEYS[2] the outbound stream, KEYS[3] the
+/// media stream (a new complaint with attachments to fetch gets one job
+/// there, in the same step); six per
 /// complaint: dedup key, route key, window key, and the keys of its three
 /// tracking candidates.
 /// ARGV[1..4] the ttls (ms) of dedup keys, routes, windows and tracking
-/// numbers; then eleven per complaint: id, channel, instance, schema,
+/// numbers; then twelve per complaint: id, channel, instance, schema,
 /// complaint JSON (holding the first candidate), route JSON (`""`: none),
 /// received at (ms), the three candidates, the acknowledgement's reply JSON
-/// (`""`: none; holding the first candidate).
+/// (`""`: none; holding the first candidate), the media job JSON (`""`: none).
 /// Returns three items per complaint: 1, its id and tracking number when
 /// appended; 0, the first one's id and tracking number (`""` when unknown)
 /// for a duplicate (also of an earlier complaint of the same batch).
@@ -33,11 +35,11 @@ local function swap(text, from, to)
   return string.sub(text, 1, at - 1) .. to .. string.sub(text, at + #from)
 end
 local out = {}
-local n = (#KEYS - 2) / 6
+local n = (#KEYS - 3) / 6
 for i = 0, n - 1 do
-  local k = 3 + i * 6
+  local k = 4 + i * 6
   local dedup, route, window = KEYS[k], KEYS[k + 1], KEYS[k + 2]
-  local at = 5 + i * 11
+  local at = 5 + i * 12
   local id = ARGV[at]
   local first = redis.call('GET', dedup)
   if first then
@@ -79,6 +81,9 @@ for i = 0, n - 1 do
       if ack ~= '' then
         redis.call('XADD', KEYS[2], '*', 'reply', ack)
       end
+    end
+    if ARGV[at + 11] ~= '' then
+      redis.call('XADD', KEYS[3], '*', 'job', ARGV[at + 11])
     end
     out[#out + 1] = 1
     out[#out + 1] = id
@@ -315,3 +320,19 @@ return out
 
 /// [`TAKE_DUE_LUA`], prepared.
 pub static TAKE_DUE: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_DUE_LUA));
+
+/// Records one attachment's outcome once, with its event.
+/// KEYS[1] the job's state hash, KEYS[2] the events stream.
+/// ARGV: attachment index, event type, event JSON, state ttl (ms).
+/// Returns 1 when recorded now, 0 when an earlier attempt already had.
+const MEDIA_OUTCOME_LUA: &str = r#"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then
+  return 0
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('XADD', KEYS[2], '*', 'type', ARGV[2], 'event', ARGV[3])
+return 1
+"#;
+
+/// [`MEDIA_OUTCOME_LUA`], prepared.
+pub static MEDIA_OUTCOME: LazyLock<Script> = LazyLock::new(|| Script::new(MEDIA_OUTCOME_LUA));

@@ -99,6 +99,8 @@ pub struct InstanceSettings {
     pub reply: Option<toml::Table>,
     /// `[instances.ack]`, when complaints are acknowledged automatically.
     pub ack: Option<toml::Table>,
+    /// `[instances.media]`: how attachments are fetched.
+    pub media: Option<toml::Table>,
     /// The instance's own keys (everything but `name`, `kind`, `keep_raw` and `reply`).
     pub table: toml::Table,
 }
@@ -184,6 +186,7 @@ impl InstanceSettings {
         };
         let reply = sub_table("reply");
         let ack = sub_table("ack");
+        let media = sub_table("media");
         Some(InstanceSettings {
             name,
             kind,
@@ -191,6 +194,7 @@ impl InstanceSettings {
             location,
             reply,
             ack,
+            media,
             table,
         })
     }

@@ -9,6 +9,7 @@
 
 mod instance;
 mod limits;
+mod media;
 mod outbound;
 mod sections;
 
@@ -20,6 +21,7 @@ use serde::de::DeserializeOwned;
 
 pub use instance::{InstanceKind, InstanceSettings};
 pub use limits::{InstanceLimits, LimitsConfig};
+pub use media::{MediaConfig, MediaPolicy};
 pub use outbound::{OutboundConfig, ReplyPolicy, TrackingConfig};
 pub use sections::{
     BlobBackend, BlobsConfig, LanguageConfig, LogConfig, LogFormat, RedisConfig, SPOOL_FILE_NAME,
@@ -39,6 +41,7 @@ pub struct Config {
     pub language: LanguageConfig,
     pub outbound: OutboundConfig,
     pub tracking: TrackingConfig,
+    pub media: MediaConfig,
     /// `[[instances]]`, in file order.
     pub instances: Vec<InstanceSettings>,
 }
@@ -164,6 +167,13 @@ impl Config {
         let language = section::<LanguageConfig>(&mut root, "language", &mut errors);
         let outbound = section::<OutboundConfig>(&mut root, "outbound", &mut errors);
         let tracking = section::<TrackingConfig>(&mut root, "tracking", &mut errors);
+        let media = section::<MediaConfig>(&mut root, "media", &mut errors);
+        for (location, message) in media.problems() {
+            errors.push(ConfigError {
+                location: location.into(),
+                message: message.into(),
+            });
+        }
         let prefix_ok = tracking.prefix.len() <= 8
             && tracking
                 .prefix
@@ -209,7 +219,7 @@ impl Config {
             errors.push(ConfigError {
                 location: key.clone(),
                 message: format!(
-                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, outbound, tracking, instances"
+                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, outbound, tracking, media, instances"
                 ),
             });
         }
@@ -237,6 +247,7 @@ impl Config {
             language,
             outbound,
             tracking,
+            media,
             instances,
         };
         (config, errors)

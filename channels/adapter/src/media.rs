@@ -48,12 +48,20 @@ impl FetchError {
     /// 429 and 5xx temporary, anything else permanent.
     pub fn from_status(status: u16, retry_after: Option<Duration>) -> Self {
         match status {
-            404 | 410 => FetchError::permanent("not_found", format!("the provider answered {status}")),
+            404 | 410 => {
+                FetchError::permanent("not_found", format!("the provider answered {status}"))
+            }
             408 | 425 | 429 | 500..=599 => FetchError {
                 retry_after,
-                ..FetchError::temporary(format!("http_{status}"), format!("the provider answered {status}"))
+                ..FetchError::temporary(
+                    format!("http_{status}"),
+                    format!("the provider answered {status}"),
+                )
             },
-            _ => FetchError::permanent(format!("http_{status}"), format!("the provider answered {status}")),
+            _ => FetchError::permanent(
+                format!("http_{status}"),
+                format!("the provider answered {status}"),
+            ),
         }
     }
 }
@@ -118,10 +126,13 @@ impl MediaHttp {
     /// A `GET` of `url` after checking its scheme and, when it names an
     /// address, that the address may be reached.
     pub fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, FetchError> {
-        let parsed = url::Url::parse(url)
-            .map_err(|_| FetchError::permanent("bad_url", "not a URL"))?;
+        let parsed =
+            url::Url::parse(url).map_err(|_| FetchError::permanent("bad_url", "not a URL"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(FetchError::permanent("bad_url", "only http and https are fetched"));
+            return Err(FetchError::permanent(
+                "bad_url",
+                "only http and https are fetched",
+            ));
         }
         let literal = match parsed.host() {
             Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
@@ -210,11 +221,25 @@ mod tests {
     #[test]
     fn literal_addresses_in_urls_are_checked() {
         let http = MediaHttp::new(reqwest::Client::new(), false);
-        for url in ["http://127.0.0.1/x", "http://[::1]/x", "http://169.254.169.254/latest/meta-data"] {
-            assert_eq!(http.get(url).err().map(|e| e.code), Some("forbidden_address".into()));
+        for url in [
+            "http://127.0.0.1/x",
+            "http://[::1]/x",
+            "http://169.254.169.254/latest/meta-data",
+        ] {
+            assert_eq!(
+                http.get(url).err().map(|e| e.code),
+                Some("forbidden_address".into())
+            );
         }
-        assert_eq!(http.get("file:///etc/passwd").err().map(|e| e.code), Some("bad_url".into()));
+        assert_eq!(
+            http.get("file:///etc/passwd").err().map(|e| e.code),
+            Some("bad_url".into())
+        );
         assert!(http.get("https://lookaside.fbsbx.com/x").is_ok());
-        assert!(MediaHttp::new(reqwest::Client::new(), true).get("http://127.0.0.1/x").is_ok());
+        assert!(
+            MediaHttp::new(reqwest::Client::new(), true)
+                .get("http://127.0.0.1/x")
+                .is_ok()
+        );
     }
 }
