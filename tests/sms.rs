@@ -34,6 +34,7 @@ fn doc(fields: Value) -> Value {
     let mut base = json!({
         "schema": "aduan.complaint.v1",
         "id": "*",
+        "tracking": null,
         "received_at": "*",
         "sent_at": null,
         "channel": "sms",
