@@ -26,7 +26,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use aduan_adapter::media::{FetchError, Fetched, MediaFetcher, MediaHttp, MediaSink};
+use aduan_adapter::media::{
+    FetchError, Fetched, MediaFetcher, MediaHttp, MediaSink, declared_content_type, read_small,
+    refusal, stream_into, transport_error,
+};
 use aduan_adapter::reply::retry_after;
 use aduan_adapter::{Attachment, Secret};
 use reqwest::Url;
@@ -187,26 +190,15 @@ impl TelegramFetcher {
     async fn file_path(&self, file_id: &str, http: &MediaHttp) -> Result<String, FetchError> {
         let mut url = self.get_file.clone();
         url.query_pairs_mut().append_pair("file_id", file_id);
-        let mut response = http
+        let response = http
             .get(url.as_str())?
             .header(USER_AGENT, AGENT)
             .send()
             .await
-            .map_err(|e| transport(&e, "the Bot API"))?;
+            .map_err(|e| transport_error(&e, "the Bot API"))?;
         let status = response.status().as_u16();
         let wait = retry_after(response.headers());
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| transport(&e, "the Bot API"))?
-        {
-            let room = MAX_ANSWER - body.len();
-            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            if body.len() == MAX_ANSWER {
-                break;
-            }
-        }
+        let body = read_small(response, "the Bot API", MAX_ANSWER).await?;
         read_get_file(status, wait, &body)
     }
 }
@@ -291,33 +283,20 @@ impl MediaFetcher for TelegramFetcher {
             .map_err(|e| self.clean(e))?;
         let url = self.file_url(&file_path)?;
         let what = "Telegram's file server";
-        let mut response = http
+        let response = http
             .get(url.as_str())
             .map_err(|e| self.clean(e))?
             .header(USER_AGENT, AGENT)
             .send()
             .await
-            .map_err(|e| self.clean(transport(&e, what)))?;
+            .map_err(|e| self.clean(transport_error(&e, what)))?;
         if !response.status().is_success() {
-            return Err(FetchError::from_status(
-                response.status().as_u16(),
-                retry_after(response.headers()),
-            ));
+            return Err(refusal(&response));
         }
-        let declared = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && !is_octet_stream(v))
-            .map(str::to_string);
-        while let Some(chunk) = response
-            .chunk()
+        let declared = declared_content_type(&response);
+        stream_into(response, sink, what)
             .await
-            .map_err(|e| self.clean(transport(&e, what)))?
-        {
-            sink.write(&chunk).await?;
-        }
+            .map_err(|e| self.clean(e))?;
         Ok(Fetched {
             // The message's own type (Telegram re-encodes photos as JPEG,
             // voice notes are OGG/Opus) says more than the file server's,
@@ -326,44 +305,6 @@ impl MediaFetcher for TelegramFetcher {
             expected_sha256: None,
         })
     }
-}
-
-fn is_octet_stream(content_type: &str) -> bool {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .eq_ignore_ascii_case("application/octet-stream")
-}
-
-/// A transport failure as a fetch error. A refusal of the gateway's guarded
-/// client (a [`FetchError`] in the source chain: `forbidden_address`,
-/// `too_many_redirects`, `bad_url`) is returned as it is; a timeout is a
-/// temporary `timeout`, anything else a temporary `network`, described by
-/// its kind alone: the URL holds the token.
-fn transport(e: &reqwest::Error, what: &str) -> FetchError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(refused) = s.downcast_ref::<FetchError>() {
-            return refused.clone();
-        }
-        source = s.source();
-    }
-    if e.is_timeout() {
-        return FetchError::temporary("timeout", format!("timed out waiting for {what}"));
-    }
-    if e.is_redirect() {
-        return FetchError::permanent("too_many_redirects", format!("{what} redirected too often"));
-    }
-    let message = if e.is_connect() {
-        format!("could not connect to {what}")
-    } else if e.is_body() || e.is_decode() {
-        format!("the answer of {what} broke off")
-    } else {
-        format!("the request to {what} failed")
-    };
-    FetchError::temporary("network", message)
 }
 
 #[cfg(test)]

@@ -22,8 +22,10 @@
 use std::fmt;
 use std::time::Duration;
 
-use aduan_adapter::media::{FetchError, Fetched, MediaFetcher, MediaHttp, MediaSink};
-use aduan_adapter::reply::retry_after;
+use aduan_adapter::media::{
+    FetchError, Fetched, MediaFetcher, MediaHttp, MediaSink, declared_content_type, refusal,
+    stream_into, transport_error,
+};
 use aduan_adapter::{Attachment, Secret};
 use serde::Deserialize;
 use url::Url;
@@ -38,6 +40,9 @@ pub const DEFAULT_LINK_LIFETIME_SECONDS: u64 = 7 * 24 * 3600;
 pub const DM_MEDIA_HOST: &str = "ton.twitter.com";
 
 const AGENT: &str = concat!("aduan-media/", env!("CARGO_PKG_VERSION"));
+
+/// How errors name the media host.
+const WHAT: &str = "X's media host";
 
 /// The media settings of an X instance (`[instances.media]`). The four
 /// OAuth 1.0a keys are those of the account, as for its replies; without
@@ -209,70 +214,21 @@ impl MediaFetcher for XMediaFetcher {
             value.set_sensitive(true);
             request = request.header(http::header::AUTHORIZATION, value);
         }
-        let mut response = request
+        let response = request
             .header(http::header::USER_AGENT, AGENT)
             .send()
             .await
-            .map_err(|e| transport(&e))?;
+            .map_err(|e| transport_error(&e, WHAT))?;
         if !response.status().is_success() {
-            return Err(FetchError::from_status(
-                response.status().as_u16(),
-                retry_after(response.headers()),
-            ));
+            return Err(refusal(&response));
         }
-        let declared = response
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty() && !is_octet_stream(v))
-            .map(str::to_string);
-        while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e))? {
-            sink.write(&chunk).await?;
-        }
+        let declared = declared_content_type(&response);
+        stream_into(response, sink, WHAT).await?;
         Ok(Fetched {
             content_type: declared.or_else(|| attachment.content_type.clone()),
             expected_sha256: None,
         })
     }
-}
-
-fn is_octet_stream(content_type: &str) -> bool {
-    content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .eq_ignore_ascii_case("application/octet-stream")
-}
-
-/// A transport failure as a fetch error. A refusal of the gateway's guarded
-/// client (a [`FetchError`] in the source chain: `forbidden_address`,
-/// `too_many_redirects`, `bad_url`) is returned as it is; a timeout is a
-/// temporary `timeout`, anything else a temporary `network`, described by
-/// its kind alone so that no URL reaches the message.
-fn transport(e: &reqwest::Error) -> FetchError {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(refused) = s.downcast_ref::<FetchError>() {
-            return refused.clone();
-        }
-        source = s.source();
-    }
-    if e.is_timeout() {
-        return FetchError::temporary("timeout", "timed out waiting for X's media host");
-    }
-    if e.is_redirect() {
-        return FetchError::permanent("too_many_redirects", "X's media host redirected too often");
-    }
-    let message = if e.is_connect() {
-        "could not connect to X's media host"
-    } else if e.is_body() || e.is_decode() {
-        "the media download broke off"
-    } else {
-        "the media request failed"
-    };
-    FetchError::temporary("network", message)
 }
 
 #[cfg(test)]
