@@ -14,24 +14,11 @@ use aduan_adapter::media::{MediaFetcher, MediaHttp};
 use serde::de::DeserializeOwned;
 
 use crate::media::InstanceFetcher;
+use crate::senders::copy_missing;
 use crate::settings::{InstanceKind, InstanceSettings, MediaConfig, MediaPolicy};
 
 fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, String> {
     T::deserialize(table).map_err(|e| format!("media: {}", e.message()))
-}
-
-/// Copies each `(from, to)` key of `source` into `table` when it lacks it.
-fn copy_missing(table: &mut toml::Table, source: Option<&toml::Table>, keys: &[(&str, &str)]) {
-    let Some(source) = source else {
-        return;
-    };
-    for (from, to) in keys {
-        if !table.contains_key(*to)
-            && let Some(value) = source.get(*from)
-        {
-            table.insert((*to).into(), value.clone());
-        }
-    }
 }
 
 /// The fetcher of `def`, or `None` when it has no `[instances.media]` (or

@@ -38,14 +38,21 @@ fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, String> {
     T::deserialize(table).map_err(|e| format!("reply: {}", e.message()))
 }
 
-/// Copies each `(own, reply)` key of the instance's table into the reply
-/// table when it lacks it: credentials the intake already holds.
-fn copy_missing(table: &mut toml::Table, def: &InstanceSettings, keys: &[(&str, &str)]) {
-    for (own, reply) in keys {
-        if !table.contains_key(*reply)
-            && let Some(value) = def.table.get(*own)
+/// Copies each `(from, to)` key of `source` into `table` when it lacks it:
+/// credentials the instance already holds for its intake or its replies.
+pub(crate) fn copy_missing(
+    table: &mut toml::Table,
+    source: Option<&toml::Table>,
+    keys: &[(&str, &str)],
+) {
+    let Some(source) = source else {
+        return;
+    };
+    for (from, to) in keys {
+        if !table.contains_key(*to)
+            && let Some(value) = source.get(*from)
         {
-            table.insert((*reply).into(), value.clone());
+            table.insert((*to).into(), value.clone());
         }
     }
 }
@@ -75,7 +82,7 @@ pub fn build(def: &InstanceSettings) -> Result<Option<Reply>, String> {
             // The bot's own token and Bot API, unless the reply table names others.
             copy_missing(
                 &mut table,
-                def,
+                Some(&def.table),
                 &[("bot_token", "token"), ("api_url", "api_url")],
             );
             Arc::new(aduan_telegram::TelegramSender::new(
@@ -86,7 +93,11 @@ pub fn build(def: &InstanceSettings) -> Result<Option<Reply>, String> {
         InstanceKind::X => Arc::new(aduan_x::XSender::new(settings(table)?, client)?),
         InstanceKind::Twilio => {
             // The account's own auth token, unless the reply table names another.
-            copy_missing(&mut table, def, &[("auth_token", "auth_token")]);
+            copy_missing(
+                &mut table,
+                Some(&def.table),
+                &[("auth_token", "auth_token")],
+            );
             Arc::new(aduan_sms::TwilioSender::new(settings(table)?, client)?)
         }
         InstanceKind::Vonage => Arc::new(aduan_sms::VonageSender::new(settings(table)?, client)?),
