@@ -50,7 +50,8 @@ pub fn build(
             );
             Arc::new(aduan_meta::WhatsAppFetcher::new(settings(table)?)?)
         }
-        InstanceKind::Messenger | InstanceKind::Instagram => {
+        // Open311's `media_url` is a URL as given, like a Meta CDN link.
+        InstanceKind::Messenger | InstanceKind::Instagram | InstanceKind::Open311 => {
             Arc::new(aduan_meta::CdnFetcher::new(settings(table)?)?)
         }
         InstanceKind::X => {

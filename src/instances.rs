@@ -81,6 +81,8 @@ pub struct Instance {
     pub ack: Option<Arc<crate::ack::Ack>>,
     /// The fetcher of the instance's attachments, when `[instances.media]` is set.
     pub media: Option<crate::media::InstanceFetcher>,
+    /// The Open311 endpoint behind the instance's citizen form (`open311` only).
+    pub form: Option<Arc<aduan_open311::Open311>>,
 }
 
 impl std::fmt::Debug for Instance {
@@ -157,6 +159,8 @@ fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, String> {
 pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
     let (name, keep_raw, table) = (def.name.as_str(), def.keep_raw, def.table.clone());
     let push = |adapter: Arc<dyn Adapter>| Intake::Push(adapter);
+    // The citizen form of an Open311 endpoint reads its services.
+    let mut form = None;
     let intake = match def.kind {
         InstanceKind::Transcript => {
             Intake::Transcript(Arc::new(Transcripts::new(settings(table)?)?))
@@ -184,7 +188,11 @@ pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
         InstanceKind::Imap => Intake::Poll(Mutex::new(Some(Box::new(
             aduan_email::ImapPoller::new(name, keep_raw, settings(table)?)?,
         )))),
-        InstanceKind::Open311 => push(Arc::new(aduan_open311::Open311::new(settings(table)?)?)),
+        InstanceKind::Open311 => {
+            let endpoint = Arc::new(aduan_open311::Open311::new(settings(table)?)?);
+            form = Some(endpoint.clone());
+            push(endpoint)
+        }
     };
     // A polling Telegram bot has no webhook route.
     let route = match intake {
@@ -210,6 +218,7 @@ pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
         reply,
         ack,
         media: None,
+        form,
     })
 }
 

@@ -65,4 +65,5 @@ pub mod smtp;
 pub mod spool;
 pub mod telemetry;
 pub mod tracking;
+pub mod web;
 pub mod webhooks;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub(crate) request_timeout: Duration,
     /// `GET /v1/blobs/{storage_key}`: the blob store and its readers.
     pub(crate) blobs: Arc<BlobRoute>,
+    /// The citizen and agent forms.
+    pub(crate) web: crate::web::Web,
     metrics: PrometheusHandle,
 }
 
@@ -73,6 +75,7 @@ impl AppState {
             body_limit: config.server.body_limit_bytes,
             request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
             blobs: Arc::new(blobs),
+            web: crate::web::Web::new(&config.web, instances),
             metrics: telemetry::metrics_handle(),
         })
     }
@@ -90,6 +93,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         // --- blobs: GET and HEAD /v1/blobs/{*storage_key} (src/blobs/route.rs)
         .merge(crate::blobs::route::router(state.blobs.clone()))
         // --- end blobs
+        .merge(crate::web::router(&state.web))
         .fallback(|| async { webhooks::error_reply(404, "not_found") })
         .with_state(state)
         // A bug must not drop the connection without an answer, nor show the

@@ -670,6 +670,7 @@ async fn polling_stores_the_offset_only_after_the_publish_succeeded() {
         reply: None,
         ack: None,
         media: None,
+        form: None,
     });
     let host = Arc::new(FlakyHost {
         inner: aduan::poll::PollHost::new(ingest, instance),

@@ -10,6 +10,7 @@
 mod instance;
 mod limits;
 mod media;
+mod web;
 mod outbound;
 mod sections;
 
@@ -22,6 +23,7 @@ use serde::de::DeserializeOwned;
 pub use instance::{InstanceKind, InstanceSettings};
 pub use limits::{InstanceLimits, LimitsConfig};
 pub use media::{MediaConfig, MediaPolicy};
+pub use web::WebConfig;
 pub use outbound::{OutboundConfig, ReplyPolicy, TrackingConfig};
 pub use sections::{
     BlobBackend, BlobsConfig, LanguageConfig, LogConfig, LogFormat, RedisConfig, SPOOL_FILE_NAME,
@@ -42,6 +44,7 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub tracking: TrackingConfig,
     pub media: MediaConfig,
+    pub web: WebConfig,
     /// `[[instances]]`, in file order.
     pub instances: Vec<InstanceSettings>,
 }
@@ -168,7 +171,8 @@ impl Config {
         let outbound = section::<OutboundConfig>(&mut root, "outbound", &mut errors);
         let tracking = section::<TrackingConfig>(&mut root, "tracking", &mut errors);
         let media = section::<MediaConfig>(&mut root, "media", &mut errors);
-        for (location, message) in media.problems() {
+        let web = section::<WebConfig>(&mut root, "web", &mut errors);
+        for (location, message) in media.problems().into_iter().chain(web.problems()) {
             errors.push(ConfigError {
                 location: location.into(),
                 message: message.into(),
@@ -219,7 +223,7 @@ impl Config {
             errors.push(ConfigError {
                 location: key.clone(),
                 message: format!(
-                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, outbound, tracking, media, instances"
+                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, outbound, tracking, media, web, instances"
                 ),
             });
         }
@@ -248,6 +252,7 @@ impl Config {
             outbound,
             tracking,
             media,
+            web,
             instances,
         };
         (config, errors)

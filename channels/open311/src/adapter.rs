@@ -103,6 +103,21 @@ impl Open311 {
         })
     }
 
+    /// The services offered, in the configured order.
+    pub fn services(&self) -> &[ServiceConfig] {
+        &self.services
+    }
+
+    /// What a citizen is told after a request is accepted.
+    pub fn service_notice(&self) -> &str {
+        &self.service_notice
+    }
+
+    /// The region national phone numbers are read in.
+    pub fn default_region(&self) -> &str {
+        &self.default_region
+    }
+
     /// Whether a request naming `given` (or none) is for this endpoint's
     /// jurisdiction. Jurisdictions are domain names, so case does not count.
     fn serves(&self, given: Option<&str>) -> bool {
@@ -145,7 +160,7 @@ impl Open311 {
     }
 
     /// The complaint a checked request becomes.
-    fn complaint(
+    pub(crate) fn complaint(
         &self,
         sr: &ServiceRequest<'_>,
         external_id: String,
@@ -170,6 +185,12 @@ impl Open311 {
         c.raw = raw;
         c
     }
+}
+
+/// The id a client follows its request by: the tracking number the citizen
+/// is also told on other channels, else the complaint id.
+pub fn service_request_id(receipt: &Receipt) -> &str {
+    receipt.tracking.as_deref().unwrap_or(&receipt.id)
 }
 
 /// `mailto:` when the citizen gave an email address, else `tel:` with the
@@ -357,12 +378,13 @@ impl Adapter for Open311 {
     }
 
     /// `201 Created` with `[{"service_request_id", "service_notice"}]`; the
-    /// id is the complaint's, so a client's retry of an accepted request
-    /// gets the same answer and the same id.
+    /// id is the complaint's tracking number (its id when the gateway gave
+    /// it none), the first request's on a retry, so a client's retry of an
+    /// accepted request gets the same answer and the same id.
     fn accepted(&self, receipts: &[Receipt]) -> Reply {
         let body: Vec<Value> = receipts
             .iter()
-            .map(|r| json!({"service_request_id": r.id, "service_notice": self.service_notice}))
+            .map(|r| json!({"service_request_id": service_request_id(r), "service_notice": self.service_notice}))
             .collect();
         json_reply(201, &Value::from(body))
     }

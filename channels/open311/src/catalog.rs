@@ -194,7 +194,7 @@ pub fn receipts(status: u16, receipts: &[aduan_adapter::Receipt], notice: &str) 
     xml.open("service_requests");
     for r in receipts {
         xml.open("request");
-        xml.leaf("service_request_id", &r.id);
+        xml.leaf("service_request_id", crate::adapter::service_request_id(r));
         xml.leaf("service_notice", notice);
         xml.close("request");
     }

@@ -14,11 +14,15 @@
 //!   JSON and checked field by field.
 //! - [`adapter`]: resources, the `api_key` check, normalization into a
 //!   Complaint and the `201` answer.
+//! - [`form`]: the citizen form's fields (`/lapor/<instance>`, served by the
+//!   gateway) read as a service request, with its photo.
 
 pub mod adapter;
 pub mod catalog;
 pub mod config;
+pub mod form;
 pub mod request;
 
 pub use adapter::{DETAILS_HEADING, IDEMPOTENCY_HEADER, Open311, PROVIDER};
 pub use config::{AttributeConfig, Datatype, Open311Config, ServiceConfig, ValueConfig};
+pub use form::{FORM_PROVIDER, FormFields, Photo, Submission};

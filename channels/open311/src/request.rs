@@ -53,6 +53,10 @@ pub struct Params {
     attributes: Vec<(String, Vec<String>)>,
     /// Values of the wrong JSON type, reported with the other field errors.
     errors: Vec<FieldError>,
+    /// Read from the citizen form, not from an Open311 client: a location
+    /// and the answers to required attributes may be left out (the citizen
+    /// writes what matters into the description).
+    from_form: bool,
 }
 
 impl Params {
@@ -71,6 +75,18 @@ impl Params {
         } else {
             Err(Rejection::UnsupportedMediaType(ACCEPTED_MEDIA))
         }
+    }
+
+    /// The citizen form's fields, named as Open311 names them.
+    pub fn from_web_form(pairs: &[(&str, &str)]) -> Params {
+        let mut params = Params {
+            from_form: true,
+            ..Params::default()
+        };
+        for (name, value) in pairs {
+            params.add(name, Some((*value).to_string()));
+        }
+        params
     }
 
     fn from_form(body: &[u8]) -> Params {
@@ -289,7 +305,8 @@ impl<'s> ServiceRequest<'s> {
         let position = r.position();
         let address_string = r.text("address_string");
         let address_id = r.identifier("address_id");
-        if position.is_none()
+        if !params.from_form
+            && position.is_none()
             && address_string.is_none()
             && address_id.is_none()
             && !r.failed_on(&["lat", "long"])
@@ -538,7 +555,7 @@ impl Reader<'_> {
         let field = format!("attribute[{}]", definition.code);
         let values: Vec<String> = values.iter().map(|v| v.trim().to_string()).collect();
         if values.is_empty() {
-            if definition.required {
+            if definition.required && !self.params.from_form {
                 self.fail(&field, "is required");
             }
             return None;

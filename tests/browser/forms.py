@@ -1,0 +1,145 @@
+"""Drives the citizen form and the agent form in headless Chromium.
+
+Run by tests/web_forms.rs against a gateway it started; prints one JSON
+document of what the pages showed. Checks each page with axe-core (the
+script file given by --axe) and reports its violations.
+
+    forms.py --base http://127.0.0.1:PORT --instance NAME --token TOKEN \
+             --axe axe.min.js --photo photo.jpg [--shots DIR]
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = os.environ.get("ADUAN_CHROMIUM", "/usr/bin/chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--window-size=412,1000",
+                "--lang=id"):
+        options.add_argument(arg)
+    service = Service(os.environ.get("ADUAN_CHROMEDRIVER", "/usr/bin/chromedriver"))
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+def axe(driver, source):
+    """axe-core's violations on the current page: [(id, impact, targets)]."""
+    driver.execute_script(source)
+    driver.set_script_timeout(30)
+    result = driver.execute_async_script(
+        "var done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})"
+        ".then(function (r) { done(r.violations.map(function (v) {"
+        "  return [v.id, v.impact, v.nodes.map(function (n) { return n.target.join(' '); })];"
+        "})); }, function (e) { done([['axe-error', String(e), []]]); });")
+    return result
+
+
+def shot(driver, shots, name):
+    if not shots:
+        return
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(412, max(800, min(height + 40, 2400)))
+    driver.save_screenshot(os.path.join(shots, name))
+    driver.set_window_size(412, 1000)
+
+
+def field(driver, name):
+    return driver.find_element(By.NAME, name)
+
+
+def citizen(driver, args, source, report):
+    driver.get(f"{args.base}/lapor/{args.instance}")
+    report["axe"]["citizen_form"] = axe(driver, source)
+    report["citizen"]["geo_button_shown"] = driver.find_element(By.ID, "geo").is_displayed()
+    shot(driver, args.shots, "lapor.png")
+
+    # Sent without a description: the page says what to fix and keeps the rest.
+    field(driver, "name").send_keys("Siti Rahayu")
+    field(driver, "contact").send_keys("0812-3456-7890")
+    Select(field(driver, "category")).select_by_value("JALAN-RUSAK")
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    report["citizen"]["problems"] = [
+        a.get_attribute("href").split("#")[-1]
+        for a in driver.find_elements(By.CSS_SELECTOR, "#problems a")]
+    report["citizen"]["kept_name"] = field(driver, "name").get_attribute("value")
+    report["citizen"]["kept_category"] = Select(field(driver, "category")).first_selected_option.get_attribute("value")
+    report["axe"]["citizen_errors"] = axe(driver, source)
+
+    field(driver, "description").send_keys(
+        "Lubang besar di Jl. Pajajaran depan SD Negeri 3, sudah dua minggu, "
+        "motor sering jatuh saat hujan.")
+    field(driver, "address").send_keys("Jl. Pajajaran No. 12, Bogor")
+    field(driver, "photo").send_keys(os.path.abspath(args.photo))
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    report["citizen"]["tracking"] = driver.find_element(By.ID, "tracking").text
+    report["axe"]["citizen_accepted"] = axe(driver, source)
+
+
+def agent(driver, args, source, report):
+    driver.get(f"{args.base}/agent")
+    report["axe"]["agent_sign_in"] = axe(driver, source)
+    field(driver, "token").send_keys(args.token)
+    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    report["axe"]["agent_form"] = axe(driver, source)
+
+    def send(call_id):
+        field(driver, "agent_id").send_keys("agt-017")
+        field(driver, "agent_name").send_keys("Dewi Lestari")
+        field(driver, "call_id").send_keys(call_id)
+        field(driver, "caller_phone").send_keys("0857 1122 3344")
+        field(driver, "caller_name").send_keys("Bambang Wijaya")
+        field(driver, "category").send_keys("Air PDAM")
+        field(driver, "transcript").send_keys(
+            "Petugas: Selamat pagi, dengan layanan pengaduan.\n"
+            "Penelepon: Air PDAM di Kelurahan Tegallega mati sejak kemarin sore.")
+        driver.find_element(By.NAME, "turns").click()
+        driver.find_element(By.CSS_SELECTOR, "form[action='/agent'] button[type=submit]").click()
+        outcome = driver.find_element(By.ID, "outcome")
+        return {
+            "tracking": driver.find_element(By.ID, "tracking").text,
+            "duplicate": outcome.get_attribute("data-duplicate") == "true",
+        }
+
+    shot(driver, args.shots, "agent.png")
+    report["agent"]["first"] = send(args.call_id)
+    report["axe"]["agent_accepted"] = axe(driver, source)
+    driver.find_element(By.LINK_TEXT, "Kirim transkrip lain").click()
+    report["agent"]["again"] = send(args.call_id)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    for name in ("base", "instance", "token", "axe", "photo", "call-id"):
+        p.add_argument("--" + name, required=True)
+    p.add_argument("--shots")
+    args = p.parse_args()
+    with open(args.axe, encoding="utf-8") as f:
+        source = f.read()
+    report = {"citizen": {}, "agent": {}, "axe": {}}
+    driver = browser()
+    try:
+        citizen(driver, args, source, report)
+        agent(driver, args, source, report)
+    except Exception as e:  # the test prints the page it stopped on
+        report["error"] = f"{type(e).__name__}: {e}"
+        report["page"] = driver.page_source[:4000]
+    finally:
+        driver.quit()
+    json.dump(report, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
