@@ -132,11 +132,17 @@ async fn form_and_json_requests_land_in_the_stream_once() {
         ],
     )
     .await;
-    // The id the client is given is the complaint's.
+    // The id the client is given is the complaint's tracking number.
+    let tracked = app.tracked_complaints().await;
     for a in &answered {
+        let id = a.added[0]["id"].as_str().expect("an id");
+        let doc = tracked
+            .iter()
+            .find(|d| d["id"] == id)
+            .expect("the complaint");
         assert_eq!(
             request_id(&a.body),
-            a.added[0]["id"].as_str().expect("an id"),
+            doc["tracking"].as_str().expect("a tracking number"),
             "{}",
             a.label
         );
@@ -424,9 +430,9 @@ async fn requests_xml_is_answered_in_xml() {
         resp.headers()
     );
     let answer = resp.text().await.expect("body");
-    let docs = app.complaints().await;
+    let docs = app.tracked_complaints().await;
     assert_eq!(docs.len(), 1);
-    let id = docs[0]["id"].as_str().expect("id");
+    let id = docs[0]["tracking"].as_str().expect("tracking");
     assert!(
         answer.contains("<service_requests>")
             && answer.contains("<request>")

@@ -117,7 +117,7 @@ async fn post_form(
     (status, response.text().await.expect("page"))
 }
 
-fn complete<'a>(form: &'a Form) -> Vec<(&'a str, &'a str)> {
+fn complete(form: &Form) -> Vec<(&str, &str)> {
     vec![
         ("csrf", form.csrf.as_str()),
         ("form_id", form.form_id.as_str()),

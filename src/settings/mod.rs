@@ -10,9 +10,9 @@
 mod instance;
 mod limits;
 mod media;
-mod web;
 mod outbound;
 mod sections;
+mod web;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -23,12 +23,12 @@ use serde::de::DeserializeOwned;
 pub use instance::{InstanceKind, InstanceSettings};
 pub use limits::{InstanceLimits, LimitsConfig};
 pub use media::{MediaConfig, MediaPolicy};
-pub use web::WebConfig;
 pub use outbound::{OutboundConfig, ReplyPolicy, TrackingConfig};
 pub use sections::{
     BlobBackend, BlobsConfig, LanguageConfig, LogConfig, LogFormat, RedisConfig, SPOOL_FILE_NAME,
     ServerConfig, SmtpListenerConfig, SpoolConfig,
 };
+pub use web::WebConfig;
 
 /// The gateway's whole configuration, as data.
 #[derive(Debug, Clone, Default)]
