@@ -379,3 +379,69 @@ async fn both_pages_work_in_headless_chromium_and_pass_axe() {
     assert_eq!(call["tracking"], agent["first"]["tracking"]);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_open311_media_url_is_fetched_into_the_store() {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let photos = listener.local_addr().unwrap();
+    let router = axum::Router::new().route(
+        "/foto/lubang.jpg",
+        get(|| async { ([("content-type", "image/jpeg")], JPEG) }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ns = common::unique("webmedia");
+    let config = format!(
+        "[outbound]\nevents_stream = \"test:{ns}:events\"\nstream = \"test:{ns}:outbound\"\n\
+         delivery_stream = \"test:{ns}:delivery\"\n\n[media]\nstream = \"test:{ns}:media\"\n\n\
+         [blobs]\ndir = \"{}\"\n\n\
+         [[instances]]\nname = \"kota-311\"\nkind = \"open311\"\napi_keys = [\"kunci-kota\"]\n\n\
+         [[instances.services]]\nservice_code = \"JALAN\"\nservice_name = \"Jalan rusak\"\n\n\
+         [instances.media]\nallow_private_addresses = true\n",
+        dir.path().display()
+    );
+    let mut app = common::spawn_app_with(&config, &common::redis_url(), &ns).await;
+    let media_url = format!("http://{photos}/foto/lubang.jpg");
+    let answer = app
+        .client
+        .post(app.url("/open311/v2/kota-311/requests.json"))
+        .form(&[
+            ("api_key", "kunci-kota"),
+            ("service_code", "JALAN"),
+            ("lat", "-6.5944"),
+            ("long", "106.7892"),
+            ("description", "Lubang di depan pasar."),
+            ("media_url", media_url.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+    let mut conn = app.conn().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let stored = loop {
+        let reply: redis::streams::StreamRangeReply =
+            redis::AsyncCommands::xrange_all(&mut conn, format!("{}:events", app.prefix))
+                .await
+                .expect("xrange");
+        let found = reply
+            .ids
+            .iter()
+            .filter_map(|e| e.get::<String>("event"))
+            .filter_map(|s| serde_json::from_str::<Value>(&s).ok())
+            .find(|e| e["type"] == "attachment_stored");
+        if let Some(event) = found {
+            break event;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no attachment_stored event"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let key = stored["storage_key"].as_str().expect("a storage key");
+    assert_eq!(std::fs::read(dir.path().join(key)).unwrap(), JPEG);
+    assert_eq!(stored["content_type"], "image/jpeg");
+    app.stop().await;
+}
