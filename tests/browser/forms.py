@@ -9,6 +9,7 @@ script file given by --axe) and reports its violations.
 """
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -47,12 +48,15 @@ def axe(driver, source):
 
 
 def shot(driver, shots, name):
+    """The whole page, as tall as it is, into shots/name."""
     if not shots:
         return
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(412, max(800, min(height + 40, 2400)))
-    driver.save_screenshot(os.path.join(shots, name))
-    driver.set_window_size(412, 1000)
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    picture = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
+    with open(os.path.join(shots, name), "wb") as f:
+        f.write(base64.b64decode(picture["data"]))
 
 
 def field(driver, name):
