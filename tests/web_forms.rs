@@ -190,7 +190,11 @@ async fn a_citizen_form_becomes_one_complaint_with_its_photo_stored() {
 #[tokio::test]
 async fn a_refused_form_says_what_to_fix_and_keeps_what_was_typed() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut app = common::spawn_app(&config(dir.path(), "submissions_per_minute = 4")).await;
+    let mut app = common::spawn_app(&config(
+        dir.path(),
+        "submissions_per_minute = 5\nmax_photo_bytes = 100000",
+    ))
+    .await;
     let form = open_form(&app).await;
 
     // No description, and a file that is no image.
@@ -203,6 +207,14 @@ async fn a_refused_form_says_what_to_fix_and_keeps_what_was_typed() {
     assert!(
         page.contains("value=\"Siti Rahayu\"") && page.contains("value=\"JALAN-RUSAK\" selected")
     );
+
+    // A photo over `max_photo_bytes`, past the body limit too: named, the rest kept.
+    let mut big = JPEG.to_vec();
+    big.resize(600_000, 0x55);
+    let (status, page) = post_form(&app, &form.cookie, &complete(&form), Some(&big)).await;
+    assert_eq!(status, 400);
+    assert!(page.contains("href=\"#photo\"") && page.contains("paling besar 1 MB"));
+    assert!(page.contains("value=\"Siti Rahayu\""));
 
     // Without the cookie's token: 403, nothing written, the typing kept.
     let (status, page) = post_form(
@@ -223,7 +235,7 @@ async fn a_refused_form_says_what_to_fix_and_keeps_what_was_typed() {
     assert_eq!(status, 400);
     assert!(page.contains("<html lang=\"en\"") && page.contains("href=\"#category\""));
 
-    // The fourth post of this minute is the last one taken from this address.
+    // The fifth post of this minute is the last one taken from this address.
     let (status, _) = post_form(&app, &form.cookie, &complete(&form), None).await;
     assert_eq!(status, 201);
     let (status, page) = post_form(&app, &form.cookie, &complete(&form), None).await;
