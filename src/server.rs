@@ -42,8 +42,8 @@ pub struct AppState {
     pub(crate) request_timeout: Duration,
     /// `GET /v1/blobs/{storage_key}`: the blob store and its readers.
     pub(crate) blobs: Arc<BlobRoute>,
-    /// The citizen and agent forms.
-    pub(crate) web: crate::web::Web,
+    /// `[web]`: the citizen and agent forms.
+    pub(crate) web: crate::settings::WebConfig,
     metrics: PrometheusHandle,
 }
 
@@ -75,7 +75,7 @@ impl AppState {
             body_limit: config.server.body_limit_bytes,
             request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
             blobs: Arc::new(blobs),
-            web: crate::web::Web::new(&config.web, instances),
+            web: config.web.clone(),
             metrics: telemetry::metrics_handle(),
         })
     }
@@ -93,9 +93,9 @@ pub fn app(state: Arc<AppState>) -> Router {
         // --- blobs: GET and HEAD /v1/blobs/{*storage_key} (src/blobs/route.rs)
         .merge(crate::blobs::route::router(state.blobs.clone()))
         // --- end blobs
-        .merge(crate::web::router(&state.web))
         .fallback(|| async { webhooks::error_reply(404, "not_found") })
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::web::router(web_pages(&state)))
         // A bug must not drop the connection without an answer, nor show the
         // caller anything of the panic: a bare 500 and a log line.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -105,6 +105,31 @@ pub fn app(state: Arc<AppState>) -> Router {
                 webhooks::error_reply(500, "internal")
             },
         ))
+}
+
+/// The citizen and agent forms over the instances, the ingest service and
+/// the transcript handler.
+fn web_pages(state: &Arc<AppState>) -> Arc<crate::web::Web> {
+    let to_intake = state.clone();
+    let post: crate::web::PostTranscript = Arc::new(move |headers, body| {
+        let state = to_intake.clone();
+        Box::pin(async move {
+            let uri = axum::http::Uri::from_static("/v1/transcripts");
+            webhooks::transcripts(State(state), axum::http::Method::POST, uri, headers, body).await
+        })
+    });
+    let instances: Vec<Arc<Instance>> = state
+        .routes
+        .values()
+        .chain(&state.transcripts)
+        .cloned()
+        .collect();
+    Arc::new(crate::web::Web::new(
+        &state.web,
+        &instances,
+        state.ingest.clone(),
+        post,
+    ))
 }
 
 /// A started gateway.

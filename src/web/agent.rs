@@ -11,14 +11,13 @@ use std::sync::Arc;
 use axum::Form;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::Web;
 use super::page::{self, Field, Lang, escape};
-use crate::server::AppState;
 
 /// The cookie holding the signed-in call center's token.
 const SESSION_COOKIE: &str = "aduan_agent";
@@ -54,18 +53,18 @@ pub struct SignInForm {
 }
 
 /// The call center's token from the session cookie, when it still opens one.
-fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
+fn session(web: &Web, headers: &HeaderMap) -> Option<String> {
     let encoded = super::cookie(headers, SESSION_COOKIE)?;
     let token = String::from_utf8(hex::decode(encoded).ok()?).ok()?;
-    state.tokens.find(&token).map(|_| token)
+    web.tokens.find(&token).map(|_| token)
 }
 
 pub async fn show(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Arc<Web>>,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let web = &state.web;
+    let web = shared.as_ref();
     if !web.cfg.agent_form {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -74,7 +73,7 @@ pub async fn show(
     let Some(csrf) = web.csrf(&headers, &mut out) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let body = match session(&state, &headers) {
+    let body = match session(web, &headers) {
         Some(_) => transcript_page(lang, &csrf, &AgentForm::default(), &[], None),
         None => sign_in_page(lang, &csrf, None),
     };
@@ -82,11 +81,11 @@ pub async fn show(
 }
 
 pub async fn sign_in(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Arc<Web>>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let web = &state.web;
+    let web = shared.as_ref();
     let lang = Lang::of(form.lang.as_deref());
     let mut out = web.headers.clone();
     let Some(csrf) = web.csrf(&headers, &mut out) else {
@@ -97,7 +96,7 @@ pub async fn sign_in(
             "Halaman ini sudah kedaluwarsa. Masuk lagi.",
             "This page has expired. Sign in again.",
         ))
-    } else if state.tokens.find(form.token.trim()).is_none() {
+    } else if web.tokens.find(form.token.trim()).is_none() {
         Some(lang.pick("Token tidak dikenal.", "The token is not known."))
     } else {
         None
@@ -116,11 +115,11 @@ pub async fn sign_in(
 }
 
 pub async fn sign_out(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Arc<Web>>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let web = &state.web;
+    let web = shared.as_ref();
     let lang = Lang::of(form.lang.as_deref());
     let mut out = web.headers.clone();
     if Web::csrf_ok(&headers, &form.csrf) {
@@ -143,12 +142,12 @@ fn see_other(mut headers: HeaderMap, lang: Lang) -> Response {
 }
 
 pub async fn submit(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Arc<Web>>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     Form(form): Form<AgentForm>,
 ) -> Response {
-    let web = &state.web;
+    let web = shared.as_ref();
     if !web.cfg.agent_form {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -157,7 +156,7 @@ pub async fn submit(
     let Some(csrf) = web.csrf(&headers, &mut out) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let Some(token) = session(&state, &headers) else {
+    let Some(token) = session(web, &headers) else {
         let notice = lang.pick(
             "Masuk dulu untuk mengirim transkrip.",
             "Sign in to send a transcript.",
@@ -193,7 +192,7 @@ pub async fn submit(
         Ok(d) => d,
         Err(problems) => return again(StatusCode::BAD_REQUEST, &problems, None),
     };
-    let (status, answer) = post_transcript(&state, &token, document).await;
+    let (status, answer) = post_transcript(web, &token, document).await;
     match status {
         StatusCode::CREATED => {
             let body = accepted_page(lang, &csrf, &form.call_id, &answer);
@@ -286,11 +285,7 @@ fn transcript_document(lang: Lang, form: &AgentForm) -> Result<Value, Vec<(Strin
 }
 
 /// Posts `document` to the transcript intake with `token`; its status and JSON answer.
-async fn post_transcript(
-    state: &Arc<AppState>,
-    token: &str,
-    document: Value,
-) -> (StatusCode, Value) {
+async fn post_transcript(web: &Web, token: &str, document: Value) -> (StatusCode, Value) {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
@@ -300,14 +295,7 @@ async fn post_transcript(
         Ok(v) => headers.insert(header::AUTHORIZATION, v),
         Err(_) => return (StatusCode::UNAUTHORIZED, Value::Null),
     };
-    let response = crate::webhooks::transcripts(
-        State(state.clone()),
-        Method::POST,
-        Uri::from_static("/v1/transcripts"),
-        headers,
-        Body::from(document.to_string()),
-    )
-    .await;
+    let response = (web.post_transcript)(headers, Body::from(document.to_string())).await;
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 1024 * 1024)
         .await

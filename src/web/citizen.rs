@@ -10,17 +10,17 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use aduan_adapter::{Context, FieldError, Outcome, Timestamp};
+use aduan_adapter::{Context, Outcome, Timestamp};
 use aduan_open311::{FormFields, Open311, Photo};
 use axum::extract::{ConnectInfo, FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use super::Web;
-use super::page::{self, Field, Lang, escape};
+use super::citizen_page::{accepted_page, form_page, localized, photo_message};
+use super::page::{self, Lang, escape};
 use crate::ingest::{Door, IngestError};
 use crate::instances::Instance;
-use crate::server::AppState;
 
 /// Longest text field accepted, in bytes (the description is the long one).
 const MAX_TEXT_BYTES: usize = 20_000;
@@ -32,10 +32,10 @@ pub struct LangQuery {
 
 /// What a submission carried besides the fields.
 #[derive(Default)]
-struct Posted {
-    fields: FormFields,
-    csrf: String,
-    form_id: String,
+pub(super) struct Posted {
+    pub(super) fields: FormFields,
+    pub(super) csrf: String,
+    pub(super) form_id: String,
     lang: Option<String>,
     photo: Option<Photo>,
     /// What is wrong with the photo, when something is.
@@ -43,7 +43,7 @@ struct Posted {
 }
 
 #[derive(Clone, Copy)]
-enum PhotoProblem {
+pub(super) enum PhotoProblem {
     TooLarge,
     NotAnImage,
 }
@@ -57,12 +57,12 @@ struct Again<'a> {
 }
 
 pub async fn show(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Arc<Web>>,
     Path(name): Path<String>,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
 ) -> Response {
-    let web = &state.web;
+    let web = shared.as_ref();
     let Some((_, form)) = web.forms.get(&name) else {
         return not_found(web);
     };
@@ -81,11 +81,11 @@ pub async fn show(
 }
 
 pub async fn submit(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Arc<Web>>,
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    let web = &state.web;
+    let web = shared.as_ref();
     let Some((inst, form)) = web.forms.get(&name).cloned() else {
         return not_found(web);
     };
@@ -94,7 +94,7 @@ pub async fn submit(
         .get::<ConnectInfo<SocketAddr>>()
         .cloned();
     let headers = request.headers().clone();
-    let posted = match read(request, &state, web.cfg.max_photo_bytes).await {
+    let posted = match read(request, &shared, web.cfg.max_photo_bytes).await {
         Ok(p) => p,
         Err(status) => {
             let lang = Lang::En;
@@ -184,7 +184,7 @@ pub async fn submit(
             );
         }
     };
-    match accept(&state, &inst, submission).await {
+    match accept(web, &inst, submission).await {
         Ok(receipt) => {
             let body = accepted_page(&name, &form, lang, &receipt);
             page::html(StatusCode::CREATED, web.headers.clone(), body)
@@ -220,17 +220,17 @@ pub async fn submit(
 
 /// Takes a place, stores the photo and appends the complaint.
 async fn accept(
-    state: &AppState,
+    web: &Web,
     inst: &Instance,
     submission: aduan_open311::Submission,
 ) -> Result<aduan_adapter::Receipt, IngestError> {
-    let _admission = state.ingest.admit(inst).await?;
+    let _admission = web.ingest.admit(inst).await?;
     let outcome = Outcome::AcceptWithBlobs {
         complaints: vec![submission.complaint],
         ignored: Vec::new(),
         blobs: submission.blobs,
     };
-    let receipts = state
+    let receipts = web
         .ingest
         .accept(inst, outcome, Door::Http(inst.label()))
         .await?;
@@ -242,8 +242,8 @@ async fn accept(
 
 /// Reads the multipart body: text fields bounded, the photo up to `max`
 /// bytes (the rest is read and dropped so the fields after it still count).
-async fn read(request: Request, state: &Arc<AppState>, max: usize) -> Result<Posted, StatusCode> {
-    let mut multipart = Multipart::from_request(request, state)
+async fn read(request: Request, web: &Arc<Web>, max: usize) -> Result<Posted, StatusCode> {
+    let mut multipart = Multipart::from_request(request, web)
         .await
         .map_err(|_| StatusCode::BAD_REQUEST)?;
     let mut posted = Posted::default();
@@ -346,273 +346,6 @@ fn show_again(
         again.notice,
     );
     page::html(again.status, out, body)
-}
-
-/// Each field error as the page tells it, in the page's language.
-fn localized(lang: Lang, errors: &[FieldError]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    for e in errors {
-        let (target, message) = match e.field.as_str() {
-            "name" => ("name", lang.pick("Isi nama Anda.", "Enter your name.")),
-            "contact" => (
-                "contact",
-                lang.pick(
-                    "Isi nomor HP (mis. 0812 3456 7890) atau alamat email yang benar.",
-                    "Enter a valid phone number (e.g. 0812 3456 7890) or email address.",
-                ),
-            ),
-            "category" => (
-                "category",
-                lang.pick("Pilih kategori aduan.", "Choose a category."),
-            ),
-            "description" => (
-                "description",
-                lang.pick("Tuliskan uraian aduan Anda.", "Describe the problem."),
-            ),
-            "location" | "address" => (
-                "address",
-                lang.pick(
-                    "Lokasi tidak terbaca. Isi alamat atau patokan saja.",
-                    "The location could not be read. Enter an address or landmark instead.",
-                ),
-            ),
-            _ => (
-                "description",
-                lang.pick("Periksa isian Anda.", "Check what you entered."),
-            ),
-        };
-        if !out.iter().any(|(t, _)| t == target) {
-            out.push((target.to_string(), message.to_string()));
-        }
-    }
-    out
-}
-
-fn photo_message(lang: Lang, problem: PhotoProblem, max: usize) -> String {
-    let mib = max.div_ceil(1024 * 1024);
-    match problem {
-        PhotoProblem::TooLarge => match lang {
-            Lang::Id => format!("Foto terlalu besar: paling besar {mib} MB."),
-            Lang::En => format!("The photo is too large: {mib} MB at most."),
-        },
-        PhotoProblem::NotAnImage => lang
-            .pick(
-                "Foto harus berupa gambar JPEG, PNG, WebP atau GIF.",
-                "The photo must be a JPEG, PNG, WebP or GIF image.",
-            )
-            .to_string(),
-    }
-}
-
-/// The form, filled with `posted`, listing `problems` above it.
-fn form_page(
-    web: &Web,
-    name: &str,
-    form: &Open311,
-    lang: Lang,
-    posted: &Posted,
-    problems: &[(String, String)],
-    notice: Option<&str>,
-) -> String {
-    let f = &posted.fields;
-    let error = |field: &str| {
-        problems
-            .iter()
-            .find(|(t, _)| t == field)
-            .map(|(_, m)| m.as_str())
-    };
-    let text = |name, label, value, hint, kind, autocomplete| Field {
-        name,
-        label,
-        value,
-        hint,
-        error: error(name),
-        required: matches!(name, "name" | "contact" | "description"),
-        kind,
-        multiline: name == "description",
-        autocomplete,
-    };
-    let mut options = format!(
-        "<option value=\"\">{}</option>",
-        lang.pick("— Pilih kategori —", "— Choose a category —")
-    );
-    for s in form.services() {
-        let selected = if s.service_code == f.category {
-            " selected"
-        } else {
-            ""
-        };
-        options.push_str(&format!(
-            "<option value=\"{}\"{selected}>{}</option>",
-            escape(&s.service_code),
-            escape(&s.service_name)
-        ));
-    }
-    let category_error = error("category")
-        .map(|e| {
-            format!(
-                "<span class=\"field-error\" id=\"category-error\">{}</span>",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
-    let category_attrs = if category_error.is_empty() {
-        String::new()
-    } else {
-        " aria-invalid=\"true\" aria-describedby=\"category-error\"".to_string()
-    };
-    let photo_error = error("photo")
-        .map(|e| {
-            format!(
-                "<span class=\"field-error\" id=\"photo-error\">{}</span>",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
-    let photo_attrs = if photo_error.is_empty() {
-        " aria-describedby=\"photo-hint\""
-    } else {
-        " aria-invalid=\"true\" aria-describedby=\"photo-hint photo-error\""
-    };
-    let mib = web.cfg.max_photo_bytes.div_ceil(1024 * 1024);
-    let photo_hint = match lang {
-        Lang::Id => format!("Opsional. JPEG, PNG, WebP atau GIF, paling besar {mib} MB."),
-        Lang::En => format!("Optional. JPEG, PNG, WebP or GIF, {mib} MB at most."),
-    };
-    let notice = notice
-        .map(|n| {
-            format!(
-                "<div class=\"summary\" role=\"alert\"><p>{}</p></div>",
-                escape(n)
-            )
-        })
-        .unwrap_or_default();
-    let other = lang.other();
-    let title = lang.pick("Sampaikan aduan", "Submit a complaint");
-    let body = format!(
-        "<nav><a href=\"/lapor/{inst}?lang={other_code}\" lang=\"{other_code}\">{other_name}</a></nav>\
-<h1>{title}</h1>\
-<p>{intro}</p>{notice}{summary}\
-<form method=\"post\" action=\"/lapor/{inst}\" enctype=\"multipart/form-data\" novalidate>\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-<input type=\"hidden\" name=\"form_id\" value=\"{form_id}\">\
-<input type=\"hidden\" name=\"lang\" value=\"{lang_code}\">\
-{name_field}{contact_field}\
-<label for=\"category\">{category_label} *</label>{category_error}\
-<select id=\"category\" name=\"category\" required aria-required=\"true\"{category_attrs}>{options}</select>\
-{description_field}\
-<fieldset><legend>{location_legend}</legend>{address_field}\
-<input type=\"hidden\" id=\"latitude\" name=\"latitude\" value=\"{lat}\">\
-<input type=\"hidden\" id=\"longitude\" name=\"longitude\" value=\"{long}\">\
-<button type=\"button\" class=\"secondary\" id=\"geo\" hidden data-wait=\"{wait}\" data-done=\"{done}\" data-fail=\"{fail}\">{geo}</button>\
-<p id=\"geo-status\" role=\"status\" aria-live=\"polite\"></p></fieldset>\
-<label for=\"photo\">{photo_label}</label><span class=\"hint\" id=\"photo-hint\">{photo_hint}</span>{photo_error}\
-<input type=\"file\" id=\"photo\" name=\"photo\" accept=\"image/jpeg,image/png,image/webp,image/gif\"{photo_attrs}>\
-<button type=\"submit\">{send}</button></form>",
-        inst = escape(name),
-        other_code = other.code(),
-        other_name = other.name(),
-        intro = lang.pick(
-            "Laporkan masalah layanan publik. Kolom bertanda * wajib diisi.",
-            "Report a problem with a public service. Fields marked * are required."
-        ),
-        summary = page::error_summary(lang, problems),
-        csrf = escape(&posted.csrf),
-        form_id = escape(&posted.form_id),
-        lang_code = lang.code(),
-        name_field = text(
-            "name",
-            lang.pick("Nama lengkap", "Full name"),
-            &f.name,
-            None,
-            "text",
-            Some("name")
-        )
-        .render(),
-        contact_field = text(
-            "contact",
-            lang.pick("Nomor HP atau email", "Phone number or email"),
-            &f.contact,
-            Some(lang.pick(
-                "Untuk mengirim nomor pelacakan dan tanggapan petugas.",
-                "We send the tracking number and the agency's replies here."
-            )),
-            "text",
-            Some("tel")
-        )
-        .render(),
-        category_label = lang.pick("Kategori", "Category"),
-        description_field = text(
-            "description",
-            lang.pick("Uraian aduan", "What is the problem?"),
-            &f.description,
-            Some(lang.pick("Apa, di mana, sejak kapan.", "What, where, since when.")),
-            "text",
-            None
-        )
-        .render(),
-        location_legend = lang.pick("Lokasi (opsional)", "Location (optional)"),
-        address_field = text(
-            "address",
-            lang.pick("Alamat atau patokan", "Address or landmark"),
-            &f.address,
-            None,
-            "text",
-            Some("street-address")
-        )
-        .render(),
-        lat = escape(&f.latitude),
-        long = escape(&f.longitude),
-        wait = lang.pick("Mencari lokasi…", "Finding your location…"),
-        done = lang.pick("Lokasi Anda ditambahkan.", "Your location was added."),
-        fail = lang.pick(
-            "Lokasi tidak tersedia. Isi alamat saja.",
-            "Location unavailable. Enter an address instead."
-        ),
-        geo = lang.pick("Gunakan lokasi saya", "Use my location"),
-        photo_label = lang.pick("Foto", "Photo"),
-        send = lang.pick("Kirim aduan", "Send complaint"),
-    );
-    page::layout(lang, title, &body, Some(page::LOCATION_SCRIPT))
-}
-
-/// The answer to an accepted complaint: its tracking number and what happens next.
-fn accepted_page(
-    name: &str,
-    form: &Open311,
-    lang: Lang,
-    receipt: &aduan_adapter::Receipt,
-) -> String {
-    let number = aduan_open311::adapter::service_request_id(receipt);
-    let heading = if receipt.duplicate {
-        lang.pick(
-            "Aduan ini sudah kami terima",
-            "We already have this complaint",
-        )
-    } else {
-        lang.pick(
-            "Aduan Anda telah diterima",
-            "Your complaint has been received",
-        )
-    };
-    let body = format!(
-        "<div class=\"ok\" role=\"status\"><h1>{heading}</h1>\
-<p>{label}</p><p class=\"tracking\" id=\"tracking\">{number}</p></div>\
-<h2>{next}</h2><p>{steps}</p><p>{notice}</p>\
-<p><a href=\"/lapor/{inst}?lang={code}\">{again}</a></p>",
-        label = lang.pick("Nomor pelacakan:", "Tracking number:"),
-        number = escape(number),
-        next = lang.pick("Apa selanjutnya", "What happens next"),
-        steps = lang.pick(
-            "Simpan nomor ini. Petugas akan menindaklanjuti aduan Anda dan mengirim tanggapan melalui nomor HP atau email yang Anda berikan. Sebutkan nomor ini setiap kali menanyakan aduan Anda.",
-            "Keep this number. The agency will follow up your complaint and reply to the phone number or email you gave. Quote this number whenever you ask about it."
-        ),
-        notice = escape(form.service_notice()),
-        inst = escape(name),
-        code = lang.code(),
-        again = lang.pick("Kirim aduan lain", "Send another complaint"),
-    );
-    page::layout(lang, heading, &body, None)
 }
 
 fn not_found(web: &Web) -> Response {

@@ -5,7 +5,7 @@
 //! Open311 request, the agent's transcript through `/v1/transcripts`.
 //!
 //! - `page`: language, escaping, layout, security headers.
-//! - `citizen`: the citizen form and its submission.
+//! - `citizen`: the citizen form's submission; `citizen_page` renders it.
 //! - `agent`: sign-in, the transcript form and its submission.
 //!
 //! What guards both lives here: the CSRF token (a random value in an
@@ -15,6 +15,7 @@
 
 mod agent;
 mod citizen;
+mod citizen_page;
 mod page;
 
 use std::collections::HashMap;
@@ -29,16 +30,33 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::routing::{get, post};
 
-use crate::instances::Instance;
-use crate::server::AppState;
+use crate::ingest::Ingest;
+use crate::instances::{Instance, Intake, TranscriptTokens};
 use crate::settings::WebConfig;
+
+/// Posts a transcript document (its headers and body) to the transcript
+/// intake, `/v1/transcripts`, and gives its answer: the agent form submits
+/// through the same handler as a call center's software.
+pub type PostTranscript = Arc<
+    dyn Fn(
+            HeaderMap,
+            axum::body::Body,
+        ) -> futures::future::BoxFuture<'static, axum::response::Response>
+        + Send
+        + Sync,
+>;
 
 /// The cookie holding a browser's CSRF token.
 const CSRF_COOKIE: &str = "aduan_csrf";
 
-/// What the pages need besides the application state.
+/// What the pages need: the ingest service, the forms' instances and the
+/// transcript intake.
 pub struct Web {
     cfg: WebConfig,
+    ingest: Arc<Ingest>,
+    /// Which call center a signed-in agent's token opens.
+    tokens: TranscriptTokens,
+    post_transcript: PostTranscript,
     /// The `open311` instances whose citizen form is served, by name.
     forms: HashMap<String, (Arc<Instance>, Arc<Open311>)>,
     posts: PerClient,
@@ -46,7 +64,19 @@ pub struct Web {
 }
 
 impl Web {
-    pub fn new(cfg: &WebConfig, instances: &[Arc<Instance>]) -> Web {
+    pub fn new(
+        cfg: &WebConfig,
+        instances: &[Arc<Instance>],
+        ingest: Arc<Ingest>,
+        post_transcript: PostTranscript,
+    ) -> Web {
+        let transcripts: Vec<&Instance> = instances
+            .iter()
+            .filter(|i| matches!(i.intake, Intake::Transcript(_)))
+            .map(|i| i.as_ref())
+            .collect();
+        // The server indexed these tokens already and refused a conflict.
+        let tokens = TranscriptTokens::index(&transcripts).unwrap_or_default();
         let forms = if cfg.citizen_form {
             instances
                 .iter()
@@ -56,6 +86,9 @@ impl Web {
             HashMap::new()
         };
         Web {
+            ingest,
+            tokens,
+            post_transcript,
             posts: PerClient::new(cfg.submissions_per_minute),
             headers: page::security_headers(&cfg.frame_ancestors),
             forms,
@@ -120,7 +153,7 @@ impl Web {
 }
 
 /// The pages' routes.
-pub fn router(web: &Web) -> Router<Arc<AppState>> {
+pub fn router(web: Arc<Web>) -> Router {
     let photo_body = web.cfg.max_photo_bytes + 256 * 1024;
     Router::new()
         .route(
@@ -131,6 +164,7 @@ pub fn router(web: &Web) -> Router<Arc<AppState>> {
         .route("/agent", get(agent::show).post(agent::submit))
         .route("/agent/sign-in", post(agent::sign_in))
         .route("/agent/sign-out", post(agent::sign_out))
+        .with_state(web)
 }
 
 /// The value of cookie `name` in the request.
