@@ -539,3 +539,53 @@ async fn a_worker_killed_mid_download_is_taken_over_without_a_second_copy() {
         .collect();
     assert_eq!(stored.len(), 1, "one copy");
 }
+
+#[tokio::test]
+async fn staging_files_left_by_a_crash_are_removed_when_the_worker_starts() {
+    let ns = common::unique("mediasweep");
+    let media = Media::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs = dir.path().join("blobs");
+    let staging = blobs.join("staging");
+    std::fs::create_dir_all(&staging).expect("staging");
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    let aged = |name: &str| {
+        let path = staging.join(name);
+        let file = std::fs::File::create(&path).expect("staging file");
+        file.set_modified(two_hours_ago).expect("mtime");
+        path
+    };
+    // A download cut short two hours ago, one under way, and a file that is
+    // no download's.
+    let left = aged("01JCRASHED000000000000000.part");
+    let other = aged("README");
+    let current = staging.join("01JCURRENT000000000000000.part");
+    std::fs::write(&current, b"\xFF\xD8\xFF").expect("staging file");
+    let port = free_port();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[redis]\nurl = \"{}\"\nstream = \"test:{ns}:complaints\"\n\
+         key_prefix = \"test:{ns}\"\n[spool]\ndir = \"{}\"\n[log]\nlevel = \"warn\"\n{}",
+        common::redis_url(),
+        dir.path().join("spool").display(),
+        config(&ns, &media, &blobs, "")
+    );
+    let config = dir.path().join("aduan.toml");
+    std::fs::write(&config, text).expect("config");
+    let mut gateway = Process {
+        child: None,
+        port,
+        config,
+    };
+    gateway.spawn();
+    gateway.ready().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while left.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the stale staging file is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(current.exists(), "a download under way keeps its file");
+    assert!(other.exists(), "only staging files are removed");
+}

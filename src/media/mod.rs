@@ -9,7 +9,8 @@
 //! `aduan:events` (`attachment_stored` or `attachment_unavailable`), and a
 //! job is acknowledged only when every attachment has one. A job taken over
 //! mid-download starts that attachment again: the store is addressed by
-//! content, so the file is stored once whatever happens.
+//! content, so the file is stored once whatever happens. The staging
+//! files such a download leaves are removed when a worker next starts.
 //!
 //! - `guard`: the HTTP client whose resolver refuses non-public addresses.
 //! - `sink`: the staging file a download is streamed into.
@@ -35,6 +36,10 @@ use crate::redis::replies::{Entry, Streams};
 use crate::redis::{Redis, RedisError};
 use crate::settings::MediaConfig;
 use sink::FileSink;
+
+/// Staging files untouched this long (or twice the fetch timeout, if more)
+/// are what a crash left; the worker removes them when it starts.
+const STALE_STAGING: Duration = Duration::from_secs(3600);
 
 /// How long a job's outcomes are remembered after its last one.
 const KEEP_OUTCOMES: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -110,8 +115,16 @@ impl MediaWorker {
         })
     }
 
-    /// Runs the reader and the takeover loop until `stop`.
+    /// Removes what crashed downloads left in the staging directory, then
+    /// runs the reader and the takeover loop until `stop`.
     pub async fn run(self, stop: CancellationToken) {
+        let stale = STALE_STAGING.max(Duration::from_secs(
+            self.config.fetch_timeout_seconds.saturating_mul(2),
+        ));
+        let swept = sink::sweep(&self.blobs.staging_dir(), stale).await;
+        if swept > 0 {
+            tracing::info!(swept, "removed staging files of downloads cut short");
+        }
         let this = Arc::new(self);
         let reader = tokio::spawn(this.clone().read_loop(stop.clone()));
         let takeover = tokio::spawn(this.clone().takeover_loop(stop.clone()));

@@ -1,8 +1,12 @@
 //! The sink a fetch writes into: a staging file on local disk, hashed and
 //! counted as the bytes arrive, refused past its size limit, its first bytes
 //! kept for sniffing. Nothing is held whole in memory.
+//!
+//! A fetch that fails removes its file; one cut short by a crash leaves it
+//! (`<ulid>.part`), and [`sweep`] removes those at the worker's start.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use aduan_adapter::media::{FetchError, MediaSink};
 use sha2::{Digest, Sha256};
@@ -67,6 +71,30 @@ impl FileSink {
         drop(self.file);
         let _ = tokio::fs::remove_file(path).await;
     }
+}
+
+/// Removes the staging files under `dir` not written to for `stale`: what
+/// downloads cut short by a crash left. A download under way writes to its
+/// file far more often, so `stale` well above the fetch timeout spares the
+/// files of other replicas sharing the directory. The number removed.
+pub async fn sweep(dir: &Path, stale: Duration) -> usize {
+    let dir = dir.to_path_buf();
+    let swept = tokio::task::spawn_blocking(move || {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return 0;
+        };
+        let cutoff = SystemTime::now().checked_sub(stale);
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "part"))
+            .filter(|e| {
+                let modified = e.metadata().and_then(|m| m.modified()).ok();
+                matches!((modified, cutoff), (Some(m), Some(c)) if m < c)
+            })
+            .filter(|e| std::fs::remove_file(e.path()).is_ok())
+            .count()
+    });
+    swept.await.unwrap_or(0)
 }
 
 #[async_trait::async_trait]
