@@ -140,11 +140,13 @@ async fn standin(addr: String, size: usize) {
     axum::serve(listener, app).await.expect("serve");
 }
 
-/// A Telegram photo message whose largest size is `file_id`.
+/// A Telegram photo message whose largest size is `file_id`, from one of
+/// many citizens (one citizen's photos would meet the per-sender limit).
 fn update(id: u64, file_id: &str) -> String {
+    let citizen = 418_000_000 + id;
     json!({"update_id": id, "message": {"message_id": id,
-        "from": {"id": 418276345, "is_bot": false, "first_name": "Budi", "language_code": "id"},
-        "chat": {"id": 418276345, "first_name": "Budi", "type": "private"},
+        "from": {"id": citizen, "is_bot": false, "first_name": "Budi", "language_code": "id"},
+        "chat": {"id": citizen, "first_name": "Budi", "type": "private"},
         "date": 1795500060,
         "photo": [{"file_id": file_id, "file_unique_id": file_id, "file_size": 1048576,
                    "width": 1280, "height": 960}],
