@@ -213,7 +213,7 @@ async fn a_refused_form_says_what_to_fix_and_keeps_what_was_typed() {
     big.resize(600_000, 0x55);
     let (status, page) = post_form(&app, &form.cookie, &complete(&form), Some(&big)).await;
     assert_eq!(status, 400);
-    assert!(page.contains("href=\"#photo\"") && page.contains("paling besar 1 MB"));
+    assert!(page.contains("href=\"#photo\"") && page.contains("paling besar 97 KB"));
     assert!(page.contains("value=\"Siti Rahayu\""));
 
     // Without the cookie's token: 403, nothing written, the typing kept.

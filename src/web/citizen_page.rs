@@ -49,11 +49,11 @@ pub(super) fn localized(lang: Lang, errors: &[FieldError]) -> Vec<(String, Strin
 }
 
 pub(super) fn photo_message(lang: Lang, problem: PhotoProblem, max: usize) -> String {
-    let mib = max.div_ceil(1024 * 1024);
+    let mib = size_text(max);
     match problem {
         PhotoProblem::TooLarge => match lang {
-            Lang::Id => format!("Foto terlalu besar: paling besar {mib} MB."),
-            Lang::En => format!("The photo is too large: {mib} MB at most."),
+            Lang::Id => format!("Foto terlalu besar: paling besar {mib}."),
+            Lang::En => format!("The photo is too large: {mib} at most."),
         },
         PhotoProblem::NotAnImage => lang
             .pick(
@@ -134,10 +134,10 @@ pub(super) fn form_page(
     } else {
         " aria-invalid=\"true\" aria-describedby=\"photo-hint photo-error\""
     };
-    let mib = web.cfg.max_photo_bytes.div_ceil(1024 * 1024);
+    let mib = size_text(web.cfg.max_photo_bytes);
     let photo_hint = match lang {
-        Lang::Id => format!("Opsional. JPEG, PNG, WebP atau GIF, paling besar {mib} MB."),
-        Lang::En => format!("Optional. JPEG, PNG, WebP or GIF, {mib} MB at most."),
+        Lang::Id => format!("Opsional. JPEG, PNG, WebP atau GIF, paling besar {mib}."),
+        Lang::En => format!("Optional. JPEG, PNG, WebP or GIF, {mib} at most."),
     };
     let notice = notice
         .map(|n| {
@@ -273,4 +273,15 @@ pub(super) fn accepted_page(
         again = lang.pick("Kirim aduan lain", "Send another complaint"),
     );
     page::layout(lang, heading, &body, None)
+}
+
+/// A size limit as a person reads it: `10 MB`, or `97 KB` under a
+/// megabyte, rounded down so that a file of the size shown always fits.
+fn size_text(bytes: usize) -> String {
+    const MIB: usize = 1024 * 1024;
+    if bytes >= MIB {
+        format!("{} MB", bytes / MIB)
+    } else {
+        format!("{} KB", bytes / 1024)
+    }
 }
