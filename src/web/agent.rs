@@ -65,12 +65,8 @@ pub async fn show(
     headers: HeaderMap,
 ) -> Response {
     let web = shared.as_ref();
-    if !web.cfg.agent_form {
-        return StatusCode::NOT_FOUND.into_response();
-    }
     let lang = Lang::of(q.lang.as_deref());
-    let mut out = web.headers.clone();
-    let Some(csrf) = web.csrf(&headers, &mut out) else {
+    let Some((out, csrf)) = web.form_headers(&headers) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let body = match session(web, &headers) {
@@ -87,8 +83,7 @@ pub async fn sign_in(
 ) -> Response {
     let web = shared.as_ref();
     let lang = Lang::of(form.lang.as_deref());
-    let mut out = web.headers.clone();
-    let Some(csrf) = web.csrf(&headers, &mut out) else {
+    let Some((mut out, csrf)) = web.form_headers(&headers) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let problem = if !Web::csrf_ok(&headers, &form.csrf) {
@@ -148,12 +143,8 @@ pub async fn submit(
     Form(form): Form<AgentForm>,
 ) -> Response {
     let web = shared.as_ref();
-    if !web.cfg.agent_form {
-        return StatusCode::NOT_FOUND.into_response();
-    }
     let lang = Lang::of(form.lang.as_deref());
-    let mut out = web.headers.clone();
-    let Some(csrf) = web.csrf(&headers, &mut out) else {
+    let Some((out, csrf)) = web.form_headers(&headers) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
     let Some(token) = session(web, &headers) else {
@@ -331,14 +322,7 @@ fn field_errors(answer: &Value) -> Vec<(String, String)> {
 }
 
 fn sign_in_page(lang: Lang, csrf: &str, problem: Option<&str>) -> String {
-    let problem = problem
-        .map(|p| {
-            format!(
-                "<div class=\"summary\" role=\"alert\"><p>{}</p></div>",
-                escape(p)
-            )
-        })
-        .unwrap_or_default();
+    let problem = page::notice(problem);
     let token = Field {
         name: "token",
         label: lang.pick("Token pusat panggilan", "Call-center token"),
@@ -398,14 +382,7 @@ fn transcript_page(
         multiline: name == "transcript",
         autocomplete: Some("off"),
     };
-    let notice = notice
-        .map(|n| {
-            format!(
-                "<div class=\"summary\" role=\"alert\"><p>{}</p></div>",
-                escape(n)
-            )
-        })
-        .unwrap_or_default();
+    let notice = page::notice(notice);
     let checked = if form.turns.is_some() { " checked" } else { "" };
     let title = lang.pick("Kirim transkrip panggilan", "Send a call transcript");
     let fields = [

@@ -34,7 +34,8 @@ pub struct LangQuery {
 #[derive(Default)]
 pub(super) struct Posted {
     pub(super) fields: FormFields,
-    pub(super) csrf: String,
+    /// The CSRF token the form repeated.
+    csrf: String,
     pub(super) form_id: String,
     lang: Option<String>,
     photo: Option<Photo>,
@@ -48,12 +49,32 @@ pub(super) enum PhotoProblem {
     NotAnImage,
 }
 
-/// A form to show again: its fields, the problems and a status.
-struct Again<'a> {
-    status: StatusCode,
-    posted: &'a Posted,
-    problems: Vec<(String, String)>,
-    notice: Option<&'static str>,
+/// One instance's form being answered, in the page's language.
+pub(super) struct FormPage<'a> {
+    pub(super) web: &'a Web,
+    /// The instance's name, in the form's address.
+    pub(super) name: &'a str,
+    pub(super) form: &'a Open311,
+    pub(super) lang: Lang,
+}
+
+impl FormPage<'_> {
+    /// The form again with what was typed, `problems` and `notice`, under
+    /// a fresh token when the browser's cookie was lost.
+    fn again(
+        &self,
+        request: &HeaderMap,
+        posted: &Posted,
+        status: StatusCode,
+        problems: Vec<(String, String)>,
+        notice: Option<&str>,
+    ) -> Response {
+        let Some((out, csrf)) = self.web.form_headers(request) else {
+            return unavailable(self.web, self.lang);
+        };
+        let body = form_page(self, posted, &csrf, &problems, notice);
+        page::html(status, out, body)
+    }
 }
 
 pub async fn show(
@@ -67,17 +88,25 @@ pub async fn show(
         return not_found(web);
     };
     let lang = Lang::of(q.lang.as_deref());
-    let mut out = web.headers.clone();
-    let (Some(csrf), Some(form_id)) = (web.csrf(&headers, &mut out), super::random_token()) else {
+    let (Some((out, csrf)), Some(form_id)) = (web.form_headers(&headers), super::random_token())
+    else {
         return unavailable(web, lang);
     };
     let posted = Posted {
-        csrf,
         form_id,
         ..Posted::default()
     };
-    let body = form_page(web, &name, form, lang, &posted, &[], None);
-    page::html(StatusCode::OK, out, body)
+    let page = FormPage {
+        web,
+        name: &name,
+        form,
+        lang,
+    };
+    page::html(
+        StatusCode::OK,
+        out,
+        form_page(&page, &posted, &csrf, &[], None),
+    )
 }
 
 pub async fn submit(
@@ -94,7 +123,7 @@ pub async fn submit(
         .get::<ConnectInfo<SocketAddr>>()
         .cloned();
     let headers = request.headers().clone();
-    let posted = match read(request, &shared, web.cfg.max_photo_bytes).await {
+    let mut posted = match read(request, &shared, web.cfg.max_photo_bytes).await {
         Ok(p) => p,
         Err(status) => {
             let lang = Lang::En;
@@ -112,81 +141,53 @@ pub async fn submit(
             return page::html(status, web.headers.clone(), body);
         }
     };
+    // The photo moves into the complaint; a form shown again never carries it.
+    let photo = posted.photo.take();
     let lang = Lang::of(posted.lang.as_deref());
-    let again = |status, problems, notice| Again {
-        status,
-        posted: &posted,
-        problems,
-        notice,
+    let page = FormPage {
+        web,
+        name: &name,
+        form: &form,
+        lang,
     };
+    let again = |status, problems, notice| page.again(&headers, &posted, status, problems, notice);
     if !web.allow_post(&headers, peer) {
         let notice = lang.pick(
             "Terlalu banyak kiriman dari jaringan Anda. Tunggu satu menit, lalu kirim lagi.",
             "Too many submissions from your network. Wait a minute, then send again.",
         );
-        return show_again(
-            web,
-            &name,
-            &form,
-            &headers,
-            lang,
-            again(StatusCode::TOO_MANY_REQUESTS, vec![], Some(notice)),
-        );
+        return again(StatusCode::TOO_MANY_REQUESTS, vec![], Some(notice));
     }
     if !Web::csrf_ok(&headers, &posted.csrf) {
         let notice = lang.pick(
             "Halaman ini sudah kedaluwarsa. Periksa isian Anda, lalu kirim lagi.",
             "This page has expired. Check what you entered, then send it again.",
         );
-        return show_again(
-            web,
-            &name,
-            &form,
-            &headers,
-            lang,
-            again(StatusCode::FORBIDDEN, vec![], Some(notice)),
-        );
-    }
-    let mut problems: Vec<(String, String)> = Vec::new();
-    if let Some(p) = posted.photo_problem {
-        problems.push((
-            "photo".into(),
-            photo_message(lang, p, web.cfg.max_photo_bytes),
-        ));
+        return again(StatusCode::FORBIDDEN, vec![], Some(notice));
     }
     let ctx = Context {
         instance: &inst.name,
         received_at: Timestamp(chrono::Utc::now()),
         keep_raw: false,
     };
-    let checked = form.form_submission(&posted.fields, posted.photo.clone(), &posted.form_id, &ctx);
+    let checked = form.form_submission(&posted.fields, photo, &posted.form_id, &ctx);
+    let mut problems = match &checked {
+        Err(errors) => localized(lang, errors),
+        Ok(_) => Vec::new(),
+    };
+    if let Some(p) = posted.photo_problem {
+        problems.push((
+            "photo".into(),
+            photo_message(lang, p, web.cfg.max_photo_bytes),
+        ));
+    }
     let submission = match checked {
         Ok(s) if problems.is_empty() => s,
-        Ok(_) => {
-            return show_again(
-                web,
-                &name,
-                &form,
-                &headers,
-                lang,
-                again(StatusCode::BAD_REQUEST, problems, None),
-            );
-        }
-        Err(errors) => {
-            problems.splice(0..0, localized(lang, &errors));
-            return show_again(
-                web,
-                &name,
-                &form,
-                &headers,
-                lang,
-                again(StatusCode::BAD_REQUEST, problems, None),
-            );
-        }
+        _ => return again(StatusCode::BAD_REQUEST, problems, None),
     };
     match accept(web, &inst, submission).await {
         Ok(receipt) => {
-            let body = accepted_page(&name, &form, lang, &receipt);
+            let body = accepted_page(&page, &receipt);
             page::html(StatusCode::CREATED, web.headers.clone(), body)
         }
         Err(e) => {
@@ -206,14 +207,7 @@ pub async fn submit(
                     ),
                 ),
             };
-            show_again(
-                web,
-                &name,
-                &form,
-                &headers,
-                lang,
-                again(status, vec![], Some(notice)),
-            )
+            again(status, vec![], Some(notice))
         }
     }
 }
@@ -315,37 +309,6 @@ async fn read(request: Request, web: &Arc<Web>, max: usize) -> Result<Posted, St
         posted.form_id = super::random_token().ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
     }
     Ok(posted)
-}
-
-/// The form again, with a fresh token when the browser's cookie was lost.
-fn show_again(
-    web: &Web,
-    name: &str,
-    form: &Open311,
-    headers: &HeaderMap,
-    lang: Lang,
-    again: Again<'_>,
-) -> Response {
-    let mut out = web.headers.clone();
-    let Some(csrf) = web.csrf(headers, &mut out) else {
-        return unavailable(web, lang);
-    };
-    let posted = Posted {
-        csrf,
-        fields: again.posted.fields.clone(),
-        form_id: again.posted.form_id.clone(),
-        ..Posted::default()
-    };
-    let body = form_page(
-        web,
-        name,
-        form,
-        lang,
-        &posted,
-        &again.problems,
-        again.notice,
-    );
-    page::html(again.status, out, body)
 }
 
 fn not_found(web: &Web) -> Response {

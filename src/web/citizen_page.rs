@@ -2,10 +2,8 @@
 //! and the answer with the tracking number, in the page's language.
 
 use aduan_adapter::FieldError;
-use aduan_open311::Open311;
 
-use super::Web;
-use super::citizen::{PhotoProblem, Posted};
+use super::citizen::{FormPage, PhotoProblem, Posted};
 use super::page::{self, Field, Lang, escape};
 
 /// Each field error as the page tells it, in the page's language.
@@ -66,14 +64,18 @@ pub(super) fn photo_message(lang: Lang, problem: PhotoProblem, max: usize) -> St
 
 /// The form, filled with `posted`, listing `problems` above it.
 pub(super) fn form_page(
-    web: &Web,
-    name: &str,
-    form: &Open311,
-    lang: Lang,
+    page: &FormPage<'_>,
     posted: &Posted,
+    csrf: &str,
     problems: &[(String, String)],
     notice: Option<&str>,
 ) -> String {
+    let FormPage {
+        web,
+        name,
+        form,
+        lang,
+    } = *page;
     let f = &posted.fields;
     let error = |field: &str| {
         problems
@@ -108,45 +110,36 @@ pub(super) fn form_page(
             escape(&s.service_name)
         ));
     }
-    let category_error = error("category")
-        .map(|e| {
-            format!(
-                "<span class=\"field-error\" id=\"category-error\">{}</span>",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
-    let category_attrs = if category_error.is_empty() {
-        String::new()
-    } else {
-        " aria-invalid=\"true\" aria-describedby=\"category-error\"".to_string()
-    };
-    let photo_error = error("photo")
-        .map(|e| {
-            format!(
-                "<span class=\"field-error\" id=\"photo-error\">{}</span>",
-                escape(e)
-            )
-        })
-        .unwrap_or_default();
-    let photo_attrs = if photo_error.is_empty() {
-        " aria-describedby=\"photo-hint\""
-    } else {
-        " aria-invalid=\"true\" aria-describedby=\"photo-hint photo-error\""
-    };
     let mib = size_text(web.cfg.max_photo_bytes);
     let photo_hint = match lang {
         Lang::Id => format!("Opsional. JPEG, PNG, WebP atau GIF, paling besar {mib}."),
         Lang::En => format!("Optional. JPEG, PNG, WebP or GIF, {mib} at most."),
     };
-    let notice = notice
-        .map(|n| {
-            format!(
-                "<div class=\"summary\" role=\"alert\"><p>{}</p></div>",
-                escape(n)
-            )
-        })
-        .unwrap_or_default();
+    let (category_head, category_attrs) = Field {
+        name: "category",
+        label: lang.pick("Kategori", "Category"),
+        value: "",
+        hint: None,
+        error: error("category"),
+        required: true,
+        kind: "",
+        multiline: false,
+        autocomplete: None,
+    }
+    .head();
+    let (photo_head, photo_attrs) = Field {
+        name: "photo",
+        label: lang.pick("Foto", "Photo"),
+        value: "",
+        hint: Some(&photo_hint),
+        error: error("photo"),
+        required: false,
+        kind: "file",
+        multiline: false,
+        autocomplete: None,
+    }
+    .head();
+    let notice = page::notice(notice);
     let other = lang.other();
     let title = lang.pick("Sampaikan aduan", "Submit a complaint");
     let body = format!(
@@ -158,16 +151,14 @@ pub(super) fn form_page(
 <input type=\"hidden\" name=\"form_id\" value=\"{form_id}\">\
 <input type=\"hidden\" name=\"lang\" value=\"{lang_code}\">\
 {name_field}{contact_field}\
-<label for=\"category\">{category_label} *</label>{category_error}\
-<select id=\"category\" name=\"category\" required aria-required=\"true\"{category_attrs}>{options}</select>\
+{category_head}<select {category_attrs}>{options}</select>\
 {description_field}\
 <fieldset><legend>{location_legend}</legend>{address_field}\
 <input type=\"hidden\" id=\"latitude\" name=\"latitude\" value=\"{lat}\">\
 <input type=\"hidden\" id=\"longitude\" name=\"longitude\" value=\"{long}\">\
 <button type=\"button\" class=\"secondary\" id=\"geo\" hidden data-wait=\"{wait}\" data-done=\"{done}\" data-fail=\"{fail}\">{geo}</button>\
 <p id=\"geo-status\" role=\"status\" aria-live=\"polite\"></p></fieldset>\
-<label for=\"photo\">{photo_label}</label><span class=\"hint\" id=\"photo-hint\">{photo_hint}</span>{photo_error}\
-<input type=\"file\" id=\"photo\" name=\"photo\" accept=\"image/jpeg,image/png,image/webp,image/gif\"{photo_attrs}>\
+{photo_head}<input type=\"file\" {photo_attrs} accept=\"image/jpeg,image/png,image/webp,image/gif\">\
 <button type=\"submit\">{send}</button></form>",
         inst = escape(name),
         other_code = other.code(),
@@ -177,7 +168,7 @@ pub(super) fn form_page(
             "Report a problem with a public service. Fields marked * are required."
         ),
         summary = page::error_summary(lang, problems),
-        csrf = escape(&posted.csrf),
+        csrf = escape(csrf),
         form_id = escape(&posted.form_id),
         lang_code = lang.code(),
         name_field = text(
@@ -201,7 +192,6 @@ pub(super) fn form_page(
             Some("tel")
         )
         .render(),
-        category_label = lang.pick("Kategori", "Category"),
         description_field = text(
             "description",
             lang.pick("Uraian aduan", "What is the problem?"),
@@ -230,19 +220,16 @@ pub(super) fn form_page(
             "Location unavailable. Enter an address instead."
         ),
         geo = lang.pick("Gunakan lokasi saya", "Use my location"),
-        photo_label = lang.pick("Foto", "Photo"),
         send = lang.pick("Kirim aduan", "Send complaint"),
     );
     page::layout(lang, title, &body, Some(page::LOCATION_SCRIPT))
 }
 
 /// The answer to an accepted complaint: its tracking number and what happens next.
-pub(super) fn accepted_page(
-    name: &str,
-    form: &Open311,
-    lang: Lang,
-    receipt: &aduan_adapter::Receipt,
-) -> String {
+pub(super) fn accepted_page(page: &FormPage<'_>, receipt: &aduan_adapter::Receipt) -> String {
+    let FormPage {
+        name, form, lang, ..
+    } = *page;
     let number = aduan_open311::adapter::service_request_id(receipt);
     let heading = if receipt.duplicate {
         lang.pick(

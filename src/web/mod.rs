@@ -130,17 +130,19 @@ impl Web {
         HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
     }
 
-    /// The browser's CSRF token, or a new one with the header that sets it.
-    fn csrf(&self, request: &HeaderMap, response: &mut HeaderMap) -> Option<String> {
+    /// The headers of a page with a form: the security headers, and the
+    /// cookie of a new CSRF token when the browser has none; and the token.
+    fn form_headers(&self, request: &HeaderMap) -> Option<(HeaderMap, String)> {
+        let mut out = self.headers.clone();
         if let Some(token) = cookie(request, CSRF_COOKIE).filter(|t| is_token(t)) {
-            return Some(token);
+            return Some((out, token));
         }
         let token = random_token()?;
-        response.append(
+        out.append(
             header::SET_COOKIE,
             self.cookie(CSRF_COOKIE, &token, "/", None),
         );
-        Some(token)
+        Some((out, token))
     }
 
     /// Whether `submitted` repeats the browser's CSRF cookie.
@@ -155,16 +157,19 @@ impl Web {
 /// The pages' routes.
 pub fn router(web: Arc<Web>) -> Router {
     let photo_body = web.cfg.max_photo_bytes + 256 * 1024;
-    Router::new()
+    let mut router = Router::new()
         .route(
             "/lapor/{instance}",
             get(citizen::show).post(citizen::submit),
         )
-        .layer(DefaultBodyLimit::max(photo_body))
-        .route("/agent", get(agent::show).post(agent::submit))
-        .route("/agent/sign-in", post(agent::sign_in))
-        .route("/agent/sign-out", post(agent::sign_out))
-        .with_state(web)
+        .layer(DefaultBodyLimit::max(photo_body));
+    if web.cfg.agent_form {
+        router = router
+            .route("/agent", get(agent::show).post(agent::submit))
+            .route("/agent/sign-in", post(agent::sign_in))
+            .route("/agent/sign-out", post(agent::sign_out));
+    }
+    router.with_state(web)
 }
 
 /// The value of cookie `name` in the request.

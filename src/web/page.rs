@@ -188,7 +188,9 @@ pub struct Field<'a> {
 }
 
 impl Field<'_> {
-    pub fn render(&self) -> String {
+    /// The label (with its hint and error) and the attributes of the
+    /// field's control, for a control of any kind (`select`, file input).
+    pub fn head(&self) -> (String, String) {
         let mut described = Vec::new();
         let hint = self.hint.map(|h| {
             described.push(format!("{}-hint", self.name));
@@ -219,25 +221,41 @@ impl Field<'_> {
         if let Some(a) = self.autocomplete {
             attrs.push_str(&format!(" autocomplete=\"{a}\""));
         }
-        let control = if self.multiline {
-            format!("<textarea {attrs}>{}</textarea>", escape(self.value))
-        } else {
-            format!(
-                "<input type=\"{}\" {attrs} value=\"{}\">",
-                self.kind,
-                escape(self.value)
-            )
-        };
-        format!(
-            "<label for=\"{}\">{}{}</label>{}{}{}",
+        let head = format!(
+            "<label for=\"{}\">{}{}</label>{}{}",
             self.name,
             escape(self.label),
             if self.required { " *" } else { "" },
             hint.unwrap_or_default(),
             error.unwrap_or_default(),
-            control
-        )
+        );
+        (head, attrs)
     }
+
+    /// The field with its text input or textarea.
+    pub fn render(&self) -> String {
+        let (head, attrs) = self.head();
+        if self.multiline {
+            format!("{head}<textarea {attrs}>{}</textarea>", escape(self.value))
+        } else {
+            format!(
+                "{head}<input type=\"{}\" {attrs} value=\"{}\">",
+                self.kind,
+                escape(self.value)
+            )
+        }
+    }
+}
+
+/// A message above a form (expired page, limit, busy), when there is one.
+pub fn notice(text: Option<&str>) -> String {
+    text.map(|t| {
+        format!(
+            "<div class=\"summary\" role=\"alert\"><p>{}</p></div>",
+            escape(t)
+        )
+    })
+    .unwrap_or_default()
 }
 
 /// The box above a form listing what to fix, each a link to its field.
