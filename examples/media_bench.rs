@@ -36,6 +36,8 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 
+mod bare_group;
+
 #[derive(Parser)]
 struct Args {
     #[command(subcommand)]
@@ -320,26 +322,7 @@ async fn bare(
         (None, None) => panic!("--dir or --s3-endpoint"),
     };
     let http = reqwest::Client::new();
-    let client = redis::Client::open(redis_url).expect("redis url");
-    // A blocking read must not be given up on before Redis answers it.
-    let config =
-        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
-    let mut reader = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .expect("redis");
-    let conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let _: Result<(), _> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&stream)
-        .arg("bare")
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(&mut reader)
-        .await;
+    let (mut reader, conn) = bare_group::connect(redis_url, &stream).await;
     let slots = Arc::new(Semaphore::new(concurrency));
     loop {
         // As many jobs as there are free slots.

@@ -24,6 +24,8 @@ use hdrhistogram::Histogram;
 use redis::AsyncCommands;
 use serde_json::{Value, json};
 
+mod bare_group;
+
 #[derive(Parser)]
 struct Args {
     #[command(subcommand)]
@@ -193,27 +195,7 @@ async fn produce(
 
 async fn bare(redis_url: String, stream: String, delivery: String, standin: String) {
     let http = reqwest::Client::new();
-    let client = redis::Client::open(redis_url).expect("redis url");
-    // A blocking read must not be given up on before Redis answers it, or
-    // the entries it delivered are left pending and never sent.
-    let config =
-        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(10)));
-    let mut reader = client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .expect("redis");
-    let conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let _: Result<(), _> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(&stream)
-        .arg("bare")
-        .arg("0")
-        .arg("MKSTREAM")
-        .query_async(&mut reader)
-        .await;
+    let (mut reader, conn) = bare_group::connect(redis_url, &stream).await;
     let url = format!("{standin}/botbare/sendMessage");
     loop {
         let opts = redis::streams::StreamReadOptions::default()
