@@ -424,6 +424,31 @@ struct Process {
 }
 
 impl Process {
+    /// A gateway on a free port with the test configuration of `ns`, its
+    /// file and its spool in `dir`; not started yet.
+    fn configured(
+        ns: &str,
+        media: &Media,
+        dir: &std::path::Path,
+        blobs: &std::path::Path,
+    ) -> Process {
+        let port = free_port();
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[redis]\nurl = \"{}\"\nstream = \"test:{ns}:complaints\"\n\
+             key_prefix = \"test:{ns}\"\n[spool]\ndir = \"{}\"\n[log]\nlevel = \"warn\"\n{}",
+            common::redis_url(),
+            dir.join("spool").display(),
+            config(ns, media, blobs, "")
+        );
+        let config = dir.join("aduan.toml");
+        std::fs::write(&config, text).expect("config");
+        Process {
+            child: None,
+            port,
+            config,
+        }
+    }
+
     fn spawn(&mut self) {
         self.child = Some(
             Command::new(env!("CARGO_BIN_EXE_aduan"))
@@ -471,25 +496,11 @@ async fn a_worker_killed_mid_download_is_taken_over_without_a_second_copy() {
     let mut slow = File::new(jpeg(300_000, 13));
     slow.delay = Duration::from_millis(1500);
     media.serve("SLOW", slow.clone());
-    let port = free_port();
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[redis]\nurl = \"{}\"\nstream = \"test:{ns}:complaints\"\n\
-         key_prefix = \"test:{ns}\"\n[spool]\ndir = \"{}\"\n[log]\nlevel = \"warn\"\n{}",
-        common::redis_url(),
-        dir.path().join("spool").display(),
-        config(&ns, &media, &blobs, "")
-    );
-    let config = dir.path().join("aduan.toml");
-    std::fs::write(&config, text).expect("config");
-    let mut gateway = Process {
-        child: None,
-        port,
-        config,
-    };
+    let mut gateway = Process::configured(&ns, &media, dir.path(), &blobs);
     gateway.spawn();
     gateway.ready().await;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("http://127.0.0.1:{}", gateway.port);
     assert_eq!(
         post(
             &client,
@@ -561,21 +572,7 @@ async fn staging_files_left_by_a_crash_are_removed_when_the_worker_starts() {
     let other = aged("README");
     let current = staging.join("01JCURRENT000000000000000.part");
     std::fs::write(&current, b"\xFF\xD8\xFF").expect("staging file");
-    let port = free_port();
-    let text = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[redis]\nurl = \"{}\"\nstream = \"test:{ns}:complaints\"\n\
-         key_prefix = \"test:{ns}\"\n[spool]\ndir = \"{}\"\n[log]\nlevel = \"warn\"\n{}",
-        common::redis_url(),
-        dir.path().join("spool").display(),
-        config(&ns, &media, &blobs, "")
-    );
-    let config = dir.path().join("aduan.toml");
-    std::fs::write(&config, text).expect("config");
-    let mut gateway = Process {
-        child: None,
-        port,
-        config,
-    };
+    let mut gateway = Process::configured(&ns, &media, dir.path(), &blobs);
     gateway.spawn();
     gateway.ready().await;
     let deadline = Instant::now() + Duration::from_secs(10);
