@@ -17,7 +17,8 @@ import sys
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
 def browser():
@@ -59,6 +60,14 @@ def shot(driver, shots, name):
         f.write(base64.b64decode(picture["data"]))
 
 
+def follow(driver, element):
+    """Clicks `element` and waits until the page it leads to has replaced
+    this one (a click does not wait for the navigation it starts)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+
+
 def field(driver, name):
     return driver.find_element(By.NAME, name)
 
@@ -73,7 +82,7 @@ def citizen(driver, args, source, report):
     field(driver, "name").send_keys("Siti Rahayu")
     field(driver, "contact").send_keys("0812-3456-7890")
     Select(field(driver, "category")).select_by_value("JALAN-RUSAK")
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     report["citizen"]["problems"] = [
         a.get_attribute("href").split("#")[-1]
         for a in driver.find_elements(By.CSS_SELECTOR, "#problems a")]
@@ -86,7 +95,7 @@ def citizen(driver, args, source, report):
         "motor sering jatuh saat hujan.")
     field(driver, "address").send_keys("Jl. Pajajaran No. 12, Bogor")
     field(driver, "photo").send_keys(os.path.abspath(args.photo))
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     report["citizen"]["tracking"] = driver.find_element(By.ID, "tracking").text
     report["axe"]["citizen_accepted"] = axe(driver, source)
 
@@ -95,7 +104,7 @@ def agent(driver, args, source, report):
     driver.get(f"{args.base}/agent")
     report["axe"]["agent_sign_in"] = axe(driver, source)
     field(driver, "token").send_keys(args.token)
-    driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    follow(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
     report["axe"]["agent_form"] = axe(driver, source)
 
     def send(call_id):
@@ -109,7 +118,7 @@ def agent(driver, args, source, report):
             "Petugas: Selamat pagi, dengan layanan pengaduan.\n"
             "Penelepon: Air PDAM di Kelurahan Tegallega mati sejak kemarin sore.")
         driver.find_element(By.NAME, "turns").click()
-        driver.find_element(By.CSS_SELECTOR, "form[action='/agent'] button[type=submit]").click()
+        follow(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/agent'] button[type=submit]"))
         outcome = driver.find_element(By.ID, "outcome")
         return {
             "tracking": driver.find_element(By.ID, "tracking").text,
@@ -119,7 +128,7 @@ def agent(driver, args, source, report):
     shot(driver, args.shots, "agent.png")
     report["agent"]["first"] = send(args.call_id)
     report["axe"]["agent_accepted"] = axe(driver, source)
-    driver.find_element(By.LINK_TEXT, "Kirim transkrip lain").click()
+    follow(driver, driver.find_element(By.LINK_TEXT, "Kirim transkrip lain"))
     report["agent"]["again"] = send(args.call_id)
 
 
