@@ -76,7 +76,7 @@ impl Pipeline {
     ) -> Result<Vec<Receipt>, PublishError> {
         for complaint in complaints.iter_mut() {
             self.language.stamp(complaint);
-            complaint.tracking = Some(self.redis.first_tracking(&complaint.id));
+            complaint.tracking = Some(self.redis.first_tracking(complaint));
         }
         if !self.spooling() {
             match self.redis.append(complaints).await {

@@ -16,13 +16,34 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// The three candidates for the complaint `id`, best first.
 pub fn candidates(prefix: &str, id: &str) -> [String; 3] {
-    let entropy = match Ulid::from_string(id) {
+    candidates_in(prefix, id, 0, 1)
+}
+
+/// The candidates for `id` in partition `partition` of `count`: each
+/// 40-bit half is moved to the nearest value below it that is `partition`
+/// modulo `count`, so partitions (each of which keeps its own numbers
+/// unique) never offer one another's numbers, and a number tells its
+/// partition. With one partition these are [`candidates`].
+pub fn candidates_in(prefix: &str, id: &str, partition: u16, count: u16) -> [String; 3] {
+    let raw = match Ulid::from_string(id) {
         Ok(u) => u.random(),
         // Not a ULID (never from the pipeline): a digest of it serves as well.
         Err(_) => {
             let digest = aduan_adapter::verify::sha256_hex(id.as_bytes());
             u128::from_str_radix(&digest[..20], 16).unwrap_or(0)
         }
+    };
+    let entropy = if count > 1 {
+        const HALF: u128 = (1 << 40) - 1;
+        let (n, p) = (u128::from(count), u128::from(partition % count));
+        let fit = |v: u128| {
+            let moved = v - v % n + p;
+            if moved > HALF { moved - n } else { moved }
+        };
+        let raw = raw & ((1 << 80) - 1);
+        (fit(raw >> 40) << 40) | fit(raw & HALF)
+    } else {
+        raw
     };
     // 80 bits, as sixteen 5-bit characters, most significant first.
     let chars: Vec<char> = (0..16)
@@ -48,6 +69,22 @@ pub fn candidates(prefix: &str, id: &str) -> [String; 3] {
         with_prefix(group(8, 8)),
         with_prefix(group(0, 16)),
     ]
+}
+
+/// The partition (of `count`) that gave out `number`, from its last eight
+/// characters (either half tells it); `None` when it is not one of ours.
+pub fn partition_of_number(number: &str, count: u16) -> Option<u16> {
+    let mut groups = number.rsplit('-');
+    let (low, high) = (groups.next()?, groups.next()?);
+    if low.len() != 4 || high.len() != 4 {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for c in high.bytes().chain(low.bytes()) {
+        let digit = ALPHABET.iter().position(|&a| a == c)?;
+        value = (value << 5) | digit as u64;
+    }
+    Some((value % u64::from(count.max(1))) as u16)
 }
 
 /// Whether `prefix` can start a tracking number: 1–8 ASCII capitals or digits.
@@ -89,6 +126,29 @@ mod tests {
         assert_eq!(candidates("", &id)[0], "ZZZZ-ZZZZ");
         let id = Ulid::from_parts(1_790_000_000_000, 0).to_string();
         assert_eq!(candidates("A", &id)[1], "A-0000-0000");
+    }
+
+    #[test]
+    fn partitions_never_offer_one_anothers_numbers() {
+        for _ in 0..200 {
+            let id = Ulid::generate().to_string();
+            let mut seen = std::collections::HashSet::new();
+            for p in 0..3 {
+                let numbers = candidates_in("EP", &id, p, 3);
+                for n in &numbers {
+                    assert_eq!(partition_of_number(n, 3), Some(p), "{n}");
+                    assert!(seen.insert(n.clone()), "{n} offered twice");
+                }
+                assert!(numbers[2].starts_with(&numbers[0]));
+            }
+        }
+        let id = Ulid::from_parts(1_790_000_000_000, (1u128 << 80) - 1).to_string();
+        assert_eq!(
+            partition_of_number(&candidates_in("", &id, 2, 3)[0], 3),
+            Some(2)
+        );
+        assert_eq!(candidates_in("A", &id, 0, 1), candidates("A", &id));
+        assert_eq!(partition_of_number("not-a-number", 3), None);
     }
 
     #[test]

@@ -125,11 +125,34 @@ impl MediaWorker {
         if swept > 0 {
             tracing::info!(swept, "removed staging files of downloads cut short");
         }
-        let this = Arc::new(self);
-        let reader = tokio::spawn(this.clone().read_loop(stop.clone()));
-        let takeover = tokio::spawn(this.clone().takeover_loop(stop.clone()));
-        let _ = reader.await;
-        let _ = takeover.await;
+        let mut loops = Vec::new();
+        for redis in self.redis.partitions() {
+            let this = Arc::new(self.on(redis));
+            loops.push(tokio::spawn(this.clone().read_loop(stop.clone())));
+            loops.push(tokio::spawn(this.takeover_loop(stop.clone())));
+        }
+        for task in loops {
+            let _ = task.await;
+        }
+    }
+
+    /// This worker on one partition; the partitions share the fetch slots.
+    fn on(&self, redis: Arc<Redis>) -> MediaWorker {
+        let keys = redis.keys();
+        let events = keys.named(&self.events);
+        MediaWorker {
+            streams: Streams {
+                outbound: keys.named(&self.config.stream),
+                events: events.clone(),
+                ..self.streams.clone()
+            },
+            events,
+            redis,
+            blobs: self.blobs.clone(),
+            config: self.config.clone(),
+            fetchers: self.fetchers.clone(),
+            slots: self.slots.clone(),
+        }
     }
 
     async fn read_loop(self: Arc<Self>, stop: CancellationToken) {

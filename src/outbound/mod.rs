@@ -246,16 +246,44 @@ impl Outbound {
         })
     }
 
-    /// Runs the reader, the takeover and the retry loops until `stop`.
+    /// Runs the reader, the takeover and the retry loops of every partition
+    /// until `stop`. The partitions share the lanes (each instance's send
+    /// rate) and the limit of sends in flight.
     pub async fn run(self, stop: CancellationToken) {
-        let this = Arc::new(self);
-        let loops = [
-            tokio::spawn(this.clone().read_loop(stop.clone())),
-            tokio::spawn(this.clone().takeover_loop(stop.clone())),
-            tokio::spawn(this.clone().retry_loop(stop.clone())),
-        ];
+        let mut loops = Vec::new();
+        for redis in self.shared.redis.partitions() {
+            let this = Arc::new(self.on(redis));
+            loops.push(tokio::spawn(this.clone().read_loop(stop.clone())));
+            loops.push(tokio::spawn(this.clone().takeover_loop(stop.clone())));
+            loops.push(tokio::spawn(this.retry_loop(stop.clone())));
+        }
         for task in loops {
             let _ = task.await;
+        }
+    }
+
+    /// This worker on one partition: its streams, its keys.
+    fn on(&self, redis: Arc<Redis>) -> Outbound {
+        let keys = redis.keys();
+        let streams = Streams {
+            outbound: keys.named(&self.config.stream),
+            delivery: keys.named(&self.config.delivery_stream),
+            events: keys.named(&self.config.events_stream),
+            ..self.shared.streams.clone()
+        };
+        Outbound {
+            shared: Arc::new(Shared {
+                redis,
+                streams,
+                lease: self.shared.lease,
+                send_timeout: self.shared.send_timeout,
+                backoff_base: self.shared.backoff_base,
+                backoff_max: self.shared.backoff_max,
+            }),
+            config: self.config.clone(),
+            lanes: self.lanes.clone(),
+            kinds: self.kinds.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 

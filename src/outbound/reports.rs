@@ -64,14 +64,25 @@ impl Reports {
                 (c.to.clone(), c.opted_out, event.to_string())
             })
             .collect();
-        self.redis
-            .record_consents(instance, &self.events, &rows)
-            .await
+        // A reply is refused by the opt-out key of its own partition, which
+        // is the conversation's and not known here: every partition gets
+        // the key, the first the event.
+        for part in self.redis.partitions() {
+            let events = part.keys().named(&self.events);
+            let events = (part.partition() == 0).then_some(events.as_str());
+            part.record_consents(instance, events, &rows).await?;
+        }
+        Ok(())
     }
 
     /// Matches and writes `reports` of `instance`. An `Err` means Redis could
     /// not be reached: the provider should retry the webhook.
+    ///
+    /// A report names a provider id only, so with partitions each one is
+    /// looked up in every partition (one `MGET` each), and its delivery
+    /// entry goes to the partition the reply was sent from.
     pub async fn record(&self, instance: &str, reports: &[StatusReport]) -> Result<(), RedisError> {
+        let parts = self.redis.partitions();
         let mut lookups: Vec<(String, &StatusReport)> = Vec::new();
         for report in reports {
             match &report.about {
@@ -80,10 +91,13 @@ impl Reports {
                     recipient,
                     watermark,
                 } => {
-                    let ids = self
-                        .redis
-                        .sent_up_to(instance, recipient, watermark.0.timestamp_millis())
-                        .await?;
+                    let mut ids = Vec::new();
+                    for part in &parts {
+                        ids.extend(
+                            part.sent_up_to(instance, recipient, watermark.0.timestamp_millis())
+                                .await?,
+                        );
+                    }
                     if ids.is_empty() {
                         telemetry::report(instance, "unmatched");
                     }
@@ -92,10 +106,22 @@ impl Reports {
             }
         }
         let ids: Vec<&str> = lookups.iter().map(|(id, _)| id.as_str()).collect();
-        let found = self.redis.sent_lookup(instance, &ids).await?;
-        let mut entries = Vec::new();
+        let mut found: Vec<Option<(usize, String)>> = vec![None; ids.len()];
+        for (p, part) in parts.iter().enumerate() {
+            for (slot, sent) in found
+                .iter_mut()
+                .zip(part.sent_lookup(instance, &ids).await?)
+            {
+                if slot.is_none() {
+                    *slot = sent.map(|s| (p, s));
+                }
+            }
+        }
+        let mut entries: Vec<Vec<(String, &'static str, String)>> = vec![Vec::new(); parts.len()];
         for ((id, report), sent) in lookups.iter().zip(found) {
-            let Some(sent) = sent.and_then(|s| serde_json::from_str::<SentRef>(&s).ok()) else {
+            let Some((p, sent)) =
+                sent.and_then(|(p, s)| Some((p, serde_json::from_str::<SentRef>(&s).ok()?)))
+            else {
                 telemetry::report(instance, "unmatched");
                 continue;
             };
@@ -122,9 +148,13 @@ impl Reports {
             };
             let json = serde_json::to_string(&delivery)
                 .map_err(|e| RedisError::Serialize(e.to_string()))?;
-            entries.push((sent.reply_id, status_name(report.status), json));
+            entries[p].push((sent.reply_id, status_name(report.status), json));
         }
-        self.redis.add_deliveries(&self.stream, &entries).await
+        for (part, entries) in parts.iter().zip(entries) {
+            part.add_deliveries(&part.keys().named(&self.stream), &entries)
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -62,14 +62,47 @@ impl Redis {
     /// the window, in order, with its reply route, tracking number and (for
     /// instances that send one) its acknowledgement. Complaints must already
     /// carry their id.
+    ///
+    /// With partitions, each complaint goes to its conversation's partition,
+    /// and each partition's share is one script call there, all at once.
+    /// When any share fails the whole call fails: its callers spool every
+    /// complaint, and those that did arrive are duplicates when forwarded.
     pub async fn append(&self, complaints: &[Complaint]) -> Result<Vec<Receipt>, RedisError> {
+        if !self.splits() {
+            return self.append_here(complaints).await;
+        }
+        let mut shares: std::collections::BTreeMap<u16, (Vec<usize>, Vec<Complaint>)> =
+            std::collections::BTreeMap::new();
+        for (i, c) in complaints.iter().enumerate() {
+            let share = shares.entry(self.partition_for(c)).or_default();
+            share.0.push(i);
+            share.1.push(c.clone());
+        }
+        let calls = shares
+            .iter()
+            .map(|(p, (_, cs))| self.part(*p).append_here(cs));
+        let results = futures::future::join_all(calls).await;
+        let mut receipts: Vec<Option<Receipt>> = vec![None; complaints.len()];
+        for ((_, (at, _)), result) in shares.iter().zip(results) {
+            for (i, receipt) in at.iter().zip(result?) {
+                receipts[*i] = Some(receipt);
+            }
+        }
+        receipts
+            .into_iter()
+            .map(|r| r.ok_or_else(|| RedisError::Protocol("a complaint got no receipt".into())))
+            .collect()
+    }
+
+    /// Appends in this partition (see [`Redis::append`]).
+    async fn append_here(&self, complaints: &[Complaint]) -> Result<Vec<Receipt>, RedisError> {
         if complaints.is_empty() {
             return Ok(Vec::new());
         }
         let serialize = |e: serde_json::Error| RedisError::Serialize(e.to_string());
         let mut items = Vec::with_capacity(complaints.len());
         for c in complaints {
-            let tracking = crate::tracking::candidates(&self.tracking_prefix, &c.id);
+            let tracking = self.candidates(&c.id);
             // The document carries the first candidate; the script swaps in
             // another when that one is taken.
             let json = if c.tracking.as_deref() == Some(tracking[0].as_str()) {
@@ -118,9 +151,9 @@ impl Redis {
                 tokio::spawn(run(
                     self.link.clone(),
                     Streams {
-                        complaints: self.keys.stream().to_string(),
-                        outbound: self.outbound_stream.clone(),
-                        media: self.media_stream.clone(),
+                        complaints: self.keys.stream(),
+                        outbound: self.keys.named(&self.outbound_stream),
+                        media: self.keys.named(&self.media_stream),
                     },
                     self.ttls,
                     rx,
@@ -240,7 +273,25 @@ async fn call(
             .await
             .map_err(|_| RedisError::Timeout(link.timeout))?
             .map_err(|e| RedisError::Unavailable(e.to_string()))?;
-    decode_reply(&reply, count)
+    let outcomes = decode_reply(&reply, count)?;
+    if let Some((replicas, wait)) = link.wait {
+        // Durable only once replicas have it: an append the replicas did not
+        // confirm is spooled, and forwarded as a duplicate if it survived.
+        let confirmed = tokio::time::timeout(
+            wait + link.timeout,
+            conn.wait(&streams.complaints, replicas, wait),
+        )
+        .await
+        .map_err(|_| RedisError::Timeout(wait + link.timeout))?
+        .map_err(|e| RedisError::command("wait", e))?;
+        if confirmed < i64::from(replicas) {
+            telemetry::redis_error("wait");
+            return Err(RedisError::Unavailable(format!(
+                "{confirmed} of {replicas} replicas confirmed the append"
+            )));
+        }
+    }
+    Ok(outcomes)
 }
 
 /// `count` triples of (1 appended | 0 duplicate, id, tracking or `""`).

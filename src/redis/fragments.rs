@@ -2,9 +2,11 @@
 //! that also remembers the part's own provider id, groups indexed by their
 //! deadline, claims that move a due group aside while it is written.
 //!
-//! The scripts touch a group, its part-seen key and the shared deadline
-//! index, so this store needs a single Redis node (or all of them in one
-//! hash slot), not a sharded cluster.
+//! The scripts touch a group, its part-seen key and the deadline index
+//! together, so with partitions each part is held in its conversation's
+//! partition (every part of a message comes from the same sender), with a
+//! deadline index of each partition's own: every key of one step shares
+//! one hash slot.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,6 +44,27 @@ impl Redis {
     /// Holds each part durably; returns the groups it completed. A group's
     /// window starts with its first part.
     pub async fn absorb(
+        &self,
+        fragments: &[Fragment],
+        window: Duration,
+    ) -> Result<Vec<Held>, RedisError> {
+        if self.splits() {
+            let mut completed = Vec::new();
+            for fragment in fragments {
+                let p = self.partition_for(&fragment.complaint);
+                let part = self.part(p);
+                completed.extend(
+                    part.absorb_here(std::slice::from_ref(fragment), window)
+                        .await?,
+                );
+            }
+            return Ok(completed);
+        }
+        self.absorb_here(fragments, window).await
+    }
+
+    /// Holds parts in this partition.
+    async fn absorb_here(
         &self,
         fragments: &[Fragment],
         window: Duration,
@@ -97,6 +120,19 @@ impl Redis {
         if groups.is_empty() {
             return Ok(());
         }
+        if self.splits() {
+            for g in groups {
+                self.owner_of(g)
+                    .release_here(std::slice::from_ref(g))
+                    .await?;
+            }
+            return Ok(());
+        }
+        self.release_here(groups).await
+    }
+
+    /// Forgets groups of this partition.
+    async fn release_here(&self, groups: &[String]) -> Result<(), RedisError> {
         let mut conn = self.connection().await?;
         let due = self.keys().fragment_due();
         let mut pipe = ::redis::pipe();
@@ -116,6 +152,18 @@ impl Redis {
         now_ms: i64,
         limit: isize,
     ) -> Result<Vec<String>, RedisError> {
+        if self.splits() {
+            let mut due = Vec::new();
+            for p in 0..self.count {
+                due.extend(self.part(p).due_here(now_ms, limit).await?);
+            }
+            return Ok(due);
+        }
+        self.due_here(now_ms, limit).await
+    }
+
+    /// Due groups of this partition.
+    async fn due_here(&self, now_ms: i64, limit: isize) -> Result<Vec<String>, RedisError> {
         let mut conn = self.connection().await?;
         ::redis::cmd("ZRANGEBYSCORE")
             .arg(self.keys().fragment_due())
@@ -137,10 +185,11 @@ impl Redis {
         member: &str,
         retry_at_ms: i64,
     ) -> Result<Claimed, RedisError> {
-        let mut conn = self.connection().await?;
+        let this = self.owner_of(member);
+        let mut conn = this.connection().await?;
         let reply: ::redis::Value = scripts::CLAIM
             .key(member)
-            .key(self.keys().fragment_due())
+            .key(this.keys().fragment_due())
             .arg(member.replacen(":frag:group:", ":frag:claimed:", 1))
             .arg(retry_at_ms)
             .invoke_async(&mut conn)
@@ -160,9 +209,10 @@ impl Redis {
     /// Takes an unreadable group out of the deadline index, leaving it in
     /// place for inspection, so that it cannot hold up the groups behind it.
     pub async fn unindex_fragments(&self, key: &str) -> Result<(), RedisError> {
-        let mut conn = self.connection().await?;
+        let this = self.owner_of(key);
+        let mut conn = this.connection().await?;
         ::redis::cmd("ZREM")
-            .arg(self.keys().fragment_due())
+            .arg(this.keys().fragment_due())
             .arg(key)
             .query_async::<()>(&mut conn)
             .await

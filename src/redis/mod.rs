@@ -6,10 +6,14 @@
 //! - [`leases`]: poller leases and cursors.
 //! - [`scripts`]: the Lua, each with the keys and arguments it takes.
 //!
-//! Every key is named by [`Keys`], so the layout can be read (and changed
-//! for a cluster) here and nowhere else.
+//! Every key is named by [`Keys`], so the layout can be read here and
+//! nowhere else. With partitions (or on a cluster) every key that a script
+//! touches together with others carries its partition's hash tag (`{3}`),
+//! and each partition is a [`Redis`] of its own over the one connection:
+//! see [`Redis::part`].
 
 pub mod append;
+pub mod conn;
 pub mod fragments;
 pub mod leases;
 pub mod media;
@@ -19,8 +23,10 @@ pub mod scripts;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::aio::ConnectionManager;
-use tokio::sync::{Mutex, OnceCell, mpsc};
+use tokio::sync::{OnceCell, mpsc};
+
+pub use conn::Conn;
+use conn::Link;
 
 use crate::settings::RedisConfig;
 use crate::telemetry;
@@ -46,25 +52,64 @@ impl RedisError {
     }
 }
 
-/// The names of every key the gateway writes.
+/// The names of every key the gateway writes, in one partition.
 #[derive(Clone, Debug)]
 pub struct Keys {
     prefix: String,
     stream: String,
+    /// `{p}` on a cluster or with partitions, else empty: today's names.
+    tag: String,
 }
 
 impl Keys {
-    /// Keys under `prefix` (`redis.key_prefix`), complaints to `stream`.
+    /// Keys under `prefix` (`redis.key_prefix`), complaints to `stream`,
+    /// untagged (a single node with one partition).
     pub fn new(prefix: &str, stream: &str) -> Self {
         Keys {
             prefix: prefix.to_string(),
             stream: stream.to_string(),
+            tag: String::new(),
+        }
+    }
+
+    /// The same names in partition `p` of `count`, with its hash tag.
+    pub fn tagged(&self, p: u16, count: u16) -> Self {
+        Keys {
+            tag: format!("{{{}}}", hash_tag(p, count)),
+            ..self.clone()
+        }
+    }
+
+    /// The partition a tagged key belongs to (`None`: untagged).
+    pub fn partition_of(key: &str) -> Option<u16> {
+        let open = key.find('{')?;
+        let close = open + key[open..].find('}')?;
+        let tag = &key[open + 1..close];
+        tag.split('-').next()?.parse().ok()
+    }
+
+    /// A stream (or other key) named by configuration, in this partition:
+    /// `base` untagged, else `base:{p}`.
+    pub fn named(&self, base: &str) -> String {
+        if self.tag.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}:{}", self.tag)
+        }
+    }
+
+    /// `prefix:kind:rest`, with the tag after the kind when tagged.
+    fn key(&self, kind: &str, rest: &str) -> String {
+        if self.tag.is_empty() {
+            format!("{}:{kind}:{rest}", self.prefix)
+        } else {
+            format!("{}:{kind}:{}:{rest}", self.prefix, self.tag)
         }
     }
 
     /// The complaints stream.
-    pub fn stream(&self) -> &str {
-        &self.stream
+    pub fn stream(&self) -> String {
+        self.named(&self.stream)
     }
 
     /// The key prefix.
@@ -80,95 +125,130 @@ impl Keys {
 
     /// The dedup key of a delivery (`instance`, `external_id`).
     pub fn dedup(&self, instance: &str, external_id: &str) -> String {
-        format!(
-            "{}:dedup:{}",
-            self.prefix,
-            Keys::digest(instance, external_id)
-        )
+        self.key("dedup", &Keys::digest(instance, external_id))
     }
 
     /// The hash holding one group of a split message's parts.
     pub fn fragment_group(&self, instance: &str, group: &str) -> String {
-        format!(
-            "{}:frag:group:{}",
-            self.prefix,
-            Keys::digest(instance, group)
-        )
+        self.key("frag:group", &Keys::digest(instance, group))
     }
 
     /// Remembers that a part (by its provider id) was received.
     pub fn fragment_part(&self, instance: &str, external_id: &str) -> String {
-        format!(
-            "{}:frag:part:{}",
-            self.prefix,
-            Keys::digest(instance, external_id)
-        )
+        self.key("frag:part", &Keys::digest(instance, external_id))
     }
 
     /// The sorted set of held groups by deadline (ms since the epoch).
     pub fn fragment_due(&self) -> String {
-        format!("{}:frag:due", self.prefix)
+        self.named(&format!("{}:frag:due", self.prefix))
     }
 
     /// A complaint's reply route (hash: `r` the route JSON, `w` its window key).
     pub fn route(&self, complaint_id: &str) -> String {
-        format!("{}:route:{complaint_id}", self.prefix)
+        self.key("route", complaint_id)
     }
 
     /// The time (ms) of a citizen's last message on (`instance`, address).
     pub fn window(&self, instance: &str, to: &str) -> String {
-        format!("{}:window:{}", self.prefix, Keys::digest(instance, to))
+        self.key("window", &Keys::digest(instance, to))
     }
 
     /// The claim and outcome of one reply (hash).
     pub fn reply(&self, reply_id: &str) -> String {
-        format!("{}:reply:{}", self.prefix, Keys::digest("", reply_id))
+        self.key("reply", &Keys::digest("", reply_id))
     }
 
     /// Replies waiting for their next attempt, by due time (ms).
     pub fn retries(&self) -> String {
-        format!("{}:outbound:retry", self.prefix)
+        self.named(&format!("{}:outbound:retry", self.prefix))
     }
 
     /// What a provider message id we sent belongs to, for provider reports.
     pub fn sent(&self, instance: &str, provider_message_id: &str) -> String {
-        format!(
-            "{}:sent:{}",
-            self.prefix,
-            Keys::digest(instance, provider_message_id)
-        )
+        self.key("sent", &Keys::digest(instance, provider_message_id))
     }
 
     /// The provider ids sent to (`instance`, address), by time sent (ms):
     /// read reports that name only a watermark.
     pub fn sent_to(&self, instance: &str, to: &str) -> String {
-        format!("{}:sentto:{}", self.prefix, Keys::digest(instance, to))
+        self.key("sentto", &Keys::digest(instance, to))
     }
 
     /// Set while the citizen at (`instance`, address) opted out of messages.
     pub fn opt_out(&self, instance: &str, to: &str) -> String {
-        format!("{}:optout:{}", self.prefix, Keys::digest(instance, to))
+        self.key("optout", &Keys::digest(instance, to))
     }
 
     /// The outcomes of a complaint's media job, by attachment index.
     pub fn media(&self, complaint_id: &str) -> String {
-        format!("{}:media:{complaint_id}", self.prefix)
+        self.key("media", complaint_id)
     }
 
     /// Held by the complaint that took this tracking number.
     pub fn tracking(&self, number: &str) -> String {
-        format!("{}:tracking:{number}", self.prefix)
+        self.key("tracking", number)
     }
 
-    /// A poller's lease.
+    /// A poller's lease: one key, in whatever slot its name falls in.
     pub fn lease(&self, name: &str) -> String {
         format!("{}:lease:{name}", self.prefix)
     }
 
-    /// A poller's cursor.
+    /// A poller's cursor: one key, like its lease.
     pub fn cursor(&self, name: &str) -> String {
         format!("{}:cursor:{name}", self.prefix)
     }
+}
+
+/// The hash slot of a key, as Redis Cluster computes it: CRC16 (XMODEM)
+/// of its hash tag (or of the whole key when it has none), modulo 16384.
+pub fn slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let tagged = bytes.iter().position(|&b| b == b'{').and_then(|open| {
+        let close = bytes[open + 1..].iter().position(|&b| b == b'}')?;
+        (close > 0).then(|| &bytes[open + 1..open + 1 + close])
+    });
+    let mut crc: u16 = 0;
+    for &b in tagged.unwrap_or(bytes) {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// The hash tag of partition `p` of `count`: `p-k` with the first `k` whose
+/// slot lies in the `p`-th of `count` equal slices of the slot range, so
+/// the partitions spread over the masters of an evenly sliced cluster (as
+/// `redis-cli --cluster create` makes it). `0` with one partition.
+pub fn hash_tag(p: u16, count: u16) -> String {
+    if count <= 1 {
+        return "0".into();
+    }
+    let (from, to) = (
+        u32::from(p) * 16384 / u32::from(count),
+        (u32::from(p) + 1) * 16384 / u32::from(count),
+    );
+    (0u32..)
+        .map(|k| format!("{p}-{k}"))
+        .find(|tag| (from..to).contains(&u32::from(slot(&format!("{{{tag}}}")))))
+        .unwrap_or_else(|| p.to_string())
+}
+
+/// The partition of a conversation among `count`: a stable hash of its key,
+/// so one citizen's conversation stays in order on one partition.
+pub fn partition_of(conversation: &str, count: u16) -> u16 {
+    if count <= 1 {
+        return 0;
+    }
+    let digest = aduan_adapter::verify::sha256_hex(conversation.as_bytes());
+    let head = u64::from_str_radix(&digest[..16], 16).unwrap_or(0);
+    (head % u64::from(count)) as u16
 }
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
@@ -184,78 +264,51 @@ struct Ttls {
     tracking_ms: u64,
 }
 
-/// The connection itself, shared with the task that batches appends.
-struct Link {
-    client: ::redis::Client,
-    conn: Mutex<Option<ConnectionManager>>,
-    timeout: Duration,
-}
-
-impl Link {
-    /// A connection; the manager reconnects by itself once established.
-    async fn connection(&self) -> Result<ConnectionManager, RedisError> {
-        let mut guard = self.conn.lock().await;
-        if let Some(conn) = guard.as_ref() {
-            return Ok(conn.clone());
-        }
-        // Reconnection after a failure is retried quickly and often: readiness
-        // and the spool's forwarder should see Redis back within a second.
-        let config = ::redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = tokio::time::timeout(
-            self.timeout,
-            ConnectionManager::new_with_config(self.client.clone(), config),
-        )
-        .await
-        .map_err(|_| RedisError::Timeout(self.timeout))?
-        .map_err(|e| RedisError::Unavailable(e.to_string()))?;
-        *guard = Some(conn.clone());
-        Ok(conn)
-    }
-}
-
 /// The connection to Redis, opened on first use so that the gateway starts
-/// (and spools) while Redis is down.
+/// (and spools) while Redis is down. With more than one partition, this is
+/// the whole, and [`Redis::part`] gives each partition: the same connection
+/// with that partition's keys, streams and append task.
 pub struct Redis {
     link: Arc<Link>,
     keys: Keys,
     ttls: Ttls,
     /// Before every tracking number (`[tracking] prefix`).
     tracking_prefix: String,
-    /// Where acknowledgements are queued (`[outbound] stream`).
+    /// Where acknowledgements are queued (`[outbound] stream`), before the tag.
     outbound_stream: String,
     /// The acknowledgement of each instance that sends one.
-    acks: std::collections::HashMap<String, Arc<crate::ack::Ack>>,
-    /// Where media jobs are queued (`[media] stream`).
+    acks: Arc<std::collections::HashMap<String, Arc<crate::ack::Ack>>>,
+    /// Where media jobs are queued (`[media] stream`), before the tag.
     media_stream: String,
     /// The media fetcher of each instance whose attachments are fetched.
-    fetchers: std::collections::HashMap<String, Arc<dyn aduan_adapter::media::MediaFetcher>>,
+    fetchers: Arc<std::collections::HashMap<String, Arc<dyn aduan_adapter::media::MediaFetcher>>>,
     /// The task that gathers concurrent appends into one script call,
     /// started by the first append.
     appender: OnceCell<mpsc::Sender<append::Job>>,
+    /// This partition (0 for the whole).
+    partition: u16,
+    /// How many partitions there are (`redis.partitions`).
+    count: u16,
+    /// Whether keys carry the partition's hash tag.
+    tagged: bool,
+    /// The partitions, made on first use; empty in a partition itself.
+    parts: std::sync::OnceLock<Vec<Arc<Redis>>>,
+    /// True for a partition made by [`Redis::part`].
+    is_part: bool,
 }
 
 impl Redis {
-    /// Parses the URL; connects nothing yet.
+    /// Parses the URL (or the cluster's seed nodes); connects nothing yet.
     pub fn new(cfg: &RedisConfig) -> Result<Self, RedisError> {
-        // Every command is answered before the next one goes out, so Nagle's
-        // algorithm would only hold the tail of a large script call back
-        // until the previous segment is acknowledged.
-        let info = ::redis::IntoConnectionInfo::into_connection_info(cfg.url.expose())
-            .map_err(|e| RedisError::Unavailable(e.to_string()))?
-            .set_tcp_settings(::redis::io::tcp::TcpSettings::default().set_nodelay(true));
-        let client =
-            ::redis::Client::open(info).map_err(|e| RedisError::Unavailable(e.to_string()))?;
+        let keys = Keys::new(&cfg.key_prefix, &cfg.stream);
+        let tagged = cfg.tagged();
         Ok(Redis {
-            link: Arc::new(Link {
-                client,
-                conn: Mutex::new(None),
-                timeout: Duration::from_millis(cfg.command_timeout_ms),
-            }),
-            keys: Keys::new(&cfg.key_prefix, &cfg.stream),
+            link: Arc::new(Link::new(cfg)?),
+            keys: if tagged {
+                keys.tagged(0, cfg.partitions.max(1))
+            } else {
+                keys
+            },
             ttls: Ttls {
                 dedup_ms: cfg.dedup_window_seconds.saturating_mul(1000),
                 route_ms: 90 * DAY_MS,
@@ -264,11 +317,88 @@ impl Redis {
             },
             tracking_prefix: "ADU".into(),
             outbound_stream: "aduan:outbound".into(),
-            acks: std::collections::HashMap::new(),
+            acks: Arc::default(),
             media_stream: "aduan:media".into(),
-            fetchers: std::collections::HashMap::new(),
+            fetchers: Arc::default(),
             appender: OnceCell::new(),
+            partition: 0,
+            count: cfg.partitions.max(1),
+            tagged,
+            parts: std::sync::OnceLock::new(),
+            is_part: false,
         })
+    }
+
+    /// How many partitions complaints are spread over.
+    pub fn partition_count(&self) -> u16 {
+        self.count
+    }
+
+    /// This partition's number (0 for the whole).
+    pub fn partition(&self) -> u16 {
+        self.partition
+    }
+
+    /// Whether the whole splits its work over partitions.
+    fn splits(&self) -> bool {
+        self.count > 1 && !self.is_part
+    }
+
+    /// Partition `p` (itself with one partition, or when it is one).
+    pub fn part(&self, p: u16) -> &Redis {
+        if !self.splits() {
+            return self;
+        }
+        let parts = self.parts.get_or_init(|| {
+            (0..self.count)
+                .map(|p| {
+                    Arc::new(Redis {
+                        link: self.link.clone(),
+                        keys: self.keys.tagged(p, self.count),
+                        ttls: self.ttls,
+                        tracking_prefix: self.tracking_prefix.clone(),
+                        outbound_stream: self.outbound_stream.clone(),
+                        acks: self.acks.clone(),
+                        media_stream: self.media_stream.clone(),
+                        fetchers: self.fetchers.clone(),
+                        appender: OnceCell::new(),
+                        partition: p,
+                        count: self.count,
+                        tagged: true,
+                        parts: std::sync::OnceLock::new(),
+                        is_part: true,
+                    })
+                })
+                .collect()
+        });
+        parts.get(usize::from(p)).map_or(self, |r| r.as_ref())
+    }
+
+    /// Every partition, each to be given to the workers that read its streams.
+    pub fn partitions(self: &Arc<Self>) -> Vec<Arc<Redis>> {
+        if !self.splits() {
+            return vec![self.clone()];
+        }
+        self.part(0);
+        self.parts.get().cloned().unwrap_or_default()
+    }
+
+    /// The partition a key of ours belongs to, by its hash tag.
+    pub fn owner_of(&self, key: &str) -> &Redis {
+        match Keys::partition_of(key) {
+            Some(p) if self.tagged => self.part(p),
+            _ => self,
+        }
+    }
+
+    /// The partition of a complaint: by its conversation.
+    pub fn partition_for(&self, complaint: &aduan_adapter::Complaint) -> u16 {
+        partition_of(&complaint.thread.conversation, self.count)
+    }
+
+    /// Whether this is a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.link.is_cluster()
     }
 
     /// Keeps reply routes `days` (`[outbound] reply_route_days`) and
@@ -291,7 +421,7 @@ impl Redis {
         mut self,
         acks: std::collections::HashMap<String, Arc<crate::ack::Ack>>,
     ) -> Self {
-        self.acks = acks;
+        self.acks = Arc::new(acks);
         self
     }
 
@@ -303,7 +433,7 @@ impl Redis {
         fetchers: std::collections::HashMap<String, Arc<dyn aduan_adapter::media::MediaFetcher>>,
     ) -> Self {
         self.media_stream = stream.to_string();
-        self.fetchers = fetchers;
+        self.fetchers = Arc::new(fetchers);
         self
     }
 
@@ -312,10 +442,18 @@ impl Redis {
         self.keys.media(complaint_id)
     }
 
-    /// The tracking number a complaint with this id is offered first.
-    pub fn first_tracking(&self, id: &str) -> String {
-        let [first, ..] = crate::tracking::candidates(&self.tracking_prefix, id);
+    /// The tracking number a complaint is offered first.
+    pub fn first_tracking(&self, complaint: &aduan_adapter::Complaint) -> String {
+        let p = self.partition_for(complaint);
+        let [first, ..] = self.part(p).candidates(&complaint.id);
         first
+    }
+
+    /// This partition's three tracking candidates for the complaint `id`:
+    /// each is the partition's number modulo the count, so no two
+    /// partitions ever offer the same number.
+    fn candidates(&self, id: &str) -> [String; 3] {
+        crate::tracking::candidates_in(&self.tracking_prefix, id, self.partition, self.count)
     }
 
     /// The key names.
@@ -328,8 +466,8 @@ impl Redis {
         self.link.timeout
     }
 
-    /// A connection; the manager reconnects by itself once established.
-    pub async fn connection(&self) -> Result<ConnectionManager, RedisError> {
+    /// A connection; it reconnects by itself once established.
+    pub async fn connection(&self) -> Result<Conn, RedisError> {
         self.link.connection().await
     }
 
@@ -346,6 +484,45 @@ impl Redis {
             .await,
             Ok(Ok(_))
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_those_redis_cluster_computes() {
+        // As `CLUSTER KEYSLOT` answers.
+        assert_eq!(slot("{0}"), 13907);
+        assert_eq!(slot("{1}"), 9842);
+        assert_eq!(slot("123456789"), 12739);
+        // An empty tag is no tag: the whole key is hashed.
+        assert_ne!(slot("a{}b"), slot("{}"));
+        assert_eq!(slot("aduan:dedup:{2-1}:x"), slot("{2-1}"));
+    }
+
+    #[test]
+    fn partitions_spread_over_the_slot_range_and_name_themselves() {
+        for count in [2u16, 3, 5, 16] {
+            for p in 0..count {
+                let keys = Keys::new("aduan", "aduan:complaints").tagged(p, count);
+                let s = u32::from(slot(&keys.stream()));
+                assert!(s >= u32::from(p) * 16384 / u32::from(count));
+                assert!(s < (u32::from(p) + 1) * 16384 / u32::from(count));
+                assert_eq!(Keys::partition_of(&keys.dedup("i", "e")), Some(p));
+                assert_eq!(slot(&keys.dedup("i", "e")), slot(&keys.stream()));
+            }
+        }
+        let plain = Keys::new("aduan", "aduan:complaints");
+        assert_eq!(plain.stream(), "aduan:complaints");
+        assert_eq!(plain.dedup("i", "e").matches(':').count(), 2);
+        assert_eq!(Keys::partition_of(&plain.dedup("i", "e")), None);
+        assert_eq!(partition_of("anything", 1), 0);
+        assert_eq!(
+            partition_of("wa:6281234567890", 4),
+            partition_of("wa:6281234567890", 4)
+        );
     }
 }
 

@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use ::redis::Value;
-use ::redis::aio::ConnectionManager;
 
-use super::{Redis, RedisError, scripts, strings};
+use super::{Conn, Redis, RedisError, scripts, strings};
 
 /// One entry of a work stream: its id and its payload field.
 #[derive(Clone, Debug)]
@@ -115,22 +114,8 @@ fn ms(d: Duration) -> u64 {
 impl Redis {
     /// A connection of its own for blocking reads (a blocked command holds
     /// up every command behind it on the same connection).
-    pub async fn blocking_connection(
-        &self,
-        block: Duration,
-    ) -> Result<ConnectionManager, RedisError> {
-        let config = ::redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout()))
-            .set_response_timeout(Some(block + self.timeout()))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        tokio::time::timeout(
-            self.timeout(),
-            ConnectionManager::new_with_config(self.link.client.clone(), config),
-        )
-        .await
-        .map_err(|_| RedisError::Timeout(self.timeout()))?
-        .map_err(|e| RedisError::Unavailable(e.to_string()))
+    pub async fn blocking_connection(&self, block: Duration) -> Result<Conn, RedisError> {
+        self.link.open(block + self.timeout()).await
     }
 
     /// Creates the consumer group at the stream's start (and the stream),
@@ -156,7 +141,7 @@ impl Redis {
     /// its own pending ones from an earlier run (`0`).
     pub async fn read_outbound(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut Conn,
         s: &Streams,
         count: usize,
         block: Duration,
@@ -486,11 +471,12 @@ impl Redis {
     }
 
     /// Records opt-outs and opt-ins of `instance`: the key later replies are
-    /// refused by, and an event for the core system, at once.
+    /// refused by, and (given `events_stream`) an event for the core system,
+    /// at once.
     pub async fn record_consents(
         &self,
         instance: &str,
-        events_stream: &str,
+        events_stream: Option<&str>,
         consents: &[(String, bool, String)],
     ) -> Result<(), RedisError> {
         if consents.is_empty() {
@@ -509,14 +495,16 @@ impl Redis {
             } else {
                 pipe.cmd("DEL").arg(&key).ignore();
             }
-            pipe.cmd("XADD")
-                .arg(events_stream)
-                .arg("*")
-                .arg("type")
-                .arg(if *opted_out { "opt_out" } else { "opt_in" })
-                .arg("event")
-                .arg(event)
-                .ignore();
+            if let Some(events_stream) = events_stream {
+                pipe.cmd("XADD")
+                    .arg(events_stream)
+                    .arg("*")
+                    .arg("type")
+                    .arg(if *opted_out { "opt_out" } else { "opt_in" })
+                    .arg("event")
+                    .arg(event)
+                    .ignore();
+            }
         }
         pipe.query_async::<()>(&mut conn)
             .await

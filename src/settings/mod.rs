@@ -201,6 +201,12 @@ impl Config {
                 message: "must not be empty".into(),
             });
         }
+        if redis.partitions == 0 || redis.partitions > 1024 {
+            errors.push(ConfigError {
+                location: "redis.partitions".into(),
+                message: "must be between 1 and 1024".into(),
+            });
+        }
         if redis.dedup_window_seconds == 0 {
             errors.push(ConfigError {
                 location: "redis.dedup_window_seconds".into(),

@@ -49,6 +49,37 @@ pub struct RedisConfig {
     pub dedup_window_seconds: u64,
     /// How long one Redis command may take before it counts as a failure. Default 2000 ms.
     pub command_timeout_ms: u64,
+    /// Talk to a Redis Cluster, with `url` (and `nodes`) as seeds the rest
+    /// of the cluster is discovered from. Default false. Set by `nodes` too.
+    pub cluster: bool,
+    /// Seed nodes of a Redis Cluster, each a URL or an `env:`/`file:`
+    /// reference (`rediss://` for TLS; a password in the URL). When given,
+    /// `url` is used only if it is set as well. Default none.
+    pub nodes: Vec<Secret>,
+    /// How many partitions complaints are spread over, by their
+    /// conversation: each has its own streams and its keys in one hash slot.
+    /// Default 1 (with no cluster: the key names of a single node).
+    pub partitions: u16,
+    /// Replicas each append must reach before it counts as durable
+    /// (`WAIT`); an append not confirmed in time goes to the spool and is
+    /// forwarded (a duplicate then, if it did arrive). Default 0: the
+    /// master's own write (and its `appendfsync`) is what counts.
+    pub wait_replicas: u32,
+    /// How long an append waits for `wait_replicas`. Default 500 ms.
+    pub wait_timeout_ms: u64,
+}
+
+impl RedisConfig {
+    /// Whether keys carry a partition hash tag: on a cluster, or with more
+    /// than one partition.
+    pub fn tagged(&self) -> bool {
+        self.is_cluster() || self.partitions > 1
+    }
+
+    /// Whether the gateway talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.cluster || !self.nodes.is_empty()
+    }
 }
 
 impl Default for RedisConfig {
@@ -59,6 +90,11 @@ impl Default for RedisConfig {
             key_prefix: "aduan".into(),
             dedup_window_seconds: 8 * 24 * 3600,
             command_timeout_ms: 2000,
+            cluster: false,
+            nodes: Vec::new(),
+            partitions: 1,
+            wait_replicas: 0,
+            wait_timeout_ms: 500,
         }
     }
 }
