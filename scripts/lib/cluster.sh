@@ -34,14 +34,11 @@ start_private_cluster() {
   need_package redis-cli redis-tools
   local timeout="${CLUSTER_NODE_TIMEOUT_MS:-1000}"
   local nodes=() urls=()
+  mkdir -p "$dir"
+  echo "$timeout" >"$dir/node-timeout"
   for i in 0 1 2 3 4 5; do
     port=$((base + i))
-    mkdir -p "$dir/$port"
-    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" \
-      --dir "$dir/$port" --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
-      --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" \
-      --cluster-node-timeout "$timeout" --cluster-replica-validity-factor 0 \
-      --save "" --appendonly yes --appendfsync everysec >/dev/null
+    start_cluster_node "$dir" "$port"
     nodes+=("127.0.0.1:$port")
     urls+=("redis://127.0.0.1:$port")
   done
@@ -75,6 +72,18 @@ start_private_cluster() {
   done
   echo "aduan: the private Redis Cluster did not become ready (see $dir/*/redis.log)" >&2
   return 1
+}
+
+# Starts (or starts again, keeping its cluster configuration) the node on
+# port $2 of the cluster under $1.
+start_cluster_node() {
+  local dir="$1" port="$2"
+  mkdir -p "$dir/$port"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" \
+    --dir "$dir/$port" --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
+    --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" \
+    --cluster-node-timeout "$(cat "$dir/node-timeout")" --cluster-replica-validity-factor 0 \
+    --save "" --appendonly yes --appendfsync everysec >/dev/null
 }
 
 # Stops every node of the cluster under $1.

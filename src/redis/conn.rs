@@ -80,7 +80,7 @@ impl Conn {
 /// Where connections come from.
 enum Client {
     Node(::redis::Client),
-    Cluster(ClusterClient),
+    Cluster(Box<ClusterClient>),
 }
 
 /// The shared connection, opened on first use, and the settings every
@@ -119,7 +119,7 @@ impl Link {
                 .max_retry_wait(500)
                 .build()
                 .map_err(bad)?;
-            Client::Cluster(client)
+            Client::Cluster(Box::new(client))
         } else {
             let info = ::redis::IntoConnectionInfo::into_connection_info(cfg.url.expose())
                 .map_err(bad)?

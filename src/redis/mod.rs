@@ -487,6 +487,22 @@ impl Redis {
     }
 }
 
+/// The flat list of strings in a script reply.
+pub(crate) fn strings(v: &::redis::Value) -> Result<Vec<String>, RedisError> {
+    let ::redis::Value::Array(items) = v else {
+        return Err(RedisError::Protocol("reply is not a list".into()));
+    };
+    items
+        .iter()
+        .map(|i| match i {
+            ::redis::Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+            ::redis::Value::SimpleString(s) => Ok(s.clone()),
+            ::redis::Value::Int(n) => Ok(n.to_string()),
+            other => Err(RedisError::Protocol(format!("{other:?}"))),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,20 +540,4 @@ mod tests {
             partition_of("wa:6281234567890", 4)
         );
     }
-}
-
-/// The flat list of strings in a script reply.
-pub(crate) fn strings(v: &::redis::Value) -> Result<Vec<String>, RedisError> {
-    let ::redis::Value::Array(items) = v else {
-        return Err(RedisError::Protocol("reply is not a list".into()));
-    };
-    items
-        .iter()
-        .map(|i| match i {
-            ::redis::Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
-            ::redis::Value::SimpleString(s) => Ok(s.clone()),
-            ::redis::Value::Int(n) => Ok(n.to_string()),
-            other => Err(RedisError::Protocol(format!("{other:?}"))),
-        })
-        .collect()
 }

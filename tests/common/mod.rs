@@ -72,7 +72,7 @@ pub async fn spawn_app(config_toml: &str) -> TestApp {
 pub async fn spawn_app_with(config_toml: &str, redis_url: &str, namespace: &str) -> TestApp {
     // Each gateway needs a spool file of its own; a restart on the same namespace reopens it.
     let spool_dir = std::env::temp_dir().join(format!("aduan-test-spool-{namespace}"));
-    start(config_toml, redis_url, namespace, spool_dir).await
+    start(config_toml, redis_url, namespace, spool_dir, "").await
 }
 
 /// A gateway on the Redis keys of `namespace` beside others on the same keys,
@@ -81,7 +81,43 @@ pub async fn spawn_app_with(config_toml: &str, redis_url: &str, namespace: &str)
 /// restart takes a fresh one too; it is empty while Redis is up.
 pub async fn spawn_replica(config_toml: &str, namespace: &str, replica: &str) -> TestApp {
     let spool_dir = std::env::temp_dir().join(format!("aduan-test-spool-{namespace}-{replica}"));
-    start(config_toml, &redis_url(), namespace, spool_dir).await
+    start(config_toml, &redis_url(), namespace, spool_dir, "").await
+}
+
+/// The seed URLs of the Redis Cluster that `./scripts/test` starts
+/// (`ADUAN_CLUSTER_NODES`, comma-separated).
+pub fn cluster_nodes() -> Vec<String> {
+    let nodes = std::env::var("ADUAN_CLUSTER_NODES").unwrap_or_else(|_| {
+        panic!(
+            "ADUAN_CLUSTER_NODES is not set: run ./scripts/test, which starts a local Redis Cluster"
+        )
+    });
+    nodes.split(',').map(str::to_string).collect()
+}
+
+/// A gateway replica (`replica` names its spool) on the keys of `namespace`
+/// in the Redis Cluster, with `redis_extra` lines added to its `[redis]`.
+pub async fn spawn_on_cluster(
+    config_toml: &str,
+    namespace: &str,
+    replica: &str,
+    redis_extra: &str,
+) -> TestApp {
+    let spool_dir = std::env::temp_dir().join(format!("aduan-test-spool-{namespace}-{replica}"));
+    let nodes = cluster_nodes()
+        .iter()
+        .map(|n| format!("\"{n}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let extra = format!("nodes = [{nodes}]\n{redis_extra}");
+    start(
+        config_toml,
+        &cluster_nodes()[0],
+        namespace,
+        spool_dir,
+        &extra,
+    )
+    .await
 }
 
 async fn start(
@@ -89,12 +125,13 @@ async fn start(
     redis_url: &str,
     namespace: &str,
     spool_dir: std::path::PathBuf,
+    redis_extra: &str,
 ) -> TestApp {
     let stream = format!("test:{namespace}:complaints");
     let prefix = format!("test:{namespace}");
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_seconds = 10\nshutdown_grace_seconds = 5\n\n\
-         [redis]\nurl = \"{redis_url}\"\nstream = \"{stream}\"\nkey_prefix = \"{prefix}\"\ncommand_timeout_ms = 1000\n\n\
+         [redis]\nurl = \"{redis_url}\"\nstream = \"{stream}\"\nkey_prefix = \"{prefix}\"\ncommand_timeout_ms = 1000\n{redis_extra}\n\
          [spool]\ndir = \"{}\"\n\n{config_toml}",
         spool_dir.display()
     );
