@@ -268,7 +268,42 @@ pub fn handle(
 ) -> Result<Outcome, Rejection> {
     let req = request.as_request();
     adapter.verify(&req)?;
-    adapter.parse(&req, ctx)
+    let outcome = adapter.parse(&req, ctx)?;
+    // A redelivery must land on the partition the first delivery did: the
+    // conversation key may depend on the delivery alone, not on when it came.
+    if let Ok(again) = adapter.parse(&req, &later(ctx)) {
+        assert_eq!(
+            conversations(&outcome),
+            conversations(&again),
+            "the conversation key depends on more than the delivery"
+        );
+    }
+    Ok(outcome)
+}
+
+/// `ctx` a day and a millisecond later, as a provider's redelivery comes.
+pub fn later<'a>(ctx: &Context<'a>) -> Context<'a> {
+    Context {
+        received_at: Timestamp(ctx.received_at.0 + chrono::Duration::milliseconds(86_400_001)),
+        ..*ctx
+    }
+}
+
+/// The conversation key of each complaint and part an outcome appends, in order.
+pub fn conversations(outcome: &Outcome) -> Vec<String> {
+    match outcome {
+        Outcome::Accept { complaints, .. } | Outcome::AcceptWithBlobs { complaints, .. } => {
+            complaints
+                .iter()
+                .map(|c| c.thread.conversation.clone())
+                .collect()
+        }
+        Outcome::Fragments(parts) => parts
+            .iter()
+            .map(|f| f.complaint.thread.conversation.clone())
+            .collect(),
+        Outcome::Reply(_) => Vec::new(),
+    }
 }
 
 // ---------------------------------------------------------------------------

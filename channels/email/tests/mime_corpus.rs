@@ -83,8 +83,29 @@ fn corpus_normalizes_to_the_expected_documents() {
             recipient: case.recipient.map(str::to_string),
         };
         let got = complaint_from_mime(&mime, &envelope, &ctx(), &MimeLimits::default());
+        let again = complaint_from_mime(
+            &mime,
+            &envelope,
+            &testkit::later(&ctx()),
+            &MimeLimits::default(),
+        );
         match (case.expect, got) {
             (Expect::Complaint, Ok(MimeOutcome::Complaint { complaint, blobs })) => {
+                // A redelivery keeps its conversation key, and so its partition.
+                let Ok(MimeOutcome::Complaint {
+                    complaint: later, ..
+                }) = again
+                else {
+                    panic!(
+                        "{}: the same message later is not a complaint",
+                        case.fixture
+                    )
+                };
+                assert_eq!(
+                    complaint.thread.conversation, later.thread.conversation,
+                    "{}",
+                    case.fixture
+                );
                 for a in &complaint.attachments {
                     let key = a.storage_key.as_deref().expect("stored");
                     let blob = blobs.iter().find(|b| b.key == key).expect("blob");
