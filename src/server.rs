@@ -222,6 +222,21 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
             pollers.spawn(poller.run(host, shutdown.child_token()));
         }
     }
+    // Consumers find every partition's streams in one key.
+    let (redis, delivery, events) = (
+        ingest.pipeline().redis().clone(),
+        config.outbound.delivery_stream.clone(),
+        config.outbound.events_stream.clone(),
+    );
+    let stop = shutdown.child_token();
+    pollers.spawn(async move {
+        while redis.publish_layout(&delivery, &events).await.is_err() {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    });
     // Split messages whose window passed are written by whichever replica sweeps first.
     pollers.spawn(ingest.clone().sweep_fragments(shutdown.child_token()));
     let pipeline = ingest.pipeline();

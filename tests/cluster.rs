@@ -246,9 +246,59 @@ async fn complaints_spread_over_partitions_with_each_step_in_one_slot() {
         Some("uid:4711".to_string())
     );
 
+    // The example consumer finds every partition in the layout and reads
+    // each with a group of its own.
+    let layout: String = conn.get(format!("test:{ns}:layout")).await.expect("layout");
+    let layout: Value = serde_json::from_str(&layout).expect("layout JSON");
+    assert_eq!(layout["partitions"], PARTITIONS);
+    assert_eq!(layout["complaints"][1], keys(&ns, 1).stream().as_str());
+    assert_eq!(
+        layout["outbound"][2],
+        keys(&ns, 2).named(&format!("test:{ns}:outbound")).as_str()
+    );
+    let read = consume(&format!("test:{ns}:layout"), n as usize).await;
+    let ids: HashSet<&str> = all.iter().filter_map(|(_, c)| c["id"].as_str()).collect();
+    let printed: HashSet<&str> = read.iter().filter_map(|l| l.split(' ').nth(1)).collect();
+    assert_eq!(printed, ids, "the consumer read every complaint once");
+    assert_eq!(read.len(), n as usize);
+
     // Not one command was refused (a step across slots would be CROSSSLOT).
     assert_eq!(redis_errors(&app).await, errors_before);
     app.stop().await;
+}
+
+/// Runs `examples/consumer.rs` on the cluster reading `layout` until it
+/// printed `n` complaints (or 20 s passed); returns its lines.
+async fn consume(layout: &str, n: usize) -> Vec<String> {
+    use tokio::io::AsyncBufReadExt;
+    let deps = std::env::current_exe().expect("test binary");
+    let example = deps
+        .parent()
+        .and_then(|d| d.parent())
+        .map(|d| d.join("examples/consumer"))
+        .expect("target directory");
+    let mut child = tokio::process::Command::new(&example)
+        .args([
+            &common::cluster_nodes().join(","),
+            layout,
+            "core",
+            "worker-1",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", example.display()));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut read = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while read.len() < n {
+        match tokio::time::timeout_at(deadline, lines.next_line()).await {
+            Ok(Ok(Some(line))) => read.push(line),
+            _ => break,
+        }
+    }
+    let _ = child.kill().await;
+    read
 }
 
 /// The gateway's Redis on the cluster, for steps driven directly.

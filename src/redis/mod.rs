@@ -401,6 +401,41 @@ impl Redis {
         self.link.is_cluster()
     }
 
+    /// The key that names every partition's streams for consumers
+    /// (`{prefix}:layout`); written only when keys are tagged.
+    pub fn layout_key(&self) -> String {
+        format!("{}:layout", self.keys.prefix())
+    }
+
+    /// Writes the partition layout: the count, and for each stream the
+    /// names of its partitions, in partition order (JSON). `delivery` and
+    /// `events` are the `[outbound]` streams' names before the tag.
+    pub async fn publish_layout(&self, delivery: &str, events: &str) -> Result<(), RedisError> {
+        if !self.tagged {
+            return Ok(());
+        }
+        let names = |base: &str| -> Vec<String> {
+            (0..self.count)
+                .map(|p| self.part(p).keys().named(base))
+                .collect()
+        };
+        let layout = serde_json::json!({
+            "partitions": self.count,
+            "complaints": (0..self.count).map(|p| self.part(p).keys().stream()).collect::<Vec<_>>(),
+            "outbound": names(&self.outbound_stream),
+            "media": names(&self.media_stream),
+            "delivery": names(delivery),
+            "events": names(events),
+        });
+        let mut conn = self.connection().await?;
+        ::redis::cmd("SET")
+            .arg(self.layout_key())
+            .arg(layout.to_string())
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| RedisError::command("layout", e))
+    }
+
     /// Keeps reply routes `days` (`[outbound] reply_route_days`) and
     /// queues acknowledgements on `outbound_stream`.
     pub fn with_outbound(mut self, cfg: &crate::settings::OutboundConfig) -> Self {
