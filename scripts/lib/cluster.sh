@@ -25,7 +25,8 @@ EOF
 }
 
 # Starts the cluster with data under $1 (one folder a node) on six ports from
-# $2, with failover after ${CLUSTER_NODE_TIMEOUT_MS:-1000} ms of silence.
+# $2, with failover after ${CLUSTER_NODE_TIMEOUT_MS:-1000} ms of silence,
+# and the append-only file on unless CLUSTER_APPENDONLY=no.
 # Exports ADUAN_CLUSTER_NODES (the six URLs, comma-separated) and
 # ADUAN_CLUSTER_DIR (node N's pid file is $ADUAN_CLUSTER_DIR/PORT/redis.pid).
 start_private_cluster() {
@@ -36,6 +37,7 @@ start_private_cluster() {
   local nodes=() urls=()
   mkdir -p "$dir"
   echo "$timeout" >"$dir/node-timeout"
+  echo "${CLUSTER_APPENDONLY:-yes}" >"$dir/appendonly"
   for i in 0 1 2 3 4 5; do
     port=$((base + i))
     start_cluster_node "$dir" "$port"
@@ -83,7 +85,7 @@ start_cluster_node() {
     --dir "$dir/$port" --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log" \
     --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" \
     --cluster-node-timeout "$(cat "$dir/node-timeout")" --cluster-replica-validity-factor 0 \
-    --save "" --appendonly yes --appendfsync everysec >/dev/null
+    --save "" --appendonly "$(cat "$dir/appendonly")" --appendfsync everysec >/dev/null
 }
 
 # Stops every node of the cluster under $1.

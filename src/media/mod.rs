@@ -87,14 +87,10 @@ impl MediaWorker {
         if fetchers.is_empty() || !config.enabled {
             return None;
         }
-        let consumer = config.consumer.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "aduan".into());
-            format!("{host}-{}", std::process::id())
-        });
+        let consumer = config
+            .consumer
+            .clone()
+            .unwrap_or_else(crate::redis::replies::default_consumer);
         Some(MediaWorker {
             redis,
             blobs,

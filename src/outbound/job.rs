@@ -2,6 +2,7 @@
 //! checked, and given its route. Everything wrong with an entry is found
 //! here, before anything is claimed, as a permanent failure with its code.
 
+use crate::redis::RedisError;
 use aduan_adapter::{Channel, ReplyRequest, ReplyRoute, RouteKind, Timestamp};
 
 /// A reply ready for its instance's lane.
@@ -145,6 +146,17 @@ pub fn channel_fits(kind: crate::settings::InstanceKind, channel: Channel) -> bo
         K::Transcript => channel == Channel::CallCenter,
         K::Open311 => channel == Channel::Web,
     }
+}
+
+/// What a provider id we sent maps back to, for its reports.
+pub(super) fn sent_index(job: &Job) -> Result<String, RedisError> {
+    serde_json::to_string(&super::reports::SentRef {
+        reply_id: job.reply.reply_id.clone(),
+        complaint_id: Some(job.route.complaint_id.clone()).filter(|c| !c.is_empty()),
+        channel: job.route.channel,
+        to: job.route.to.clone(),
+    })
+    .map_err(|e| RedisError::Serialize(e.to_string()))
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ impl Shared {
         let json = delivery_json(delivery)?;
         let status = delivery.map_or("", |d| d.status.as_str());
         let sent_index = if what == Record::Sent {
-            sent_index(job)?
+            job::sent_index(job)?
         } else {
             String::new()
         };
@@ -147,17 +147,6 @@ fn delivery_json(delivery: Option<&Delivery>) -> Result<String, RedisError> {
     })
 }
 
-/// What a provider id we sent maps back to, for its reports.
-fn sent_index(job: &Job) -> Result<String, RedisError> {
-    serde_json::to_string(&reports::SentRef {
-        reply_id: job.reply.reply_id.clone(),
-        complaint_id: Some(job.route.complaint_id.clone()).filter(|c| !c.is_empty()),
-        channel: job.route.channel,
-        to: job.route.to.clone(),
-    })
-    .map_err(|e| RedisError::Serialize(e.to_string()))
-}
-
 /// A number in [0, 1) that differs between calls and replicas.
 fn jitter() -> f64 {
     use std::hash::{BuildHasher, Hasher};
@@ -175,16 +164,6 @@ pub struct Outbound {
     /// one that sends no replies.
     kinds: HashMap<String, InstanceKind>,
     in_flight: Arc<Semaphore>,
-}
-
-/// This replica's consumer name: the host's name and the process id.
-fn default_consumer() -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "aduan".into());
-    format!("{host}-{}", std::process::id())
 }
 
 impl Outbound {
@@ -226,7 +205,10 @@ impl Outbound {
             delivery: config.delivery_stream.clone(),
             events: config.events_stream.clone(),
             group: config.group.clone(),
-            consumer: config.consumer.clone().unwrap_or_else(default_consumer),
+            consumer: config
+                .consumer
+                .clone()
+                .unwrap_or_else(crate::redis::replies::default_consumer),
             state_ttl: Duration::from_secs(config.report_days.max(1) * 24 * 3600),
             report_ttl: Duration::from_secs(config.report_days.max(1) * 24 * 3600),
         };

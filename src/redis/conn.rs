@@ -79,7 +79,7 @@ impl Conn {
 
 /// Where connections come from.
 enum Client {
-    Node(::redis::Client),
+    Node(Box<::redis::Client>),
     Cluster(Box<ClusterClient>),
 }
 
@@ -102,12 +102,25 @@ impl Link {
         // until the previous segment is acknowledged.
         let tcp = ::redis::io::tcp::TcpSettings::default().set_nodelay(true);
         let timeout = Duration::from_millis(cfg.command_timeout_ms);
+        let root_cert = match &cfg.tls_ca {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                RedisError::Unavailable(format!("redis.tls_ca {}: {e}", path.display()))
+            })?),
+            None => None,
+        };
         let client = if cfg.is_cluster() {
             let mut seeds: Vec<String> = cfg.nodes.iter().map(|n| n.expose().to_string()).collect();
             if seeds.is_empty() || cfg.url.expose() != RedisConfig::default().url.expose() {
                 seeds.push(cfg.url.expose().to_string());
             }
-            let client = ClusterClient::builder(seeds)
+            let mut builder = ClusterClient::builder(seeds);
+            if root_cert.is_some() {
+                builder = builder.certs(::redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert,
+                });
+            }
+            let client = builder
                 .tcp_settings(tcp)
                 .connection_timeout(timeout)
                 .response_timeout(timeout)
@@ -124,7 +137,17 @@ impl Link {
             let info = ::redis::IntoConnectionInfo::into_connection_info(cfg.url.expose())
                 .map_err(bad)?
                 .set_tcp_settings(tcp);
-            Client::Node(::redis::Client::open(info).map_err(bad)?)
+            Client::Node(Box::new(match root_cert {
+                Some(root) => ::redis::Client::build_with_tls(
+                    info,
+                    ::redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root),
+                    },
+                )
+                .map_err(bad)?,
+                None => ::redis::Client::open(info).map_err(bad)?,
+            }))
         };
         Ok(Link {
             client,
@@ -170,7 +193,7 @@ impl Link {
                     .set_max_delay(Duration::from_millis(500));
                 tokio::time::timeout(
                     self.timeout,
-                    ConnectionManager::new_with_config(client.clone(), config),
+                    ConnectionManager::new_with_config(client.as_ref().clone(), config),
                 )
                 .await
                 .map(|r| r.map(Conn::Node))

@@ -107,6 +107,16 @@ pub struct Streams {
     pub report_ttl: Duration,
 }
 
+/// This replica's consumer name in a group: the host's name and the process id.
+pub fn default_consumer() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "aduan".into());
+    format!("{host}-{}", std::process::id())
+}
+
 fn ms(d: Duration) -> u64 {
     d.as_millis().clamp(1, u64::MAX as u128) as u64
 }

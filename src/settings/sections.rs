@@ -67,6 +67,9 @@ pub struct RedisConfig {
     pub wait_replicas: u32,
     /// How long an append waits for `wait_replicas`. Default 500 ms.
     pub wait_timeout_ms: u64,
+    /// PEM file of the CA that signed the Redis servers' certificates, for
+    /// `rediss://` URLs; default the system's trusted roots.
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl RedisConfig {
@@ -95,6 +98,7 @@ impl Default for RedisConfig {
             partitions: 1,
             wait_replicas: 0,
             wait_timeout_ms: 500,
+            tls_ca: None,
         }
     }
 }
