@@ -13,11 +13,12 @@ import base64
 import json
 import os
 import sys
+import traceback
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 
@@ -60,12 +61,31 @@ def shot(driver, shots, name):
         f.write(base64.b64decode(picture["data"]))
 
 
+def gone(element):
+    """Whether `element`'s document was replaced. Chromium answers a node
+    of a replaced document as stale, or, while the new one is being
+    attached, with an inspector error: both mean gone."""
+    try:
+        element.is_enabled()
+        return False
+    except WebDriverException:
+        return True
+
+
 def follow(driver, element):
     """Clicks `element` and waits until the page it leads to has replaced
     this one (a click does not wait for the navigation it starts)."""
     page = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 20).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, 20).until(lambda d: gone(page))
+    WebDriverWait(driver, 20).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
+
+
+def settled(driver, read):
+    """What `read(driver)` gives once the page holds still: read again while
+    the browser says a node it found is no longer in the document."""
+    return WebDriverWait(driver, 10, ignored_exceptions=[WebDriverException]).until(read)
 
 
 def field(driver, name):
@@ -83,9 +103,9 @@ def citizen(driver, args, source, report):
     field(driver, "contact").send_keys("0812-3456-7890")
     Select(field(driver, "category")).select_by_value("JALAN-RUSAK")
     follow(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
-    report["citizen"]["problems"] = [
+    report["citizen"]["problems"] = settled(driver, lambda d: [
         a.get_attribute("href").split("#")[-1]
-        for a in driver.find_elements(By.CSS_SELECTOR, "#problems a")]
+        for a in d.find_elements(By.CSS_SELECTOR, "#problems a")])
     report["citizen"]["kept_name"] = field(driver, "name").get_attribute("value")
     report["citizen"]["kept_category"] = Select(field(driver, "category")).first_selected_option.get_attribute("value")
     report["axe"]["citizen_errors"] = axe(driver, source)
@@ -96,7 +116,7 @@ def citizen(driver, args, source, report):
     field(driver, "address").send_keys("Jl. Pajajaran No. 12, Bogor")
     field(driver, "photo").send_keys(os.path.abspath(args.photo))
     follow(driver, driver.find_element(By.CSS_SELECTOR, "button[type=submit]"))
-    report["citizen"]["tracking"] = driver.find_element(By.ID, "tracking").text
+    report["citizen"]["tracking"] = settled(driver, lambda d: d.find_element(By.ID, "tracking").text)
     report["axe"]["citizen_accepted"] = axe(driver, source)
 
 
@@ -119,11 +139,10 @@ def agent(driver, args, source, report):
             "Penelepon: Air PDAM di Kelurahan Tegallega mati sejak kemarin sore.")
         driver.find_element(By.NAME, "turns").click()
         follow(driver, driver.find_element(By.CSS_SELECTOR, "form[action='/agent'] button[type=submit]"))
-        outcome = driver.find_element(By.ID, "outcome")
-        return {
-            "tracking": driver.find_element(By.ID, "tracking").text,
-            "duplicate": outcome.get_attribute("data-duplicate") == "true",
-        }
+        return settled(driver, lambda d: {
+            "tracking": d.find_element(By.ID, "tracking").text,
+            "duplicate": d.find_element(By.ID, "outcome").get_attribute("data-duplicate") == "true",
+        })
 
     shot(driver, args.shots, "agent.png")
     report["agent"]["first"] = send(args.call_id)
@@ -146,7 +165,8 @@ def main():
         citizen(driver, args, source, report)
         agent(driver, args, source, report)
     except Exception as e:  # the test prints the page it stopped on
-        report["error"] = f"{type(e).__name__}: {e}"
+        report["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        report["where"] = traceback.format_exc().splitlines()[-12:]
         report["page"] = driver.page_source[:4000]
     finally:
         driver.quit()
