@@ -316,6 +316,10 @@ fn cluster_redis(ns: &str) -> Redis {
     .expect("cluster configuration")
 }
 
+fn concat(ns: &str) -> String {
+    format!("[outbound]\nevents_stream = \"test:{ns}:events\"\n{CONCAT}")
+}
+
 const CONCAT: &str = r#"
 [limits]
 per_sender_per_minute = 0
@@ -334,8 +338,13 @@ fn vonage_part(file: &str) -> Vec<u8> {
 async fn split_messages_are_held_and_joined_on_the_cluster() {
     let _turn = TURN.lock().await;
     let ns = common::unique("cl-frag");
-    let mut app =
-        common::spawn_on_cluster(CONCAT, &ns, "a", &format!("partitions = {PARTITIONS}\n")).await;
+    let mut app = common::spawn_on_cluster(
+        &concat(&ns),
+        &ns,
+        "a",
+        &format!("partitions = {PARTITIONS}\n"),
+    )
+    .await;
     let errors_before = redis_errors(&app).await;
     let url = format!("{}/webhooks/vonage/vonage-concat", app.base_url);
     for file in [
@@ -379,6 +388,35 @@ async fn split_messages_are_held_and_joined_on_the_cluster() {
         let conversation = c["thread"]["conversation"].as_str().expect("conversation");
         assert_eq!(partition_of(conversation, PARTITIONS), *p);
     }
+    // An SMS opt-out holds in every partition (the partition of a later
+    // reply is its conversation's, unknown to the report), with one event.
+    let stop = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("channels/sms/fixtures/vonage/stop.query"),
+    )
+    .expect("fixture");
+    let status = app
+        .client
+        .get(format!("{url}?{}", stop.trim()))
+        .send()
+        .await
+        .expect("get")
+        .status();
+    assert_eq!(status, 200);
+    let opted_out: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("test:{ns}:optout:*"))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    let tags: HashSet<Option<u16>> = opted_out.iter().map(|k| Keys::partition_of(k)).collect();
+    assert_eq!(tags.len(), 3, "{opted_out:?}");
+    let mut events = 0;
+    for p in 0..PARTITIONS {
+        let stream = keys(&ns, p).named(&format!("test:{ns}:events"));
+        events += read_stream(&mut conn, &stream, "event").await.len();
+    }
+    assert_eq!(events, 1, "one opt-out event");
+
     // Nothing held is left behind in any partition's deadline index.
     tokio::time::sleep(Duration::from_millis(300)).await;
     for p in 0..PARTITIONS {
