@@ -8,25 +8,16 @@ use std::sync::Arc;
 
 use aduan::redis::Redis;
 use aduan::settings::RedisConfig;
-use aduan_adapter::{Channel, Complaint, Context, Secret, Timestamp};
+use aduan_adapter::{Complaint, Secret};
 use common::private_redis::PrivateRedis;
 
 fn complaint(external_id: &str) -> Complaint {
-    let ctx = Context {
-        instance: "wa-jatim",
-        received_at: Timestamp(chrono::Utc::now()),
-        keep_raw: false,
-    };
-    let mut c = Complaint::new(
-        &ctx,
-        Channel::Whatsapp,
-        "meta_whatsapp",
+    common::whatsapp_complaint(
+        "wa-jatim",
         external_id,
         "whatsapp:6281330001111",
-    );
-    c.id = ulid::Ulid::generate().to_string();
-    c.text = "Banjir di Jalan Ahmad Yani sejak pagi, mohon pompa air dikirim.".into();
-    c
+        "Banjir di Jalan Ahmad Yani sejak pagi, mohon pompa air dikirim.",
+    )
 }
 
 fn redis_for(server: &PrivateRedis) -> Redis {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use aduan::redis::Redis;
 use aduan::settings::RedisConfig;
-use aduan_adapter::{Channel, Complaint, Context, Secret, Timestamp};
+use aduan_adapter::{Complaint, Secret};
 use common::private_redis::free_port;
 
 const PASSWORD: &str = "kata-sandi-tls";
@@ -140,21 +140,12 @@ async fn start() -> TlsRedis {
 }
 
 fn complaint() -> Complaint {
-    let ctx = Context {
-        instance: "wa-aceh",
-        received_at: Timestamp(chrono::Utc::now()),
-        keep_raw: false,
-    };
-    let mut c = Complaint::new(
-        &ctx,
-        Channel::Whatsapp,
-        "meta_whatsapp",
+    common::whatsapp_complaint(
+        "wa-aceh",
         "wamid.TLS1",
         "whatsapp:6281360001234",
-    );
-    c.id = ulid::Ulid::generate().to_string();
-    c.text = "Jembatan di Desa Lampineung retak, mohon diperiksa.".into();
-    c
+        "Jembatan di Desa Lampineung retak, mohon diperiksa.",
+    )
 }
 
 fn config(server: &TlsRedis, tls_ca: Option<std::path::PathBuf>) -> RedisConfig {

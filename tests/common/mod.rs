@@ -159,6 +159,31 @@ async fn start(
     }
 }
 
+/// A WhatsApp complaint of `instance` with its id, received now, for tests
+/// that drive the Redis side directly.
+pub fn whatsapp_complaint(
+    instance: &str,
+    external_id: &str,
+    sender: &str,
+    text: &str,
+) -> aduan_adapter::Complaint {
+    let ctx = aduan_adapter::Context {
+        instance,
+        received_at: aduan_adapter::Timestamp(chrono::Utc::now()),
+        keep_raw: false,
+    };
+    let mut c = aduan_adapter::Complaint::new(
+        &ctx,
+        aduan_adapter::Channel::Whatsapp,
+        "meta_whatsapp",
+        external_id,
+        sender,
+    );
+    c.id = ulid::Ulid::generate().to_string();
+    c.text = text.into();
+    c
+}
+
 /// One stream entry's fields.
 #[derive(Debug, Clone)]
 pub struct Entry {
