@@ -668,3 +668,67 @@ async fn a_master_killed_under_load_without_wait() {
         all.len()
     );
 }
+
+/// A blocking read outlives the command timeout: idle workers on the
+/// cluster keep one read open per partition without a timeout each cycle,
+/// and a reply appended while they wait is handed to the open read and sent
+/// at once (an entry handed to a read the client had given up on would wait
+/// for takeover).
+#[tokio::test]
+async fn idle_workers_read_without_timeouts_and_send_each_reply_at_once() {
+    let _turn = TURN.lock().await;
+    let ns = common::unique("cl-idle");
+    let standin = StandIn::start().await;
+    let mut app = common::spawn_on_cluster(
+        &telegram(&ns, &standin.url(), true),
+        &ns,
+        "a",
+        &format!("partitions = {PARTITIONS}\n"),
+    )
+    .await;
+    let errors_before = redis_errors(&app).await;
+
+    // 200 complaints at moments drawn from a fixed seed over about 30 s:
+    // mostly close together, with idle stretches longer than a read's block.
+    let n = 200u64;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut posted = HashMap::new();
+    for i in 0..n {
+        let r = next();
+        let gap = if r % 25 == 0 {
+            2_500 + r % 1_500
+        } else {
+            r % 100
+        };
+        tokio::time::sleep(Duration::from_millis(gap)).await;
+        posted.insert(7_000 + i as i64, Instant::now());
+        assert_eq!(post(&app.client, &app.base_url, update(i)).await, 200);
+    }
+    let sent = standin.wait_for(n as usize, Duration::from_secs(20)).await;
+    assert_eq!(sent.len(), n as usize, "every acknowledgement sent");
+    let mut late = Vec::new();
+    for seen in &sent {
+        let chat = seen.body["chat_id"]
+            .as_i64()
+            .or_else(|| seen.body["chat_id"].as_str().and_then(|s| s.parse().ok()))
+            .expect("chat_id");
+        let at = posted.get(&chat).expect("a chat the test posted for");
+        let waited = seen.at.duration_since(*at);
+        if waited > Duration::from_secs(1) {
+            late.push((chat, waited));
+        }
+    }
+    assert!(late.is_empty(), "sent later than 1 s: {late:?}");
+    assert_eq!(
+        redis_errors(&app).await,
+        errors_before,
+        "no read timed out while idle"
+    );
+    app.stop().await;
+}

@@ -80,7 +80,47 @@ impl Conn {
 /// Where connections come from.
 enum Client {
     Node(Box<::redis::Client>),
-    Cluster(Box<ClusterClient>),
+    /// The settings a cluster client is built from, and the client of
+    /// ordinary commands.
+    Cluster(Box<(ClusterSpec, ClusterClient)>),
+}
+
+/// What a cluster client is built from. A blocking read needs a client of
+/// its own: the cluster connection bounds every request by the client's
+/// overall response timeout, which a per-connection [`ClusterConfig`] does
+/// not change, so an `XREADGROUP … BLOCK` longer than the command timeout
+/// would time out on every idle cycle, and an entry Redis handed to the
+/// abandoned read would wait in the pending list until takeover.
+struct ClusterSpec {
+    seeds: Vec<String>,
+    root_cert: Option<Vec<u8>>,
+    tcp: ::redis::io::tcp::TcpSettings,
+    timeout: Duration,
+}
+
+impl ClusterSpec {
+    /// A client whose every request (its retries included) may take `response`.
+    fn client(&self, response: Duration) -> ::redis::RedisResult<ClusterClient> {
+        let mut builder = ClusterClient::builder(self.seeds.clone());
+        if self.root_cert.is_some() {
+            builder = builder.certs(::redis::TlsCertificates {
+                client_tls: None,
+                root_cert: self.root_cert.clone(),
+            });
+        }
+        builder
+            .tcp_settings(self.tcp.clone())
+            .connection_timeout(self.timeout)
+            .response_timeout(response)
+            .overall_response_timeout(Some(response))
+            // A command to a failed master is retried while the cluster
+            // promotes its replica; past the command timeout it fails
+            // and the complaint goes to the spool.
+            .retries(3)
+            .min_retry_wait(50)
+            .max_retry_wait(500)
+            .build()
+    }
 }
 
 /// The shared connection, opened on first use, and the settings every
@@ -113,26 +153,14 @@ impl Link {
             if seeds.is_empty() || cfg.url.expose() != RedisConfig::default().url.expose() {
                 seeds.push(cfg.url.expose().to_string());
             }
-            let mut builder = ClusterClient::builder(seeds);
-            if root_cert.is_some() {
-                builder = builder.certs(::redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert,
-                });
-            }
-            let client = builder
-                .tcp_settings(tcp)
-                .connection_timeout(timeout)
-                .response_timeout(timeout)
-                // A command to a failed master is retried while the cluster
-                // promotes its replica; past the command timeout it fails
-                // and the complaint goes to the spool.
-                .retries(3)
-                .min_retry_wait(50)
-                .max_retry_wait(500)
-                .build()
-                .map_err(bad)?;
-            Client::Cluster(Box::new(client))
+            let spec = ClusterSpec {
+                seeds,
+                root_cert,
+                tcp,
+                timeout,
+            };
+            let client = spec.client(timeout).map_err(bad)?;
+            Client::Cluster(Box::new((spec, client)))
         } else {
             let info = ::redis::IntoConnectionInfo::into_connection_info(cfg.url.expose())
                 .map_err(bad)?
@@ -198,10 +226,20 @@ impl Link {
                 .await
                 .map(|r| r.map(Conn::Node))
             }
-            Client::Cluster(client) => {
+            Client::Cluster(cluster) => {
+                let (spec, client) = cluster.as_ref();
                 let config = ClusterConfig::new()
                     .set_connection_timeout(self.timeout)
                     .set_response_timeout(response);
+                let own;
+                let client = if response == self.timeout {
+                    client
+                } else {
+                    own = spec
+                        .client(response)
+                        .map_err(|e| RedisError::Unavailable(e.to_string()))?;
+                    &own
+                };
                 tokio::time::timeout(
                     self.timeout,
                     client.get_async_connection_with_config(config),
