@@ -53,3 +53,32 @@ stop_private_redis() {
   local dir="$1"
   [ -f "$dir/redis.pid" ] && kill "$(cat "$dir/redis.pid")" 2>/dev/null || true
 }
+
+# Prints a free TCP port on 127.0.0.1.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Fails when a test left a process running: a redis-server that was not
+# running before ($1, the sorted pids then) and is not one of the suite's own
+# (pid files under $2), or a test build of the gateway still running
+# (./scripts/run runs the release build).
+leftover_processes() {
+  local before="$1" work="$2" pid own="" left=""
+  for pid in "$work"/redis/redis.pid "$work"/cluster/*/redis.pid; do
+    [ -f "$pid" ] && own="$own $(cat "$pid")"
+  done
+  sleep 1
+  for pid in $(pgrep -x redis-server || true); do
+    case " $own " in *" $pid "*) continue ;; esac
+    printf '%s\n' "$before" | grep -qx "$pid" && continue
+    left="$left redis-server:$pid"
+  done
+  for pid in $(pgrep -f "^$PWD/target/debug/aduan( |$)" || true); do
+    left="$left aduan:$pid"
+  done
+  if [ -n "$left" ]; then
+    echo "aduan: the tests left processes running:$left" >&2
+    return 1
+  fi
+}

@@ -1,6 +1,6 @@
 //! Test harness: a real gateway on 127.0.0.1:0 in front of the real Redis
-//! named by `REDIS_URL` (default `redis://127.0.0.1:6379`), with keys unique
-//! to each test so tests never collide.
+//! named by `REDIS_URL` (`./scripts/test` starts a private one for the run),
+//! with keys unique to each test so tests never collide.
 //!
 //! [`table`] is the one runner of request tables; [`private_redis`] a Redis
 //! of a test's own; [`smtp`] a raw SMTP client. Signatures, fixtures, golden documents and their
@@ -22,9 +22,16 @@ use aduan_adapter::testkit::Fixtures;
 use redis::AsyncCommands;
 use serde_json::Value;
 
-/// The Redis the tests use.
+/// The Redis the tests use. There is no default: a Redis that happens to
+/// answer on 6379 is the one `./scripts/run` keeps its data in.
 pub fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+    match std::env::var("REDIS_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!(
+            "REDIS_URL is not set: run ./scripts/test (it starts a private Redis), \
+             or name a Redis of the tests' own in REDIS_URL"
+        ),
+    }
 }
 
 /// A gateway under test.
