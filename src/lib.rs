@@ -35,6 +35,7 @@
 //! The way back:
 //! - [`senders`]: the one `match` from a kind to its reply sender.
 //! - [`fetchers`]: the one `match` from a kind to its media fetcher.
+//! - [`worker`]: the stream worker both ride on: consumer group, blocking reads, takeover.
 //! - [`media`]: the worker that fetches attachments into the blob store.
 //! - [`outbound`]: the reply worker (claims, pacing, retries, records) and provider reports.
 //!
@@ -67,3 +68,4 @@ pub mod telemetry;
 pub mod tracking;
 pub mod web;
 pub mod webhooks;
+pub mod worker;

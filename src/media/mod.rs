@@ -27,7 +27,7 @@ use std::time::Duration;
 use aduan_adapter::Timestamp;
 use aduan_adapter::media::{FetchError, MediaFetcher, MediaHttp};
 use chrono::Utc;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::blobs::BlobStore;
@@ -35,6 +35,7 @@ use crate::media_job::{Indexed, MediaJob};
 use crate::redis::replies::{Entry, Streams};
 use crate::redis::{Redis, RedisError};
 use crate::settings::MediaConfig;
+use crate::worker::{self, Reading, StreamJob};
 use sink::FileSink;
 
 /// Staging files untouched this long (or twice the fetch timeout, if more)
@@ -61,6 +62,20 @@ pub struct MediaWorker {
     config: MediaConfig,
     fetchers: HashMap<String, InstanceFetcher>,
     slots: Arc<Semaphore>,
+}
+
+impl StreamJob for MediaWorker {
+    /// Fetches each job on a task of its own, holding its slot until done.
+    async fn take(self: Arc<Self>, entries: Vec<Entry>, mut room: OwnedSemaphorePermit) {
+        for entry in entries {
+            let Some(slot) = room.split(1) else { return };
+            let this = self.clone();
+            tokio::spawn(async move {
+                this.process(entry).await;
+                drop(slot);
+            });
+        }
+    }
 }
 
 /// What one attachment came to.
@@ -121,11 +136,19 @@ impl MediaWorker {
         if swept > 0 {
             tracing::info!(swept, "removed staging files of downloads cut short");
         }
+        let reading = Reading {
+            name: "media",
+            room: self.slots.clone(),
+            capacity: self.config.concurrency,
+            // One job per free slot: the rest stay in the stream for other replicas.
+            per_read: 1,
+            claim_idle: Duration::from_secs(self.config.claim_idle_seconds),
+        };
         let mut loops = Vec::new();
         for redis in self.redis.partitions() {
-            let this = Arc::new(self.on(redis));
-            loops.push(tokio::spawn(this.clone().read_loop(stop.clone())));
-            loops.push(tokio::spawn(this.takeover_loop(stop.clone())));
+            let this = Arc::new(self.on(redis.clone()));
+            let streams = this.streams.clone();
+            loops.extend(worker::spawn(&reading, redis, streams, this, &stop));
         }
         for task in loops {
             let _ = task.await;
@@ -148,75 +171,6 @@ impl MediaWorker {
             config: self.config.clone(),
             fetchers: self.fetchers.clone(),
             slots: self.slots.clone(),
-        }
-    }
-
-    async fn read_loop(self: Arc<Self>, stop: CancellationToken) {
-        let block = Duration::from_secs(2);
-        let mut conn = None;
-        let mut grouped = false;
-        let mut pending = true;
-        while !stop.is_cancelled() {
-            if !grouped {
-                grouped = self.redis.ensure_group(&self.streams).await.is_ok();
-                if !grouped {
-                    pause(&stop, Duration::from_secs(1)).await;
-                    continue;
-                }
-            }
-            if conn.is_none() {
-                conn = self.redis.blocking_connection(block).await.ok();
-            }
-            let Some(c) = conn.as_mut() else {
-                pause(&stop, Duration::from_secs(1)).await;
-                continue;
-            };
-            // One job per free slot: the rest stay in the stream for other replicas.
-            let Ok(permit) = self.slots.clone().acquire_owned().await else {
-                return;
-            };
-            let read = tokio::select! {
-                r = self.redis.read_outbound(c, &self.streams, 1, block, pending) => r,
-                _ = stop.cancelled() => return,
-            };
-            match read {
-                Ok(entries) if entries.is_empty() => pending = false,
-                Ok(mut entries) => {
-                    if let Some(entry) = entries.pop() {
-                        let this = self.clone();
-                        tokio::spawn(async move {
-                            this.process(entry).await;
-                            drop(permit);
-                        });
-                    }
-                }
-                Err(e) => {
-                    if e.to_string().contains("NOGROUP") {
-                        grouped = false;
-                    }
-                    pause(&stop, Duration::from_millis(500)).await;
-                }
-            }
-        }
-    }
-
-    async fn takeover_loop(self: Arc<Self>, stop: CancellationToken) {
-        let idle = Duration::from_secs(self.config.claim_idle_seconds);
-        let every = (idle / 4).clamp(Duration::from_millis(200), Duration::from_secs(15));
-        while !stop.is_cancelled() {
-            pause(&stop, every).await;
-            if let Ok((_, entries)) = self.redis.autoclaim(&self.streams, idle, "0-0", 16).await {
-                for entry in entries {
-                    let Ok(permit) = self.slots.clone().acquire_owned().await else {
-                        return;
-                    };
-                    let this = self.clone();
-                    tokio::spawn(async move {
-                        this.process(entry).await;
-                        drop(permit);
-                    });
-                }
-            }
         }
     }
 
@@ -440,11 +394,4 @@ fn backoff(cfg: &MediaConfig, attempt: u32) -> Duration {
     let base = Duration::from_millis(cfg.backoff_base_ms);
     base.saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
         .min(Duration::from_millis(cfg.backoff_max_ms))
-}
-
-async fn pause(stop: &CancellationToken, d: Duration) {
-    tokio::select! {
-        _ = tokio::time::sleep(d) => {}
-        _ = stop.cancelled() => {}
-    }
 }
