@@ -1,7 +1,8 @@
 //! The SMTP listener against real clients: Python's smtplib
 //! (`tests/email_smtp/client.py`) for plain delivery, STARTTLS with a
-//! certificate made at test time, an unknown recipient and oversize
-//! messages; a raw socket for pipelining and a client that drops mid-DATA.
+//! certificate made at test time and with the self-signed one the listener
+//! makes itself, an unknown recipient and oversize messages; a raw socket
+//! for pipelining and a client that drops mid-DATA.
 //! Each case checks the reply and exactly what reached Redis.
 
 mod common;
@@ -416,4 +417,162 @@ async fn the_per_sender_limit_applies_to_smtp() {
     assert!(answers[0].starts_with("250"), "{answers:?}");
     assert!(answers[1].starts_with("451 4.7.1"), "{answers:?}");
     assert_eq!(app.stream_len().await, 1);
+}
+
+/// `[smtp]` without a certificate, keeping its own in `tls_dir`, and one
+/// instance; `extra` goes into `[smtp]`.
+fn config_without_certificate(tls_dir: &Path, blobs: &Path, extra: &str) -> String {
+    format!(
+        r#"
+[smtp]
+listen = "127.0.0.1:0"
+hostname = "mx.uji.example.go.id"
+tls_dir = "{tls_dir}"
+{extra}
+
+[blobs]
+dir = "{blobs}"
+
+[[instances]]
+name = "pengaduan-kota"
+kind = "smtp"
+addresses = ["pengaduan@lapor.example.go.id"]
+"#,
+        tls_dir = tls_dir.display(),
+        blobs = blobs.display(),
+    )
+}
+
+/// The SHA-256 of the DER certificate in a PEM file, as a client sees it.
+fn certificate_sha256(pem: &Path) -> String {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    let der = CertificateDer::from_pem_file(pem).expect("a PEM certificate");
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(der.as_ref()))
+}
+
+/// No certificate configured: the listener makes a self-signed one at its
+/// first start (its key 0600) and offers STARTTLS with it; a client that
+/// encrypts as sending servers do (opportunistically, without verifying)
+/// completes the handshake and delivers. After a restart it is shown the
+/// same certificate.
+#[tokio::test]
+async fn starttls_without_a_configured_certificate_is_self_signed_and_kept() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let data = tempfile::tempdir().expect("tempdir");
+    let blobs = tempfile::tempdir().expect("tempdir");
+    let tls_dir = data.path().join("smtp-tls");
+    let config = config_without_certificate(&tls_dir, blobs.path(), "");
+    let ns = common::unique("smtp-self-signed");
+    let mut app = common::spawn_app_with(&config, &common::redis_url(), &ns).await;
+    let key = tls_dir.join(aduan::smtp::tls::KEY_FILE);
+    let cert = tls_dir.join(aduan::smtp::tls::CERT_FILE);
+    assert_eq!(
+        std::fs::metadata(&key)
+            .expect("key kept")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    let out = smtplib(
+        "opportunistic",
+        app.smtp_port(),
+        &mime("plain-indonesian"),
+        &tls_dir,
+    )
+    .await;
+    assert!(
+        out["features"]
+            .as_array()
+            .expect("features")
+            .contains(&json!("starttls")),
+        "{out}"
+    );
+    assert_eq!(out["starttls"], 220, "{out}");
+    assert!(
+        out["tls_version"]
+            .as_str()
+            .is_some_and(|v| v == "TLSv1.3" || v == "TLSv1.2"),
+        "{out}"
+    );
+    assert_eq!(out["result"], 250, "{out}");
+    let seen = out["certificate_sha256"]
+        .as_str()
+        .expect("a certificate")
+        .to_string();
+    assert_eq!(
+        seen,
+        certificate_sha256(&cert),
+        "the kept certificate is served"
+    );
+    let docs = app.complaints().await;
+    assert_eq!(docs.len(), 1);
+    common::assert_json_matches(
+        &docs[0],
+        &expected(
+            "plain-indonesian",
+            "pengaduan-kota",
+            "pengaduan@lapor.example.go.id",
+            json!("ind"),
+        ),
+    );
+    let (cert_pem, key_pem) = (
+        std::fs::read(&cert).expect("cert"),
+        std::fs::read(&key).expect("key"),
+    );
+    app.stop().await;
+    // The spool directory of the namespace goes with the app.
+    drop(app);
+
+    let mut app = common::spawn_app_with(&config, &common::redis_url(), &ns).await;
+    let out = smtplib("opportunistic", app.smtp_port(), &mime("reply"), &tls_dir).await;
+    assert_eq!(
+        (out["starttls"].clone(), out["result"].clone()),
+        (json!(220), json!(250)),
+        "{out}"
+    );
+    assert_eq!(
+        out["certificate_sha256"],
+        seen.as_str(),
+        "the same certificate after a restart"
+    );
+    assert_eq!(std::fs::read(&cert).expect("cert"), cert_pem);
+    assert_eq!(std::fs::read(&key).expect("key"), key_pem);
+    let docs = app.complaints().await;
+    assert_eq!(docs.len(), 2);
+    assert_eq!(
+        docs[1]["external_id"],
+        expected_as_sent(
+            "reply",
+            "pengaduan-kota",
+            "pengaduan@lapor.example.go.id",
+            Value::Null
+        )["external_id"]
+    );
+    app.stop().await;
+}
+
+/// `starttls = false`: no STARTTLS in the `EHLO` answer, the command is
+/// refused, and no certificate is made.
+#[tokio::test]
+async fn starttls_can_be_turned_off() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let blobs = tempfile::tempdir().expect("tempdir");
+    let tls_dir = data.path().join("smtp-tls");
+    let mut app = common::spawn_app(&config_without_certificate(
+        &tls_dir,
+        blobs.path(),
+        "starttls = false",
+    ))
+    .await;
+    let mut smtp = Client::connect(&app).await;
+    let ehlo = smtp.send(b"EHLO klien.example.id\r\n").await;
+    assert!(ehlo[0].starts_with("250"), "{ehlo:?}");
+    assert!(!ehlo.iter().any(|l| l.contains("STARTTLS")), "{ehlo:?}");
+    let refused = smtp.send(b"STARTTLS\r\n").await;
+    assert!(refused[0].starts_with("454 4.7.0"), "{refused:?}");
+    assert!(!tls_dir.exists());
+    app.stop().await;
 }

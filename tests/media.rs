@@ -416,6 +416,84 @@ async fn payload_urls_to_private_addresses_and_oversize_files_are_refused() {
     app.stop().await;
 }
 
+/// Names and addresses of this machine in the spellings that slipped past
+/// the guard: `LOCALHOST.` once had no outcome at all (its lookup went to
+/// DNS and waited), the IPv6 forms of loopback were not known. Each is now
+/// `attachment_unavailable` with the reason of every private address,
+/// `forbidden_address`, at once.
+#[tokio::test]
+async fn localhost_names_and_embedded_loopback_are_refused_at_once() {
+    let ns = common::unique("medialocal");
+    let media = Media::start().await;
+    let blobs = tempfile::tempdir().expect("tempdir");
+    media.serve("inside", File::new(jpeg(100, 5)));
+    let mut app = common::spawn_app_with(
+        &config(&ns, &media, blobs.path(), ""),
+        &common::redis_url(),
+        &ns,
+    )
+    .await;
+    let port = media.url.rsplit(':').next().expect("port").to_string();
+    let hosts = [
+        "LOCALHOST.",
+        "localhost..",
+        "LocalHost...",
+        "cdn.localhost",
+        "CDN.LOCALHOST.",
+        "[64:ff9b::7f00:1]",
+        "[::127.0.0.1]",
+        "[::ffff:127.0.0.1]",
+        "[fec0::1]",
+    ];
+    let attachments: Vec<Value> = hosts
+        .iter()
+        .map(|h| json!({"type": "image", "payload": {"url": format!("http://{h}:{port}/cdn/inside")}}))
+        .collect();
+    let now = chrono::Utc::now().timestamp_millis();
+    let fb = json!({"object": "page", "entry": [{"id": "PAGE1", "time": now, "messaging": [{
+        "sender": {"id": "PSID-10"}, "recipient": {"id": "PAGE1"}, "timestamp": now,
+        "message": {"mid": "m_media_local", "attachments": attachments}}]}]})
+    .to_string();
+    let mut conn = app.conn().await;
+    // The worker is waiting on its stream before the clock starts.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let posted = Instant::now();
+    assert_eq!(
+        post(
+            &app.client,
+            &app.base_url,
+            "/webhooks/messenger/fb-bogor",
+            fb
+        )
+        .await,
+        200
+    );
+    let all = wait_events(&mut conn, &ns, hosts.len()).await;
+    let took = posted.elapsed();
+    assert!(took < Duration::from_secs(1), "outcomes after {took:?}");
+    let mut by_index: Vec<(u64, &str, &str)> = all
+        .iter()
+        .map(|e| {
+            (
+                e["index"].as_u64().expect("index"),
+                e["type"].as_str().expect("type"),
+                e["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    by_index.sort();
+    let expected: Vec<(u64, &str, &str)> = (0..hosts.len() as u64)
+        .map(|i| (i, "attachment_unavailable", "forbidden_address"))
+        .collect();
+    assert_eq!(by_index, expected, "{hosts:?}");
+    assert_eq!(
+        media.downloads("inside"),
+        0,
+        "the stand-in was never contacted"
+    );
+    app.stop().await;
+}
+
 /// The real binary, so that `kill -9` is real.
 struct Process {
     child: Option<Child>,

@@ -152,6 +152,12 @@ impl Config {
         let redis = section::<RedisConfig>(&mut root, "redis", &mut errors);
         let log = section::<LogConfig>(&mut root, "log", &mut errors);
         let smtp = section::<SmtpListenerConfig>(&mut root, "smtp", &mut errors);
+        for (location, message) in smtp.problems() {
+            errors.push(ConfigError {
+                location: location.into(),
+                message: message.into(),
+            });
+        }
         let blobs = section::<BlobsConfig>(&mut root, "blobs", &mut errors);
         for (location, message) in blobs.problems() {
             errors.push(ConfigError {
@@ -401,6 +407,22 @@ kind = "nope"
         );
         assert!(errs[4].contains("unknown kind `nope`"));
         assert!(errs[5].contains("missing `name`") && errs[5].contains("t.toml:14"));
+    }
+
+    #[test]
+    fn smtp_tls_defaults_and_contradictions() {
+        let cfg = Config::from_toml("", &[], "t.toml").expect("valid");
+        assert!(cfg.smtp.starttls);
+        assert_eq!(cfg.smtp.tls_dir, std::path::Path::new("data/smtp-tls"));
+        let errs = errors("[smtp]\ntls_cert = \"/etc/aduan/smtp.crt\"\n");
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains("smtp.tls_cert"), "{errs:#?}");
+        let errs =
+            errors("[smtp]\nstarttls = false\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n");
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains("smtp.starttls"), "{errs:#?}");
+        assert!(errors("[smtp]\ntls_dir = \"\"\n")[0].contains("smtp.tls_dir"));
+        assert!(errors("[smtp]\nstarttls = false\n").is_empty());
     }
 
     #[test]

@@ -152,10 +152,42 @@ pub struct SmtpListenerConfig {
     pub idle_timeout_seconds: u64,
     /// Most sessions at once; more are turned away with `421 4.3.2`. Default 256.
     pub max_sessions: usize,
-    /// PEM certificate chain for `STARTTLS`; with `tls_key`. `STARTTLS` is offered only when set.
+    /// Whether `STARTTLS` is offered. Default `true`: with the certificate
+    /// of `tls_cert` and `tls_key` when given, else with a self-signed one
+    /// made at first start and kept in `tls_dir` (sending servers encrypt
+    /// opportunistically, without verifying it). `false` offers none.
+    pub starttls: bool,
+    /// PEM certificate chain for `STARTTLS`; with `tls_key`.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key for `STARTTLS`; with `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Where the self-signed certificate (`cert.pem`) and its key (`key.pem`,
+    /// mode 0600) are kept when no `tls_cert` is given, so that a restart
+    /// keeps them; created when missing. Default `data/smtp-tls`.
+    pub tls_dir: PathBuf,
+}
+
+impl SmtpListenerConfig {
+    /// The TLS settings that contradict each other.
+    pub fn problems(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out = Vec::new();
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            out.push((
+                "smtp.tls_cert",
+                "tls_cert and tls_key must be given together",
+            ));
+        }
+        if !self.starttls && self.tls_cert.is_some() {
+            out.push((
+                "smtp.starttls",
+                "is false, so the certificate of tls_cert would never be used",
+            ));
+        }
+        if self.tls_cert.is_none() && self.tls_dir.as_os_str().is_empty() {
+            out.push(("smtp.tls_dir", "must not be empty"));
+        }
+        out
+    }
 }
 
 impl Default for SmtpListenerConfig {
@@ -163,8 +195,10 @@ impl Default for SmtpListenerConfig {
         SmtpListenerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 2525)),
             hostname: "aduan".into(),
+            starttls: true,
             tls_cert: None,
             tls_key: None,
+            tls_dir: PathBuf::from("data/smtp-tls"),
             max_message_bytes: 25 * 1024 * 1024,
             max_recipients: 100,
             max_line_bytes: 2048,

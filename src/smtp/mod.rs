@@ -1,6 +1,6 @@
 //! The SMTP listener: ESMTP with `SIZE`, `8BITMIME`, `PIPELINING`,
-//! `ENHANCEDSTATUSCODES` and optional `STARTTLS`, for the `kind = "smtp"`
-//! instances.
+//! `ENHANCEDSTATUSCODES` and `STARTTLS` (unless turned off), for the
+//! `kind = "smtp"` instances.
 //!
 //! The listener speaks the protocol and enforces its limits; the instances
 //! (`aduan_email::MailIntake`) decide which recipients they serve and turn a
@@ -10,8 +10,10 @@
 //! the dedup on `Message-ID` makes the retry write nothing new.
 //!
 //! - `session`: one client's session, command by command.
+//! - [`tls`]: the certificate of `STARTTLS`, configured or self-signed and kept.
 
 mod session;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -50,7 +52,7 @@ pub async fn start(
     if smtp.is_empty() {
         return Ok(None);
     }
-    let tls = tls_acceptor(cfg)?;
+    let tls = tls::acceptor(cfg)?;
     let listener = TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
     let server = Arc::new(Server {
@@ -70,29 +72,6 @@ pub async fn start(
     tracing::info!(%addr, starttls = server.tls.is_some(), "smtp listening");
     let done = tokio::spawn(server.serve(listener, shutdown));
     Ok(Some(SmtpHandle { addr, done }))
-}
-
-fn tls_acceptor(cfg: &SmtpListenerConfig) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
-    use tokio_rustls::rustls;
-    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
-    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let (cert, key) = match (&cfg.tls_cert, &cfg.tls_key) {
-        (None, None) => return Ok(None),
-        (Some(c), Some(k)) => (c, k),
-        _ => anyhow::bail!("smtp.tls_cert and smtp.tls_key must be given together"),
-    };
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| anyhow::anyhow!("smtp.tls_cert {}: {e}", cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| anyhow::anyhow!("smtp.tls_key {}: {e}", key.display()))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)?;
-    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
 }
 
 struct Server {

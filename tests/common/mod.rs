@@ -142,6 +142,7 @@ async fn start(
          [spool]\ndir = \"{}\"\n\n{config_toml}",
         spool_dir.display()
     );
+    let text = smtp_tls_beside_spool(text, &spool_dir.join("smtp-tls"));
     let config = match Config::from_toml(&text, &[], "test.toml") {
         Ok(c) => c,
         Err(e) => panic!("test configuration is invalid:\n{e}"),
@@ -163,6 +164,24 @@ async fn start(
         redis,
         client: reqwest::Client::new(),
         spool_dir,
+    }
+}
+
+/// `text` with `[smtp] tls_dir` set to `dir` unless it names one: the
+/// self-signed STARTTLS certificate a gateway makes at start is then kept
+/// with this gateway's spool (and removed with it), not in the tree's `data/`.
+fn smtp_tls_beside_spool(text: String, dir: &std::path::Path) -> String {
+    if text.contains("tls_dir") {
+        return text;
+    }
+    let line = format!("tls_dir = \"{}\"\n", dir.display());
+    let header = "\n[smtp]\n";
+    match text.find(header) {
+        Some(at) => {
+            let at = at + header.len();
+            format!("{}{line}{}", &text[..at], &text[at..])
+        }
+        None => format!("{text}\n[smtp]\n{line}"),
     }
 }
 

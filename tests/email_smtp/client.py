@@ -3,6 +3,7 @@
 usage: client.py SCENARIO PORT MESSAGE_FILE [CA_FILE]
 Prints one JSON object: what the server answered.
 """
+import hashlib
 import json
 import smtplib
 import ssl
@@ -25,6 +26,21 @@ try:
         ctx.check_hostname = False
         code, _ = smtp.starttls(context=ctx)
         out["starttls"] = code
+        smtp.ehlo("klien.example.id")
+        out["features_after_tls"] = sorted(smtp.esmtp_features.keys())
+        smtp.sendmail(sender, rcpt, message)
+        out["result"] = 250
+    elif scenario == "opportunistic":
+        # As a sending server encrypts by default: with whatever certificate
+        # is offered, unverified.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        code, _ = smtp.starttls(context=ctx)
+        out["starttls"] = code
+        out["tls_version"] = smtp.sock.version()
+        der = smtp.sock.getpeercert(binary_form=True)
+        out["certificate_sha256"] = hashlib.sha256(der).hexdigest()
         smtp.ehlo("klien.example.id")
         out["features_after_tls"] = sorted(smtp.esmtp_features.keys())
         smtp.sendmail(sender, rcpt, message)

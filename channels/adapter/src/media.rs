@@ -124,7 +124,7 @@ impl MediaHttp {
     }
 
     /// A `GET` of `url` after checking its scheme and, when it names an
-    /// address, that the address may be reached.
+    /// address or a `localhost` name, that it may be reached.
     pub fn get(&self, url: &str) -> Result<reqwest::RequestBuilder, FetchError> {
         let parsed =
             url::Url::parse(url).map_err(|_| FetchError::permanent("bad_url", "not a URL"))?;
@@ -134,16 +134,10 @@ impl MediaHttp {
                 "only http and https are fetched",
             ));
         }
-        let literal = match parsed.host() {
-            Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
-            Some(url::Host::Ipv6(a)) => Some(IpAddr::V6(a)),
-            Some(url::Host::Domain(_)) => None,
-            None => return Err(FetchError::permanent("bad_url", "the URL has no host")),
+        let Some(host) = parsed.host() else {
+            return Err(FetchError::permanent("bad_url", "the URL has no host"));
         };
-        if let Some(addr) = literal
-            && !self.allow_private
-            && !is_public(addr)
-        {
+        if !self.allow_private && is_private_host(&host) {
             return Err(FetchError::permanent(
                 "forbidden_address",
                 "the URL names an address that is not on the public internet",
@@ -160,7 +154,13 @@ impl MediaHttp {
 
 /// Whether `addr` is on the public internet: not loopback, private,
 /// link-local (which holds cloud metadata at 169.254.169.254), shared
-/// (100.64/10), unspecified, multicast, documentation or unique-local.
+/// (100.64/10), unspecified, multicast, documentation, unique-local or
+/// site-local. An IPv4-mapped address (`::ffff:a.b.c.d`) is judged as the
+/// IPv4 address it is. Prefixes that carry an IPv4 address to a translator
+/// or a tunnel are never public: IPv4-compatible `::a.b.c.d` (deprecated,
+/// and `::1` is one), NAT64 `64:ff9b::/96` and its local-use `64:ff9b:1::/48`,
+/// whose translator sits inside the network and may reach what the address
+/// embeds; so is the discard prefix `100::/64`.
 pub fn is_public(addr: IpAddr) -> bool {
     match addr {
         IpAddr::V4(a) => {
@@ -182,13 +182,48 @@ pub fn is_public(addr: IpAddr) -> bool {
                 return is_public(IpAddr::V4(v4));
             }
             let s = a.segments();
+            let compatible = s[..6] == [0; 6];
+            let translated = s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0;
+            let nat64 = s[0] == 0x64 && s[1] == 0xff9b && (s[2..6] == [0; 4] || s[2] == 1);
+            let discard = s[..4] == [0x100, 0, 0, 0];
             !(a.is_loopback()
                 || a.is_unspecified()
                 || a.is_multicast()
+                || compatible
+                || translated
+                || nat64
+                || discard
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
                 || (s[0] == 0x2001 && s[1] == 0x0db8))
         }
+    }
+}
+
+/// Whether `name` is `localhost` or a name under it (RFC 6761: all of them
+/// are loopback), in any case and with any number of trailing dots. Such a
+/// name is refused before any lookup: `localhost.` is not in `/etc/hosts`,
+/// so the system resolver asks DNS for it, and with no DNS server answering
+/// a fetch waited out its whole timeout instead of being refused.
+pub fn is_local_name(name: &str) -> bool {
+    let name = name.trim_end_matches('.');
+    let Some(at) = name.len().checked_sub("localhost".len()) else {
+        return false;
+    };
+    name.is_char_boundary(at)
+        && name[at..].eq_ignore_ascii_case("localhost")
+        && (at == 0 || name[..at].ends_with('.'))
+}
+
+/// Whether a URL's `host` may not be fetched: a literal address that is not
+/// [`is_public`], or a [`is_local_name`]. Other names are judged by the
+/// addresses they resolve to.
+pub fn is_private_host(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(a) => !is_public(IpAddr::V4(*a)),
+        url::Host::Ipv6(a) => !is_public(IpAddr::V6(*a)),
+        url::Host::Domain(name) => is_local_name(name),
     }
 }
 
@@ -307,11 +342,61 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+            // IPv4-compatible, the deprecated other way to embed IPv4.
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::8.8.8.8",
+            // IPv4-translated (SIIT).
+            "::ffff:0:127.0.0.1",
+            // NAT64, well-known and local-use prefixes.
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::169.254.169.254",
+            "64:ff9b::8.8.8.8",
+            "64:ff9b:1::a00:1",
+            // Site-local (deprecated, still routed inside some networks).
+            "fec0::1",
+            "feff:ffff::1",
+            "100::1",
         ] {
             assert!(!is_public(private.parse().expect("addr")), "{private}");
         }
-        for public in ["8.8.8.8", "157.240.1.1", "2a03:2880::1"] {
+        for public in [
+            "8.8.8.8",
+            "157.240.1.1",
+            "2a03:2880::1",
+            "::ffff:157.240.1.1",
+            "64:ff9c::1",
+            "fe7f::1",
+        ] {
             assert!(is_public(public.parse().expect("addr")), "{public}");
+        }
+    }
+
+    #[test]
+    fn localhost_names_are_local_in_every_spelling() {
+        for local in [
+            "localhost",
+            "LOCALHOST",
+            "localhost.",
+            "LOCALHOST.",
+            "LocalHost...",
+            "redis.localhost",
+            "Api.Internal.LOCALHOST..",
+        ] {
+            assert!(is_local_name(local), "{local}");
+        }
+        for name in [
+            "notlocalhost",
+            "localhost.example.id",
+            "localhostx.",
+            "xn--localhost",
+            "",
+            "...",
+            "lapor.example.go.id.",
+        ] {
+            assert!(!is_local_name(name), "{name}");
         }
     }
 
@@ -322,6 +407,13 @@ mod tests {
             "http://127.0.0.1/x",
             "http://[::1]/x",
             "http://169.254.169.254/latest/meta-data",
+            "http://[64:ff9b::7f00:1]/x",
+            "http://[::127.0.0.1]/x",
+            "http://[fec0::1]/x",
+            "http://[::ffff:127.0.0.1]/x",
+            "http://LOCALHOST./x",
+            "http://localhost../x",
+            "http://cdn.localhost/x",
         ] {
             assert_eq!(
                 http.get(url).err().map(|e| e.code),

@@ -4,27 +4,48 @@
 //! Providers pass on whatever a phone, a mail client or a call center's
 //! software put in a field: NUL bytes and escape sequences from a broken SMTP
 //! client, a name typed with a decomposed accent (`e` + U+0301) beside the
-//! same name typed precomposed. The core complaint system compares, indexes
-//! and displays these strings, and a terminal or a log viewer interprets
-//! escape sequences, so every string takes one form:
+//! same name typed precomposed, or a name written to display as another.
+//! The core complaint system compares, indexes and displays these strings,
+//! and a terminal or a log viewer interprets escape sequences, so every
+//! string takes one form:
 //!
 //! - **NFC** everywhere, so that the same word is the same bytes.
+//! - **No bidirectional controls** anywhere: the embeddings and overrides
+//!   U+202A to U+202E, the isolates U+2066 to U+2069 and the marks LRM
+//!   (U+200E), RLM (U+200F) and ALM (U+061C). An override in a sender's name
+//!   (`Budi` + U+202E + `nimdA`) shows an agent `Budi Admin`; the marks can
+//!   move digits and punctuation around the same way. Arabic or Hebrew text
+//!   reads correctly without them, since every screen applies the Unicode
+//!   bidirectional algorithm by itself.
 //! - **Free text** ([`free_text`]: `text`, attachment captions, transcript
 //!   segments) keeps line feeds and tabs; a carriage return becomes a line
-//!   feed (`\r\n` one line feed); every other control character is removed.
+//!   feed (`\r\n` one line feed); every other control character is removed,
+//!   and so is U+FEFF (a byte order mark that leaked in: nobody types one).
+//!   The zero-width space U+200B and the word joiner U+2060 stay (Thai,
+//!   Khmer, Lao and Burmese mark word breaks with them), and so do ZWNJ
+//!   (U+200C) and ZWJ (U+200D), which emoji sequences and Persian or Indic
+//!   spelling need.
 //! - **Labels** ([`label`]: `sender.name`, `subject`, file names, place names,
 //!   agents, speakers) keep no control character; a run of control characters
 //!   holding a line break or a tab becomes one space between words (none
 //!   beside a space already there, none at either end), so `Siti\nRahayu`
-//!   stays two words.
+//!   stays two words. The zero-width characters U+200B, U+2060 and U+FEFF
+//!   are removed: `Bu` + U+200B + `di` looks like `Budi` and is not.
 //! - **Identifiers** ([`identifier`]: ids, URNs, addresses, handles, numbers,
-//!   URLs, media types) keep no control character at all.
+//!   URLs, media types) keep no control character and no zero-width
+//!   character at all.
+//! - **Joiners in labels and identifiers**: a run of ZWNJ or ZWJ stays only
+//!   between two characters outside ASCII that are not spaces (an emoji
+//!   sequence, a Persian name, an address on a Persian domain), where it
+//!   changes how they are drawn. Anywhere else (next to ASCII, a space or
+//!   an end) it changes nothing a reader sees and is removed.
 //!
 //! A control character is one of Unicode general category Cc: C0 (U+0000 to
 //! U+001F), DEL and C1 (U+0080 to U+009F). U+FFFD, which undecodable bytes
-//! become, is not one and stays. `raw` is the exact bytes received and is left
-//! as it is. Each rule is idempotent, and an already clean string is returned
-//! without a copy.
+//! become, is not one and stays. Other format characters (soft hyphens,
+//! variation selectors, tags of flag emoji) stay: they do not reorder text.
+//! `raw` is the exact bytes received and is left as it is. Each rule is
+//! idempotent, and an already clean string is returned without a copy.
 //!
 //! [`Complaint::sanitize`] applies the rules to every field; [`Adapter::parse`]
 //! runs it on everything an adapter returns, so no adapter can leave it out.
@@ -37,11 +58,45 @@ use unicode_normalization::UnicodeNormalization as _;
 
 use crate::{Attachment, Call, Complaint, Location, Outcome, Segment, Sender, Thread};
 
+/// Whether `c` is a bidirectional formatting character: an embedding or
+/// override (U+202A to U+202E), an isolate (U+2066 to U+2069), or one of the
+/// marks LRM, RLM and ALM. None is kept in any field.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}'
+    )
+}
+
+/// Whether `c` is one of the zero-width characters removed from labels and
+/// identifiers: the zero-width space, the word joiner and U+FEFF (a byte
+/// order mark, or the old zero-width no-break space).
+pub fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}')
+}
+
+/// Whether `c` is ZWNJ (U+200C) or ZWJ (U+200D).
+pub fn is_joiner(c: char) -> bool {
+    matches!(c, '\u{200c}' | '\u{200d}')
+}
+
+/// What free text never keeps besides control characters.
+fn hidden_in_text(c: char) -> bool {
+    is_bidi_control(c) || c == '\u{feff}'
+}
+
+/// What labels and identifiers never keep besides control characters.
+fn hidden_in_label(c: char) -> bool {
+    is_bidi_control(c) || is_zero_width(c)
+}
+
 /// Free text: NFC, line feeds and tabs kept, a carriage return (alone or
-/// before a line feed) one line feed, every other control character removed.
+/// before a line feed) one line feed, every other control character, every
+/// bidirectional control and U+FEFF removed.
 pub fn free_text(s: &str) -> Cow<'_, str> {
     let allowed = |c: char| c == '\n' || c == '\t';
-    if !s.chars().any(|c| c.is_control() && !allowed(c)) {
+    let removed = |c: char| (c.is_control() && !allowed(c)) || hidden_in_text(c);
+    if !s.chars().any(removed) {
         return nfc(Cow::Borrowed(s));
     }
     let mut out = String::with_capacity(s.len());
@@ -50,7 +105,7 @@ pub fn free_text(s: &str) -> Cow<'_, str> {
         match c {
             '\r' if chars.peek() == Some(&'\n') => {}
             '\r' => out.push('\n'),
-            c if c.is_control() && !allowed(c) => {}
+            c if removed(c) => {}
             c => out.push(c),
         }
     }
@@ -60,9 +115,11 @@ pub fn free_text(s: &str) -> Cow<'_, str> {
 /// A one-line label (a name, a subject): NFC, no control character; a run of
 /// control characters that holds a line break or a tab becomes one space
 /// between words (none next to a space already there, none at either end).
+/// No bidirectional control or zero-width character, and joiners only
+/// between two characters outside ASCII.
 pub fn label(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return nfc(Cow::Borrowed(s));
+    if !s.chars().any(|c| c.is_control() || hidden_in_label(c)) {
+        return loose_joiners_removed(nfc(Cow::Borrowed(s)));
     }
     let mut out = String::with_capacity(s.len());
     let mut gap = false;
@@ -72,6 +129,10 @@ pub fn label(s: &str) -> Cow<'_, str> {
             gap |= c.is_whitespace();
             continue;
         }
+        if hidden_in_label(c) {
+            // Invisible: it neither separates words nor ends a gap.
+            continue;
+        }
         // No space where one is already, before or after the gap.
         if gap && !out.ends_with(char::is_whitespace) && !out.is_empty() && !c.is_whitespace() {
             out.push(' ');
@@ -79,15 +140,60 @@ pub fn label(s: &str) -> Cow<'_, str> {
         gap = false;
         out.push(c);
     }
-    nfc(Cow::Owned(out))
+    loose_joiners_removed(nfc(Cow::Owned(out)))
 }
 
-/// An identifier, URN, address or URL: NFC, every control character removed.
+/// An identifier, URN, address or URL: NFC, every control character,
+/// bidirectional control and zero-width character removed, joiners only
+/// between two characters outside ASCII.
 pub fn identifier(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
-        return nfc(Cow::Borrowed(s));
+    let removed = |c: char| c.is_control() || hidden_in_label(c);
+    if !s.chars().any(removed) {
+        return loose_joiners_removed(nfc(Cow::Borrowed(s)));
     }
-    nfc(Cow::Owned(s.chars().filter(|c| !c.is_control()).collect()))
+    let kept: String = s.chars().filter(|c| !removed(*c)).collect();
+    loose_joiners_removed(nfc(Cow::Owned(kept)))
+}
+
+/// Whether a joiner next to `c` can change how `c` is drawn: a character
+/// outside ASCII that is not a space (a letter of a joining script, an emoji).
+fn joinable(c: char) -> bool {
+    !c.is_ascii() && !c.is_whitespace()
+}
+
+/// `s` (NFC) without the runs of joiners that do not stand between two
+/// [`joinable`] characters, composed again where a removal brought a letter
+/// and its accent together.
+fn loose_joiners_removed(s: Cow<'_, str>) -> Cow<'_, str> {
+    if !s.chars().any(is_joiner) {
+        return s;
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_joiner(chars[i]) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // A run is judged whole, so that a second pass sees what the first left.
+        let start = i;
+        while i < chars.len() && is_joiner(chars[i]) {
+            i += 1;
+        }
+        let before = start.checked_sub(1).map(|j| chars[j]);
+        let after = chars.get(i).copied();
+        if before.is_some_and(joinable) && after.is_some_and(joinable) {
+            out.extend(&chars[start..i]);
+        }
+    }
+    if out.len() == s.len() {
+        s
+    } else {
+        // Removing `e` + ZWJ + U+0301's joiner leaves `e` + U+0301: compose.
+        nfc(Cow::Owned(out))
+    }
 }
 
 /// A SHA-256 digest as 64 lowercase hex digits, from hex in either case or
@@ -335,12 +441,79 @@ mod tests {
         }
     }
 
+    /// Every bidirectional control of the rules.
+    const BIDI: [char; 12] = [
+        '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}',
+        '\u{2068}', '\u{2069}', '\u{200e}', '\u{200f}', '\u{61c}',
+    ];
+
+    #[test]
+    fn bidirectional_controls_are_removed_from_every_field() {
+        for rule in [free_text, label, identifier] {
+            // "Budi" then an override: shown as "Budi Admin".
+            assert_eq!(rule("Budi \u{202e}nimdA\u{202c}"), "Budi nimdA");
+            for c in BIDI {
+                assert_eq!(rule(&format!("{c}Siti{c}Rahayu{c}")), "SitiRahayu", "{c:?}");
+            }
+            // Arabic keeps its letters; only the mark goes.
+            assert_eq!(
+                rule("\u{61c}\u{633}\u{644}\u{627}\u{645}"),
+                "\u{633}\u{644}\u{627}\u{645}"
+            );
+        }
+        // Invisible, so no gap between words either.
+        assert_eq!(label("Siti\u{2067}\nRahayu"), "Siti Rahayu");
+        assert_eq!(label("\u{202e}"), "");
+    }
+
+    #[test]
+    fn zero_width_characters_leave_labels_and_identifiers() {
+        for rule in [label, identifier] {
+            assert_eq!(rule("Bu\u{200b}di\u{2060} Santoso\u{feff}"), "Budi Santoso");
+            assert_eq!(rule("\u{feff}wamid.HBgN\u{200b}"), "wamid.HBgN");
+        }
+        // Free text keeps the word breaks of Thai and the like, not a BOM.
+        assert_eq!(
+            free_text("\u{feff}\u{e16}\u{e19}\u{e19}\u{200b}\u{e1e}\u{e31}\u{e07}\u{2060}"),
+            "\u{e16}\u{e19}\u{e19}\u{200b}\u{e1e}\u{e31}\u{e07}\u{2060}"
+        );
+    }
+
+    #[test]
+    fn joiners_stay_where_they_join_something() {
+        let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}";
+        // Persian "mi-khaham", spelled with a ZWNJ.
+        let persian = "\u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}";
+        for rule in [free_text, label, identifier] {
+            assert_eq!(rule(&format!("Budi {family}")), format!("Budi {family}"));
+            assert_eq!(rule(persian), persian);
+            assert!(matches!(rule(persian), Cow::Borrowed(_)));
+        }
+        for rule in [label, identifier] {
+            // Between ASCII letters, beside a space or at an end: nothing to join.
+            assert_eq!(
+                rule("Bu\u{200d}di\u{200c}\u{200d} Santoso\u{200c}"),
+                "Budi Santoso"
+            );
+            assert_eq!(
+                rule("\u{200d}\u{1f468} \u{200d}\u{1f469}"),
+                "\u{1f468} \u{1f469}"
+            );
+            assert_eq!(rule("budi\u{200c}@example.id"), "budi@example.id");
+            // What the removal brings together is composed.
+            assert_eq!(rule("Jose\u{200d}\u{301}"), "Jos\u{e9}");
+        }
+        // Free text is left as typed.
+        assert_eq!(free_text("Bu\u{200d}di"), "Bu\u{200d}di");
+    }
+
     #[test]
     fn clean_strings_are_not_copied() {
         for rule in [free_text, label, identifier] {
             assert!(matches!(rule("Jalan Raya Bogor, é"), Cow::Borrowed(_)));
         }
         assert!(matches!(free_text("a\nb\tc"), Cow::Borrowed(_)));
+        assert!(matches!(free_text("a\u{200b}b"), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -350,6 +523,12 @@ mod tests {
             "\n\t\r",
             "x\u{1b}\u{308}y",
             "\u{344}",
+            "e\u{200d}\u{301}\u{202e}\u{200c}",
+            // The Kelvin sign composes to an ASCII K: its joiner goes.
+            "\u{212a}\u{200d}\u{e9}",
+            "\u{e9}\u{200d}\u{0}\u{200d}a\u{200d}\u{e9}",
+            "\u{1f468}\u{200d}\u{feff}\u{200d}\u{1f469}\n\u{200b}",
+            "a \u{200d} b\u{2066}",
         ];
         for rule in [free_text, label, identifier] {
             for s in samples {

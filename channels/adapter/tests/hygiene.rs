@@ -1,18 +1,21 @@
 //! Input hygiene across every adapter and every door.
 //!
 //! Each case takes a valid request in its provider's format (a fixture where
-//! one exists, signed as the provider signs it), writes control characters
-//! and decomposed Unicode into the fields people type (names, subjects,
-//! texts, captions, file names, place names, ids where the provider allows
-//! anything), and runs `verify` and `parse`. Every string of every document
-//! must then be NFC and hold no control character (free text: none but line
-//! feed and tab), and the document must validate against
+//! one exists, signed as the provider signs it), writes control characters,
+//! decomposed Unicode, bidirectional controls and zero-width characters into
+//! the fields people type (names, subjects, texts, captions, file names,
+//! place names, ids where the provider allows anything), and runs `verify`
+//! and `parse`. Every string of every document must then be NFC and hold no
+//! control character (free text: none but line feed and tab), no
+//! bidirectional control, no zero-width character outside free text and no
+//! joiner where it joins nothing, and the document must validate against
 //! `schema/complaint.v1.json`. The strings come from a small deterministic
 //! generator, so a failure names a seed that reproduces it.
 //!
 //! The doors that bypass `Adapter::parse` are run too: the SMTP intake, the
-//! MIME step the IMAP poller calls, the transcript import, and the update
-//! step the Telegram long-polling loop calls.
+//! MIME step the IMAP poller calls, the transcript import, the citizen
+//! form's submission, and the update step the Telegram long-polling loop
+//! calls.
 //!
 //! Last, the routes whose providers send one fixed content type answer `415`
 //! to any other.
@@ -70,6 +73,22 @@ const HEADER_CONTROLS: &[&str] = &[
     "\u{c}",
 ];
 
+/// Bidirectional controls: embeddings, overrides, isolates and the three marks.
+const BIDI: &[&str] = &[
+    "\u{202a}", "\u{202b}", "\u{202c}", "\u{202d}", "\u{202e}", "\u{2066}", "\u{2067}", "\u{2068}",
+    "\u{2069}", "\u{200e}", "\u{200f}", "\u{61c}",
+];
+
+/// Zero-width characters and joiners, alone and in an emoji sequence.
+const ZERO_WIDTH: &[&str] = &[
+    "\u{200b}",
+    "\u{2060}",
+    "\u{feff}",
+    "\u{200c}",
+    "\u{200d}",
+    "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}",
+];
+
 /// Sequences that are not NFC: decomposed accents, jamo, canonical singletons,
 /// marks out of canonical order, a lone combining mark.
 const DECOMPOSED: &[&str] = &[
@@ -111,12 +130,17 @@ impl Gen {
         self.next() & 1 == 1
     }
 
-    /// `base` with two to five pieces inserted at random places: always at
-    /// least one of `controls` (when given) and one decomposed sequence.
+    /// `base` with four to seven pieces inserted at random places: always at
+    /// least one of `controls` (when given), one decomposed sequence, one
+    /// bidirectional control and one zero-width character or joiner.
     fn inject(&mut self, base: &str, controls: &[&str]) -> String {
         // A lone combining mark (the last one) is NFC at the start of a
         // string, so the piece that makes every string non-NFC is another.
-        let mut pieces = vec![self.pick(&DECOMPOSED[..DECOMPOSED.len() - 1])];
+        let mut pieces = vec![
+            self.pick(&DECOMPOSED[..DECOMPOSED.len() - 1]),
+            self.pick(BIDI),
+            self.pick(ZERO_WIDTH),
+        ];
         if !controls.is_empty() {
             pieces.push(self.pick(controls));
         }
@@ -141,7 +165,8 @@ impl Gen {
         self.inject(base, CONTROLS)
     }
 
-    /// Decomposed sequences only, for fields that refuse control characters.
+    /// Decomposed sequences and invisible characters, no control character,
+    /// for fields that refuse control characters.
     fn decomposed(&mut self, base: &str) -> String {
         self.inject(base, &[])
     }
@@ -160,6 +185,45 @@ fn is_free_text(path: &str) -> bool {
     path == "text"
         || (path.starts_with("attachments[") && path.ends_with("].caption"))
         || (path.starts_with("call.segments[") && path.ends_with("].text"))
+}
+
+/// Bidirectional controls: removed from every field.
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}')
+}
+
+/// ZWNJ and ZWJ.
+fn is_joiner(c: char) -> bool {
+    matches!(c, '\u{200c}' | '\u{200d}')
+}
+
+/// The invisible characters `s` (the value at `path`) must not hold: any
+/// bidirectional control; in free text U+FEFF; elsewhere U+200B, U+2060 and
+/// U+FEFF, and a joiner that does not stand between two characters outside
+/// ASCII (it joins nothing there).
+fn invisible_left(path: &str, s: &str) -> Vec<char> {
+    let chars: Vec<char> = s.chars().collect();
+    let joinable = |c: Option<&char>| c.is_some_and(|c| !c.is_ascii() && !c.is_whitespace());
+    let mut bad = Vec::new();
+    for (i, &c) in chars.iter().enumerate() {
+        let wrong = if is_bidi(c) {
+            true
+        } else if is_free_text(path) {
+            c == '\u{feff}'
+        } else if matches!(c, '\u{200b}' | '\u{2060}' | '\u{feff}') {
+            true
+        } else if is_joiner(c) {
+            let before = chars[..i].iter().rev().find(|c| !is_joiner(**c));
+            let after = chars[i + 1..].iter().find(|c| !is_joiner(**c));
+            !(joinable(before) && joinable(after))
+        } else {
+            false
+        };
+        if wrong {
+            bad.push(c);
+        }
+    }
+    bad
 }
 
 /// Every string under `value`, with its path.
@@ -210,6 +274,11 @@ fn assert_clean(doc: &Value, case: &str) {
             .filter(|c| c.is_control() && !allowed(*c))
             .collect();
         assert!(bad.is_empty(), "{case}: {path} holds {bad:?} in {s:?}");
+        let hidden = invisible_left(&path, s);
+        assert!(
+            hidden.is_empty(),
+            "{case}: {path} holds {hidden:?} in {s:?}"
+        );
         assert!(
             unicode_normalization::is_nfc(s),
             "{case}: {path} is not NFC: {s:?}"
@@ -1038,6 +1107,23 @@ fn the_doors_beside_parse_give_clean_documents() {
             assert_clean(&doc, &case("import"));
         }
 
+        // The citizen form (`/lapor/<instance>`), which builds its complaint
+        // itself instead of through `parse`.
+        let fields = aduan_open311::FormFields {
+            name: g.dirty("Dewi Lestari"),
+            contact: "dewi.lestari@example.id".into(),
+            category: "SAMPAH".into(),
+            description: g.dirty("Sampah menumpuk di samping pasar"),
+            address: g.dirty("Pasar Cibinong, Jl. Mayor Oking"),
+            ..Default::default()
+        };
+        let submission = a
+            .open311
+            .form_submission(&fields, None, "01JDAT3E4G5H6J7K8M9N0PQRST", &ctx())
+            .unwrap_or_else(|e| panic!("{}: {e:?}", case("citizen form")));
+        let doc = serde_json::to_value(&submission.complaint).expect("serializes");
+        assert_clean(&doc, &case("citizen form"));
+
         // The Telegram long-polling loop's step.
         let normalizer = aduan_telegram::Normalizer::new(Some("LaporBogorBot"), false, "ID");
         for body in telegram_bodies(&mut g) {
@@ -1062,9 +1148,17 @@ fn the_generator_writes_what_the_rules_remove() {
         let s = g.dirty("Budi Santoso");
         assert!(s.chars().any(char::is_control), "{s:?}");
         assert!(!unicode_normalization::is_nfc(&s), "{s:?}");
+        assert!(s.chars().any(is_bidi), "{s:?}");
+        assert!(
+            s.contains(['\u{200b}', '\u{2060}', '\u{feff}', '\u{200c}', '\u{200d}']),
+            "{s:?}"
+        );
         let h = g.header("Budi");
         assert!(!h.contains(['\r', '\n']), "{h:?}");
-        assert!(g.decomposed("JKT").chars().all(|c| !c.is_control()));
+        assert!(h.chars().any(is_bidi), "{h:?}");
+        let d = g.decomposed("JKT");
+        assert!(d.chars().all(|c| !c.is_control()));
+        assert!(d.chars().any(is_bidi), "{d:?}");
     }
 }
 
@@ -1122,6 +1216,38 @@ fn decomposed_names_become_nfc_and_line_breaks_in_names_become_spaces() {
     );
     assert_eq!(docs[0]["sender"]["name"], "Jos\u{e9} Ramos");
     assert_eq!(docs[0]["text"], "Jalan rusak\nparah\tsekali");
+}
+
+/// A profile name with a right-to-left override displayed as another name
+/// ("Siti Rahayu Dinas Kota") on an agent's screen; a text held a byte
+/// order mark, an isolate and a mark.
+#[test]
+fn bidirectional_controls_and_zero_width_characters_leave_names_and_texts() {
+    let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}";
+    let body = edited(
+        "channels/meta/fixtures/whatsapp/text.json",
+        &[
+            (
+                &format!("{WA}/contacts/0/profile/name"),
+                "Siti\u{200b} Rahayu \u{202e}atoK sinaD\u{202c}\u{200d}".into(),
+            ),
+            (
+                &format!("{WA}/messages/0/text/body"),
+                format!("\u{feff}Lampu \u{2066}mati\u{2069}\u{200f} {family} Terima\u{200b}kasih"),
+            ),
+        ],
+    );
+    let docs = through(
+        &adapters().whatsapp,
+        &signed_meta("whatsapp")(body),
+        "whatsapp",
+    );
+    assert_eq!(docs[0]["sender"]["name"], "Siti Rahayu atoK sinaD");
+    assert_eq!(
+        docs[0]["text"],
+        format!("Lampu mati {family} Terima\u{200b}kasih").as_str()
+    );
+    assert_clean(&docs[0], "whatsapp");
 }
 
 #[test]

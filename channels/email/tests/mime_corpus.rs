@@ -45,6 +45,11 @@ fn cases() -> Vec<Case> {
         case("forwarded", Complaint),
         case("reply", Complaint),
         case("html-inline-image", Complaint),
+        // A sender's name with an override that shows it as another
+        // ("Siti Rahayu Dinas Kota"), a subject and a text holding a byte
+        // order mark, word joiners, isolates and marks: all removed, the
+        // zero-width space and the emoji's joiners of the text kept.
+        case("bidi-spoofed-sender", Complaint),
         // No Message-ID: the content id names it; no envelope recipient: `To` does.
         Case {
             recipient: None,

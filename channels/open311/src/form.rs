@@ -152,6 +152,9 @@ impl Open311 {
                 bytes: photo.bytes,
             });
         }
+        // This door does not go through `Adapter::parse`, where every other
+        // complaint is sanitized: a person types into these fields too.
+        complaint.sanitize();
         Ok(Submission { complaint, blobs })
     }
 }
