@@ -79,6 +79,8 @@ pub struct Instance {
     pub reply: Option<crate::senders::Reply>,
     /// The automatic acknowledgement, when `[instances.ack]` is set.
     pub ack: Option<Arc<crate::ack::Ack>>,
+    /// What its citizens are told of a new status, when it can reply.
+    pub status: Option<Arc<crate::status::Notices>>,
     /// The fetcher of the instance's attachments, when `[instances.media]` is set.
     pub media: Option<crate::media::InstanceFetcher>,
     /// The Open311 endpoint behind the instance's citizen form (`open311` only).
@@ -209,6 +211,13 @@ pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
         }
         None => None,
     };
+    // Status notices go out through the instance's sender: without one the
+    // status is still kept and answered, but nobody is told.
+    let status = match (&reply, def.status.clone()) {
+        (None, Some(_)) => return Err("status: needs [instances.reply] to notify".into()),
+        (None, None) => None,
+        (Some(_), table) => Some(Arc::new(crate::status::Notices::new(table)?)),
+    };
     Ok(Instance {
         name: def.name.clone(),
         kind: def.kind,
@@ -217,6 +226,7 @@ pub fn build(def: &InstanceSettings) -> Result<Instance, String> {
         intake,
         reply,
         ack,
+        status,
         media: None,
         form,
     })

@@ -38,6 +38,7 @@
 //! - [`worker`]: the stream worker both ride on: consumer group, blocking reads, takeover.
 //! - [`media`]: the worker that fetches attachments into the blob store.
 //! - [`outbound`]: the reply worker (claims, pacing, retries, records) and provider reports.
+//! - [`status`]: the status loop: the core system's status entries applied, the citizen told, the public answered.
 //!
 //! - [`telemetry`]: metrics, logging and the masking of personal data.
 
@@ -64,6 +65,7 @@ pub mod server;
 pub mod settings;
 pub mod smtp;
 pub mod spool;
+pub mod status;
 pub mod telemetry;
 pub mod tracking;
 pub mod web;

@@ -44,6 +44,8 @@ pub struct AppState {
     pub(crate) blobs: Arc<BlobRoute>,
     /// `[web]`: the citizen and agent forms.
     pub(crate) web: crate::settings::WebConfig,
+    /// `GET /v1/status/{tracking}`.
+    pub(crate) status: Arc<crate::status::lookup::Lookup>,
     metrics: PrometheusHandle,
 }
 
@@ -67,6 +69,11 @@ impl AppState {
             .map(|i| (i.name.clone(), i.clone()))
             .collect();
         let blobs = BlobRoute::new(BlobStore::new(&config.blobs)?, &config.blobs);
+        let status = crate::status::lookup::Lookup::new(
+            &config.status,
+            config.web.client_address_header.clone(),
+            ingest.pipeline().redis().clone(),
+        );
         Ok(AppState {
             ingest,
             routes,
@@ -76,6 +83,7 @@ impl AppState {
             request_timeout: Duration::from_secs(config.server.request_timeout_seconds),
             blobs: Arc::new(blobs),
             web: config.web.clone(),
+            status: Arc::new(status),
             metrics: telemetry::metrics_handle(),
         })
     }
@@ -96,6 +104,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(|| async { webhooks::error_reply(404, "not_found") })
         .with_state(state.clone())
         .merge(crate::web::router(web_pages(&state)))
+        .merge(crate::status::lookup::router(state.status.clone()))
         // A bug must not drop the connection without an answer, nor show the
         // caller anything of the panic: a bare 500 and a log line.
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
@@ -223,14 +232,19 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         }
     }
     // Consumers find every partition's streams in one key.
-    let (redis, delivery, events) = (
+    let (redis, delivery, events, status) = (
         ingest.pipeline().redis().clone(),
         config.outbound.delivery_stream.clone(),
         config.outbound.events_stream.clone(),
+        config.status.stream.clone(),
     );
     let stop = shutdown.child_token();
     pollers.spawn(async move {
-        while redis.publish_layout(&delivery, &events).await.is_err() {
+        while redis
+            .publish_layout(&delivery, &events, &status)
+            .await
+            .is_err()
+        {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -257,6 +271,19 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
         fetchers,
         pipeline.redis().clone(),
         ingest.blobs().clone(),
+    ) {
+        pollers.spawn(worker.run(shutdown.child_token()));
+    }
+    // Status: this replica joins the consumer group of `aduan:status`.
+    let notices = instances
+        .iter()
+        .filter_map(|i| Some((i.name.clone(), i.status.clone()?)))
+        .collect();
+    if let Some(worker) = crate::status::StatusWorker::new(
+        &config.status,
+        &config.outbound.events_stream,
+        notices,
+        pipeline.redis().clone(),
     ) {
         pollers.spawn(worker.run(shutdown.child_token()));
     }

@@ -48,6 +48,23 @@ pub const SPOOL_COMMITS: &str = "aduan_spool_commits_total";
 /// Writes refused because the spool was full (counter).
 pub const SPOOL_FULL: &str = "aduan_spool_full_total";
 
+/// Status entries applied, by `instance` and `outcome` (`applied`,
+/// `older`, `duplicate`, `rejected`).
+pub const STATUS_UPDATES: &str = "aduan_status_updates_total";
+/// Public status lookups, by `outcome` (`found`, `not_found`, `limited`, `unavailable`).
+pub const STATUS_LOOKUPS: &str = "aduan_status_lookups_total";
+
+/// Counts one status entry's outcome.
+pub fn status_update(instance: &str, outcome: &'static str) {
+    metrics::counter!(STATUS_UPDATES, "instance" => instance.to_string(), "outcome" => outcome)
+        .increment(1);
+}
+
+/// Counts one public status lookup.
+pub fn status_lookup(outcome: &'static str) {
+    metrics::counter!(STATUS_LOOKUPS, "outcome" => outcome).increment(1);
+}
+
 /// Counts and logs what one append did: each complaint accepted or found to
 /// be a redelivery. `door` names where they came in (a route, `smtp`, `poll`,
 /// `import`, `sweep`, `spool`).

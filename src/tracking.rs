@@ -87,6 +87,42 @@ pub fn partition_of_number(number: &str, count: u16) -> Option<u16> {
     Some((value % u64::from(count.max(1))) as u16)
 }
 
+/// A number as a person typed or read it out, in the form the gateway gave
+/// it: case, spaces and dashes do not matter, the prefix may be left out,
+/// and the letters Crockford's alphabet leaves out for their likeness are
+/// read as the digits they look like (O as 0, I and L as 1). `None` when
+/// what is left is not 8 or 16 characters of the alphabet.
+pub fn normalize(input: &str, prefix: &str) -> Option<String> {
+    let squeezed: String = input
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .flat_map(char::to_uppercase)
+        .collect();
+    let body = squeezed.strip_prefix(prefix).unwrap_or(&squeezed);
+    let mut chars = Vec::with_capacity(16);
+    for c in body.chars() {
+        let c = match c {
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        };
+        if !c.is_ascii() || !ALPHABET.contains(&(c as u8)) {
+            return None;
+        }
+        chars.push(c);
+    }
+    if chars.len() != 8 && chars.len() != 16 {
+        return None;
+    }
+    let groups: Vec<String> = chars.chunks(4).map(|g| g.iter().collect()).collect();
+    let number = groups.join("-");
+    Some(if prefix.is_empty() {
+        number
+    } else {
+        format!("{prefix}-{number}")
+    })
+}
+
 /// Whether `prefix` can start a tracking number: 1–8 ASCII capitals or digits.
 pub fn valid_prefix(prefix: &str) -> bool {
     prefix.len() <= 8
@@ -97,6 +133,41 @@ pub fn valid_prefix(prefix: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_number_is_read_as_people_type_it() {
+        for typed in [
+            "ADU-7K3M-9QX2",
+            "adu-7k3m-9qx2",
+            " ADU 7K3M 9QX2 ",
+            "ADU7K3M9QX2",
+            "7K3M9QX2",
+            "7k3m-9qx2",
+        ] {
+            assert_eq!(
+                normalize(typed, "ADU").as_deref(),
+                Some("ADU-7K3M-9QX2"),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            normalize("LPR-1O2I-3L45", "LPR").as_deref(),
+            Some("LPR-1021-3145")
+        );
+        assert_eq!(
+            normalize("ADU-Q8R7-ZP3N-6V5W-1HJD", "ADU").as_deref(),
+            Some("ADU-Q8R7-ZP3N-6V5W-1HJD")
+        );
+        for bad in [
+            "",
+            "ADU-7K3M",
+            "ADU-7K3M-9QX2-U",
+            "ADU-7K3M-9QU2",
+            "ADU-7K3M-9QX2!",
+        ] {
+            assert_eq!(normalize(bad, "ADU"), None, "{bad}");
+        }
+    }
     use super::*;
 
     #[test]

@@ -669,6 +669,7 @@ async fn polling_stores_the_offset_only_after_the_publish_succeeded() {
         intake: aduan::instances::Intake::Poll(Mutex::new(None)),
         reply: None,
         ack: None,
+        status: None,
         media: None,
         form: None,
     });

@@ -9,8 +9,10 @@
 //!
 //! - `buckets`: token buckets by key (instances, senders).
 //! - `prescan`: the byte-level checks on a raw body.
+//! - `per_client`: requests per client address per minute (public pages and lookups).
 
 pub(crate) mod buckets;
+pub mod per_client;
 mod prescan;
 
 use std::collections::HashMap;

@@ -19,6 +19,7 @@ pub mod leases;
 pub mod media;
 pub mod replies;
 pub mod scripts;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -182,6 +183,21 @@ impl Keys {
     /// The outcomes of a complaint's media job, by attachment index.
     pub fn media(&self, complaint_id: &str) -> String {
         self.key("media", complaint_id)
+    }
+
+    /// A complaint's status (hash: `latest` the public status JSON, `at` its time in ms).
+    pub fn status(&self, complaint_id: &str) -> String {
+        self.key("status", complaint_id)
+    }
+
+    /// A complaint's status history, newest first (list, bounded).
+    pub fn status_history(&self, complaint_id: &str) -> String {
+        self.key("statuslog", complaint_id)
+    }
+
+    /// Set once a status entry (by `status_id`) was applied.
+    pub fn status_seen(&self, status_id: &str) -> String {
+        self.key("statusid", &Keys::digest("", status_id))
     }
 
     /// Held by the complaint that took this tracking number.
@@ -409,8 +425,14 @@ impl Redis {
 
     /// Writes the partition layout: the count, and for each stream the
     /// names of its partitions, in partition order (JSON). `delivery` and
-    /// `events` are the `[outbound]` streams' names before the tag.
-    pub async fn publish_layout(&self, delivery: &str, events: &str) -> Result<(), RedisError> {
+    /// `events` are the `[outbound]` streams' names before the tag, `status`
+    /// the `[status]` stream's.
+    pub async fn publish_layout(
+        &self,
+        delivery: &str,
+        events: &str,
+        status: &str,
+    ) -> Result<(), RedisError> {
         if !self.tagged {
             return Ok(());
         }
@@ -426,6 +448,7 @@ impl Redis {
             "media": names(&self.media_stream),
             "delivery": names(delivery),
             "events": names(events),
+            "status": names(status),
         });
         let mut conn = self.connection().await?;
         ::redis::cmd("SET")
@@ -442,6 +465,11 @@ impl Redis {
         self.ttls.route_ms = cfg.reply_route_days.saturating_mul(DAY_MS);
         self.outbound_stream = cfg.stream.clone();
         self
+    }
+
+    /// Before every tracking number (`[tracking] prefix`).
+    pub fn tracking_prefix(&self) -> &str {
+        &self.tracking_prefix
     }
 
     /// Gives tracking numbers this prefix, each taken for `remember_days`.

@@ -16,7 +16,8 @@ use ::redis::Script;
 /// media stream (a new complaint with attachments to fetch gets one job
 /// there, in the same step); six per
 /// complaint: dedup key, route key, window key, and the keys of its three
-/// tracking candidates.
+/// tracking candidates (the one taken holds `<id> <instance>`: the status
+/// loop finds a complaint and its instance by its number).
 /// ARGV[1..4] the ttls (ms) of dedup keys, routes, windows and tracking
 /// numbers; then twelve per complaint: id, channel, instance, schema,
 /// complaint JSON (holding the first candidate), route JSON (`""`: none),
@@ -55,7 +56,7 @@ for i = 0, n - 1 do
   else
     local tracking = nil
     for c = 0, 2 do
-      if redis.call('SET', KEYS[k + 3 + c], id, 'NX', 'PX', ARGV[4]) then
+      if redis.call('SET', KEYS[k + 3 + c], id .. ' ' .. ARGV[at + 2], 'NX', 'PX', ARGV[4]) then
         tracking = ARGV[at + 7 + c]
         break
       end

@@ -101,6 +101,8 @@ pub struct InstanceSettings {
     pub ack: Option<toml::Table>,
     /// `[instances.media]`: how attachments are fetched.
     pub media: Option<toml::Table>,
+    /// `[instances.status]`: how citizens are told of a new status.
+    pub status: Option<toml::Table>,
     /// The instance's own keys (everything but `name`, `kind`, `keep_raw` and `reply`).
     pub table: toml::Table,
 }
@@ -187,6 +189,7 @@ impl InstanceSettings {
         let reply = sub_table("reply");
         let ack = sub_table("ack");
         let media = sub_table("media");
+        let status = sub_table("status");
         Some(InstanceSettings {
             name,
             kind,
@@ -195,6 +198,7 @@ impl InstanceSettings {
             reply,
             ack,
             media,
+            status,
             table,
         })
     }

@@ -12,6 +12,7 @@ mod limits;
 mod media;
 mod outbound;
 mod sections;
+mod status;
 mod web;
 
 use std::collections::HashSet;
@@ -28,6 +29,7 @@ pub use sections::{
     BlobBackend, BlobsConfig, LanguageConfig, LogConfig, LogFormat, RedisConfig, SPOOL_FILE_NAME,
     ServerConfig, SmtpListenerConfig, SpoolConfig,
 };
+pub use status::{NoticeTemplate, StatusConfig, StatusNoticeSettings};
 pub use web::WebConfig;
 
 /// The gateway's whole configuration, as data.
@@ -45,6 +47,7 @@ pub struct Config {
     pub tracking: TrackingConfig,
     pub media: MediaConfig,
     pub web: WebConfig,
+    pub status: StatusConfig,
     /// `[[instances]]`, in file order.
     pub instances: Vec<InstanceSettings>,
 }
@@ -178,7 +181,13 @@ impl Config {
         let tracking = section::<TrackingConfig>(&mut root, "tracking", &mut errors);
         let media = section::<MediaConfig>(&mut root, "media", &mut errors);
         let web = section::<WebConfig>(&mut root, "web", &mut errors);
-        for (location, message) in media.problems().into_iter().chain(web.problems()) {
+        let status = section::<StatusConfig>(&mut root, "status", &mut errors);
+        for (location, message) in media
+            .problems()
+            .into_iter()
+            .chain(web.problems())
+            .chain(status.problems())
+        {
             errors.push(ConfigError {
                 location: location.into(),
                 message: message.into(),
@@ -235,7 +244,7 @@ impl Config {
             errors.push(ConfigError {
                 location: key.clone(),
                 message: format!(
-                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, outbound, tracking, media, web, instances"
+                    "unknown section `{key}`, expected one of: server, redis, log, smtp, blobs, limits, spool, language, outbound, tracking, media, web, status, instances"
                 ),
             });
         }
@@ -265,6 +274,7 @@ impl Config {
             tracking,
             media,
             web,
+            status,
             instances,
         };
         (config, errors)

@@ -4,6 +4,7 @@
 //! - [`adapter`]: the push interface, `verify` then `parse`, with no I/O.
 //! - [`poll`]: what polling channels (IMAP, Telegram long polling) are offered.
 //! - [`reply`]: the way back: replies, deliveries, reply routes and the sender interface.
+//! - [`status`]: the status loop: the `aduan.status.v1` entries of the core system.
 //! - [`secret`]: configuration secrets given as `env:`/`file:` references.
 //! - [`verify`]: constant-time comparison and the HMAC primitives providers use.
 //! - [`media`]: fetching attachments before their links expire (fetchers, guarded HTTP).
@@ -19,6 +20,7 @@ pub mod phone;
 pub mod poll;
 pub mod reply;
 pub mod secret;
+pub mod status;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod text;
@@ -39,3 +41,4 @@ pub use reply::{
     Sent, StatusReport, Template,
 };
 pub use secret::{Secret, SecretError};
+pub use status::{PublicStatus, STATUS_SCHEMA, StatusKind, StatusRejection, StatusUpdate};
