@@ -3,11 +3,18 @@
 //! Chromium (`tests/browser/forms.py`, with axe-core's accessibility check),
 //! each outcome found in Redis.
 //!
+//! `uploads`: the citizen form's body, read as it arrives; `sessions`: the
+//! CSRF tokens, the origin check and the agents' sessions.
+//!
 //! The browser test needs what `scripts/test` installs: Debian's `chromium`
 //! and `chromium-driver`, a Python with `selenium` (`ADUAN_BROWSER_PYTHON`)
 //! and axe-core's `axe.min.js` (`ADUAN_AXE_JS`). Missing, it fails.
 
 mod common;
+#[path = "web_forms/sessions.rs"]
+mod sessions;
+#[path = "web_forms/uploads.rs"]
+mod uploads;
 
 use common::TestApp;
 use serde_json::Value;
@@ -208,11 +215,12 @@ async fn a_refused_form_says_what_to_fix_and_keeps_what_was_typed() {
         page.contains("value=\"Siti Rahayu\"") && page.contains("value=\"JALAN-RUSAK\" selected")
     );
 
-    // A photo over `max_photo_bytes`, past the body limit too: named, the rest kept.
+    // A photo over `max_photo_bytes`, past the body limit too: refused by its
+    // `Content-Length` (413) before the photo is read, named, the rest kept.
     let mut big = JPEG.to_vec();
     big.resize(600_000, 0x55);
     let (status, page) = post_form(&app, &form.cookie, &complete(&form), Some(&big)).await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 413);
     assert!(page.contains("href=\"#photo\"") && page.contains("paling besar 97 KB"));
     assert!(page.contains("value=\"Siti Rahayu\""));
 

@@ -17,7 +17,7 @@
 //! - `sniff`: the content type from the first bytes.
 
 pub mod guard;
-mod sink;
+pub(crate) mod sink;
 pub mod sniff;
 
 use std::collections::HashMap;

@@ -52,6 +52,11 @@ impl FileSink {
         })
     }
 
+    /// Where the staging file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Flushes and syncs the file; its digest and size.
     pub async fn finish(mut self) -> Result<Staged, FetchError> {
         let io = |e: std::io::Error| FetchError::temporary("store", format!("staging file: {e}"));

@@ -214,6 +214,18 @@ impl Keys {
     pub fn cursor(&self, name: &str) -> String {
         format!("{}:cursor:{name}", self.prefix)
     }
+
+    /// The key the web pages sign their CSRF tokens with, when `[web]
+    /// secret` is not set: made once, shared by every replica.
+    pub fn web_key(&self) -> String {
+        format!("{}:web:key", self.prefix)
+    }
+
+    /// A signed-in agent's session, by the SHA-256 of its id (the cookie's
+    /// value never appears in a key name).
+    pub fn web_session(&self, id_digest: &str) -> String {
+        format!("{}:web:session:{id_digest}", self.prefix)
+    }
 }
 
 /// The hash slot of a key, as Redis Cluster computes it: CRC16 (XMODEM)

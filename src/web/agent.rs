@@ -1,9 +1,11 @@
 //! `/agent`: the call-center agent form. An agent signs in with their call
-//! center's token (kept, hex-encoded, in an `HttpOnly`, `SameSite=Strict`
-//! cookie scoped to `/agent`, `Secure` behind TLS), types or pastes the
-//! call, and submits it: the page posts it to `/v1/transcripts` with that
-//! token, exactly as the call center's own software would, and shows the
-//! tracking number, or that the call id was already sent.
+//! center's token, which opens a session (`session`: a random id in an
+//! `HttpOnly`, `SameSite=Strict` cookie scoped to `/agent`, `Secure` over
+//! TLS; the token itself never leaves the gateway), types or pastes the
+//! call, and submits it: the page posts it to `/v1/transcripts` with the
+//! session's token, exactly as the call center's own software would, and
+//! shows the tracking number, or that the call id was already sent.
+//! Signing out ends the session in Redis, for every replica.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::sync::Arc;
 use axum::Form;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Query, State};
+use axum::http::Uri;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -19,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::Web;
 use super::page::{self, Field, Lang, escape};
 
-/// The cookie holding the signed-in call center's token.
+/// The cookie holding the signed-in agent's session id.
 const SESSION_COOKIE: &str = "aduan_agent";
 
 #[derive(Deserialize)]
@@ -52,75 +55,115 @@ pub struct SignInForm {
     token: String,
 }
 
-/// The call center's token from the session cookie, when it still opens one.
-fn session(web: &Web, headers: &HeaderMap) -> Option<String> {
-    let encoded = super::cookie(headers, SESSION_COOKIE)?;
-    let token = String::from_utf8(hex::decode(encoded).ok()?).ok()?;
-    web.tokens.find(&token).map(|_| token)
+/// The call center's token of the request's session, while it lasts.
+async fn session(web: &Web, headers: &HeaderMap) -> Result<Option<String>, ()> {
+    let Some(id) = super::cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    web.sessions.find(&id).await.map_err(|e| {
+        tracing::warn!(error = %e, "agent session not read");
+    })
+}
+
+/// The sign-in page saying the service is unavailable (sessions live in Redis).
+fn sessions_unavailable(out: HeaderMap, lang: Lang, csrf: &str) -> Response {
+    let notice = lang.pick(
+        "Layanan sedang tidak tersedia. Coba lagi sebentar lagi.",
+        "The service is unavailable. Try again in a moment.",
+    );
+    page::html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        out,
+        sign_in_page(lang, csrf, Some(notice)),
+    )
 }
 
 pub async fn show(
     State(shared): State<Arc<Web>>,
     Query(q): Query<LangQuery>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let web = shared.as_ref();
     let lang = Lang::of(q.lang.as_deref());
-    let Some((out, csrf)) = web.form_headers(&headers) else {
+    let secure = web.secure(&headers, &uri);
+    let Some((out, csrf)) = web.form_headers(&headers, secure).await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let body = match session(web, &headers) {
-        Some(_) => transcript_page(lang, &csrf, &AgentForm::default(), &[], None),
-        None => sign_in_page(lang, &csrf, None),
+    let body = match session(web, &headers).await {
+        Ok(Some(_)) => transcript_page(lang, &csrf, &AgentForm::default(), &[], None),
+        Ok(None) => sign_in_page(lang, &csrf, None),
+        Err(()) => return sessions_unavailable(out, lang, &csrf),
     };
     page::html(StatusCode::OK, out, body)
 }
 
 pub async fn sign_in(
     State(shared): State<Arc<Web>>,
+    uri: Uri,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
     let web = shared.as_ref();
     let lang = Lang::of(form.lang.as_deref());
-    let Some((mut out, csrf)) = web.form_headers(&headers) else {
+    let secure = web.secure(&headers, &uri);
+    let Some((mut out, csrf)) = web.form_headers(&headers, secure).await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let problem = if !Web::csrf_ok(&headers, &form.csrf) {
-        Some(lang.pick(
+    let token = form.token.trim();
+    let center = if !web.csrf_ok(&headers, &form.csrf).await {
+        Err(lang.pick(
             "Halaman ini sudah kedaluwarsa. Masuk lagi.",
             "This page has expired. Sign in again.",
         ))
-    } else if web.tokens.find(form.token.trim()).is_none() {
-        Some(lang.pick("Token tidak dikenal.", "The token is not known."))
     } else {
-        None
+        web.tokens
+            .find(token)
+            .ok_or(lang.pick("Token tidak dikenal.", "The token is not known."))
     };
-    if let Some(problem) = problem {
-        let body = sign_in_page(lang, &csrf, Some(problem));
-        return page::html(StatusCode::UNAUTHORIZED, out, body);
-    }
-    let age = web.cfg.agent_session_hours * 3600;
-    let value = hex::encode(form.token.trim());
+    let center = match center {
+        Ok(c) => c,
+        Err(problem) => {
+            let body = sign_in_page(lang, &csrf, Some(problem));
+            return page::html(StatusCode::UNAUTHORIZED, out, body);
+        }
+    };
+    let id = match web.sessions.open(center, token).await {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::warn!(error = %e, "agent session not opened");
+            return sessions_unavailable(out, lang, &csrf);
+        }
+    };
+    let age = web.sessions.ttl().as_secs();
     out.append(
         header::SET_COOKIE,
-        web.cookie(SESSION_COOKIE, &value, "/agent", Some(age)),
+        web.cookie(secure, SESSION_COOKIE, &id, "/agent", Some(age)),
     );
     see_other(out, lang)
 }
 
 pub async fn sign_out(
     State(shared): State<Arc<Web>>,
+    uri: Uri,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
     let web = shared.as_ref();
     let lang = Lang::of(form.lang.as_deref());
     let mut out = web.headers.clone();
-    if Web::csrf_ok(&headers, &form.csrf) {
+    if web.csrf_ok(&headers, &form.csrf).await {
+        if let Some(id) = super::cookie(&headers, SESSION_COOKIE)
+            && let Err(e) = web.sessions.close(&id).await
+        {
+            tracing::warn!(error = %e, "agent session not ended");
+            let csrf = form.csrf.clone();
+            return sessions_unavailable(out, lang, &csrf);
+        }
+        let secure = web.secure(&headers, &uri);
         out.append(
             header::SET_COOKIE,
-            web.cookie(SESSION_COOKIE, "", "/agent", Some(0)),
+            web.cookie(secure, SESSION_COOKIE, "", "/agent", Some(0)),
         );
     }
     see_other(out, lang)
@@ -139,15 +182,21 @@ fn see_other(mut headers: HeaderMap, lang: Lang) -> Response {
 pub async fn submit(
     State(shared): State<Arc<Web>>,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    uri: Uri,
     headers: HeaderMap,
     Form(form): Form<AgentForm>,
 ) -> Response {
     let web = shared.as_ref();
     let lang = Lang::of(form.lang.as_deref());
-    let Some((out, csrf)) = web.form_headers(&headers) else {
+    let secure = web.secure(&headers, &uri);
+    let Some((out, csrf)) = web.form_headers(&headers, secure).await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let Some(token) = session(web, &headers) else {
+    let token = match session(web, &headers).await {
+        Ok(t) => t,
+        Err(()) => return sessions_unavailable(out, lang, &csrf),
+    };
+    let Some(token) = token else {
         let notice = lang.pick(
             "Masuk dulu untuk mengirim transkrip.",
             "Sign in to send a transcript.",
@@ -172,7 +221,7 @@ pub async fn submit(
         );
         return again(StatusCode::TOO_MANY_REQUESTS, &[], Some(notice));
     }
-    if !Web::csrf_ok(&headers, &form.csrf) {
+    if !web.csrf_ok(&headers, &form.csrf).await {
         let notice = lang.pick(
             "Halaman ini sudah kedaluwarsa. Periksa isian, lalu kirim lagi.",
             "This page has expired. Check the form, then send it again.",

@@ -3,8 +3,9 @@
 
 use aduan_adapter::FieldError;
 
-use super::citizen::{FormPage, PhotoProblem, Posted};
+use super::citizen::FormPage;
 use super::page::{self, Field, Lang, escape};
+use super::upload::{PhotoProblem, Posted};
 
 /// Each field error as the page tells it, in the page's language.
 pub(super) fn localized(lang: Lang, errors: &[FieldError]) -> Vec<(String, String)> {

@@ -5,18 +5,27 @@
 //! Open311 request, the agent's transcript through `/v1/transcripts`.
 //!
 //! - `page`: language, escaping, layout, security headers.
-//! - `citizen`: the citizen form's submission; `citizen_page` renders it.
-//! - `agent`: sign-in, the transcript form and its submission.
+//! - `citizen`: the citizen form's submission; `citizen_page` renders it;
+//!   `upload` reads its body as it arrives (`multipart`), the photo
+//!   streamed to the blob store's staging directory.
+//! - `agent`: sign-in, the transcript form and its submission; `session`:
+//!   the agents' sessions in Redis.
+//! - `guard`: the origin check and the signed CSRF tokens.
 //!
-//! What guards both lives here: the CSRF token (a random value in an
-//! `HttpOnly`, `SameSite=Strict` cookie that the form must repeat, so a
-//! replica needs no shared secret to check it), the limit of posts per
-//! client address, and cookies.
+//! What guards both lives here: every post from another origin is refused
+//! before anything else, the CSRF token (signed by the gateway, in an
+//! `HttpOnly`, `SameSite=Strict` cookie that the form must repeat), the
+//! limit of posts per client address, and cookies (`Secure` whenever the
+//! request came over TLS).
 
 mod agent;
 mod citizen;
 mod citizen_page;
+mod guard;
+mod multipart;
 mod page;
+mod session;
+mod upload;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -25,10 +34,12 @@ use std::time::{Duration, Instant};
 
 use aduan_open311::Open311;
 use axum::Router;
-use axum::extract::ConnectInfo;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::{get, post};
+use tokio::sync::Semaphore;
 
 use crate::ingest::Ingest;
 use crate::instances::{Instance, Intake, TranscriptTokens};
@@ -49,6 +60,10 @@ pub type PostTranscript = Arc<
 /// The cookie holding a browser's CSRF token.
 const CSRF_COOKIE: &str = "aduan_csrf";
 
+/// Room for the citizen form's text fields beside the photo, in a post's
+/// `Content-Length`.
+const TEXT_ALLOWANCE: usize = 256 * 1024;
+
 /// What the pages need: the ingest service, the forms' instances and the
 /// transcript intake.
 pub struct Web {
@@ -56,10 +71,16 @@ pub struct Web {
     ingest: Arc<Ingest>,
     /// Which call center a signed-in agent's token opens.
     tokens: TranscriptTokens,
+    sessions: session::Sessions,
+    keys: guard::Keys,
+    /// `[web] public_origin`, parsed.
+    public_origin: Option<url::Origin>,
     post_transcript: PostTranscript,
     /// The `open311` instances whose citizen form is served, by name.
     forms: HashMap<String, (Arc<Instance>, Arc<Open311>)>,
     posts: PerClient,
+    /// Places for citizen-form posts being read (`max_uploads`).
+    uploads: Arc<Semaphore>,
     headers: HeaderMap,
 }
 
@@ -77,6 +98,14 @@ impl Web {
             .collect();
         // The server indexed these tokens already and refused a conflict.
         let tokens = TranscriptTokens::index(&transcripts).unwrap_or_default();
+        // In the order `tokens` indexes them.
+        let centers = transcripts
+            .iter()
+            .filter_map(|i| match &i.intake {
+                Intake::Transcript(t) => Some((i.name.clone(), t.tokens().to_vec())),
+                _ => None,
+            })
+            .collect();
         let forms = if cfg.citizen_form {
             instances
                 .iter()
@@ -85,15 +114,36 @@ impl Web {
         } else {
             HashMap::new()
         };
+        let redis = ingest.redis().clone();
+        let staging = ingest.blobs().staging_dir();
+        // Photos of posts cut short by a crash; a post under way is far younger.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(async move {
+                crate::media::sink::sweep(&staging, Duration::from_secs(3600)).await;
+            });
+        }
         Web {
             ingest,
             tokens,
+            sessions: session::Sessions::new(redis.clone(), cfg.agent_session_hours, centers),
+            keys: guard::Keys::new(cfg, redis),
+            public_origin: cfg
+                .public_origin
+                .as_deref()
+                .and_then(|o| url::Url::parse(o).ok())
+                .map(|u| u.origin()),
             post_transcript,
             posts: PerClient::new(cfg.submissions_per_minute),
+            uploads: Arc::new(Semaphore::new(cfg.max_uploads.max(1))),
             headers: page::security_headers(&cfg.frame_ancestors),
             forms,
             cfg: cfg.clone(),
         }
+    }
+
+    /// The largest citizen-form post taken, by `Content-Length` or as read.
+    fn post_limit(&self) -> u64 {
+        (self.cfg.max_photo_bytes + TEXT_ALLOWANCE) as u64
     }
 
     /// The client's address: the last one in the configured proxy header,
@@ -118,58 +168,105 @@ impl Web {
         }
     }
 
+    /// Whether cookies set in answer to this request carry `Secure`.
+    fn secure(&self, headers: &HeaderMap, uri: &Uri) -> bool {
+        guard::over_tls(&self.cfg, headers, uri)
+    }
+
     /// A `Set-Cookie` value with the pages' attributes.
-    fn cookie(&self, name: &str, value: &str, path: &str, max_age: Option<u64>) -> HeaderValue {
+    fn cookie(
+        &self,
+        secure: bool,
+        name: &str,
+        value: &str,
+        path: &str,
+        max_age: Option<u64>,
+    ) -> HeaderValue {
         let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict");
         if let Some(age) = max_age {
             c.push_str(&format!("; Max-Age={age}"));
         }
-        if self.cfg.behind_tls {
+        if secure {
             c.push_str("; Secure");
         }
         HeaderValue::from_str(&c).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
     }
 
     /// The headers of a page with a form: the security headers, and the
-    /// cookie of a new CSRF token when the browser has none; and the token.
-    fn form_headers(&self, request: &HeaderMap) -> Option<(HeaderMap, String)> {
+    /// cookie of a new CSRF token unless the browser holds a good one with
+    /// time left; and the token.
+    async fn form_headers(&self, request: &HeaderMap, secure: bool) -> Option<(HeaderMap, String)> {
         let mut out = self.headers.clone();
-        if let Some(token) = cookie(request, CSRF_COOKIE).filter(|t| is_token(t)) {
+        if let Some(token) = cookie(request, CSRF_COOKIE)
+            && self.keys.fresh(&token).await
+        {
             return Some((out, token));
         }
-        let token = random_token()?;
+        let token = self.keys.issue().await?;
         out.append(
             header::SET_COOKIE,
-            self.cookie(CSRF_COOKIE, &token, "/", None),
+            self.cookie(secure, CSRF_COOKIE, &token, "/", None),
         );
         Some((out, token))
     }
 
-    /// Whether `submitted` repeats the browser's CSRF cookie.
-    fn csrf_ok(request: &HeaderMap, submitted: &str) -> bool {
-        cookie(request, CSRF_COOKIE).is_some_and(|t| {
-            is_token(&t)
-                && aduan_adapter::verify::constant_time_eq(t.as_bytes(), submitted.as_bytes())
-        })
+    /// Whether the browser's CSRF cookie holds a token this gateway signed
+    /// and that has not expired (checked before a post's body is read).
+    async fn csrf_cookie_ok(&self, request: &HeaderMap) -> bool {
+        match cookie(request, CSRF_COOKIE) {
+            Some(token) => self.keys.remaining(&token).await.is_some(),
+            None => false,
+        }
+    }
+
+    /// Whether the cookie's token is good and `submitted` repeats it.
+    async fn csrf_ok(&self, request: &HeaderMap, submitted: &str) -> bool {
+        let Some(token) = cookie(request, CSRF_COOKIE) else {
+            return false;
+        };
+        aduan_adapter::verify::constant_time_eq(token.as_bytes(), submitted.as_bytes())
+            && self.keys.remaining(&token).await.is_some()
     }
 }
 
 /// The pages' routes.
 pub fn router(web: Arc<Web>) -> Router {
-    let photo_body = web.cfg.max_photo_bytes + 256 * 1024;
-    let mut router = Router::new()
-        .route(
-            "/lapor/{instance}",
-            get(citizen::show).post(citizen::submit),
-        )
-        .layer(DefaultBodyLimit::max(photo_body));
+    let mut router = Router::new().route(
+        "/lapor/{instance}",
+        get(citizen::show).post(citizen::submit),
+    );
     if web.cfg.agent_form {
         router = router
             .route("/agent", get(agent::show).post(agent::submit))
             .route("/agent/sign-in", post(agent::sign_in))
             .route("/agent/sign-out", post(agent::sign_out));
     }
-    router.with_state(web)
+    router
+        .route_layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            same_origin_only,
+        ))
+        .with_state(web)
+}
+
+/// Refuses a post from another origin before its handler (and any of its
+/// body) is reached: `403`, nothing read, nothing written.
+async fn same_origin_only(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
+    let reads = matches!(*request.method(), Method::GET | Method::HEAD);
+    if reads || guard::same_origin(web.public_origin.as_ref(), request.headers(), request.uri()) {
+        return next.run(request).await;
+    }
+    crate::telemetry::rejected("web", "unknown", "cross_origin");
+    let body = page::layout(
+        page::Lang::Id,
+        "Ditolak",
+        "<h1>Permintaan ditolak</h1><p>Kirim formulir dari halaman aduan ini sendiri.</p>\
+<p lang=\"en\">The request was refused: send the form from this site's own page.</p>",
+        None,
+    );
+    let mut headers = web.headers.clone();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    page::html(StatusCode::FORBIDDEN, headers, body)
 }
 
 /// The value of cookie `name` in the request.
@@ -262,18 +359,5 @@ mod tests {
         assert_eq!(cookie(&h, "aduan_csrf").as_deref(), Some("x"));
         assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
         assert_eq!(cookie(&h, "c"), None);
-    }
-
-    #[test]
-    fn the_token_must_repeat_the_cookie() {
-        let token = random_token().unwrap();
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::COOKIE,
-            HeaderValue::from_str(&format!("{CSRF_COOKIE}={token}")).unwrap(),
-        );
-        assert!(Web::csrf_ok(&h, &token));
-        assert!(!Web::csrf_ok(&h, &random_token().unwrap()));
-        assert!(!Web::csrf_ok(&HeaderMap::new(), &token));
     }
 }

@@ -6,11 +6,10 @@
 //! Complaint exactly as a posted Open311 request would be, with two
 //! differences a person typing on a phone needs: the location and the
 //! answers to required attributes may be left out, and one photo may come
-//! with it as bytes (stored by the gateway before the complaint is appended).
+//! with it (streamed into the blob store by the gateway, which stores it
+//! before the complaint is appended; this module sees only its digest).
 
-use aduan_adapter::{
-    Attachment, AttachmentKind, Blob, Complaint, Context, FieldError, content_id, verify,
-};
+use aduan_adapter::{Attachment, AttachmentKind, Complaint, Context, FieldError, content_id};
 
 use crate::adapter::Open311;
 use crate::request::{Params, ServiceRequest};
@@ -50,21 +49,25 @@ impl FormFields {
     }
 }
 
-/// The photo sent with the form, whose type the gateway read off its bytes.
+/// The photo sent with the form, whose type the gateway read off its bytes
+/// and whose bytes it stores as `sha256/<sha256>`.
 #[derive(Debug, Clone)]
 pub struct Photo {
-    pub bytes: Vec<u8>,
+    /// The SHA-256 of its bytes, lowercase hex.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: u64,
     /// The sniffed media type (`image/jpeg`, …).
     pub content_type: String,
     /// The file's name as the browser gave it.
     pub filename: Option<String>,
 }
 
-/// A checked submission: the complaint and the photo's bytes to store first.
+/// A checked submission: the complaint, whose photo (when there is one)
+/// names its `storage_key`, to be stored before the complaint is appended.
 #[derive(Debug)]
 pub struct Submission {
     pub complaint: Complaint,
-    pub blobs: Vec<Blob>,
 }
 
 /// Longest name or contact, in characters.
@@ -129,33 +132,26 @@ impl Open311 {
         let mut parts = vec![FORM_PROVIDER.to_string(), form_id.to_string()];
         parts.extend(sr.canonical_parts());
         if let Some(p) = &photo {
-            parts.push(verify::sha256_hex(&p.bytes));
+            parts.push(p.sha256.clone());
         }
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
         let external_id = content_id(&parts);
         let mut complaint = self.complaint(&sr, external_id, None, ctx);
         complaint.provider = FORM_PROVIDER.to_string();
-        let mut blobs = Vec::new();
         if let Some(photo) = photo {
-            let sha256 = verify::sha256_hex(&photo.bytes);
-            let key = format!("sha256/{sha256}");
             complaint.attachments.push(Attachment {
                 content_type: Some(photo.content_type),
                 filename: photo.filename,
-                size: Some(photo.bytes.len() as u64),
-                sha256: Some(sha256),
-                storage_key: Some(key.clone()),
+                size: Some(photo.size),
+                storage_key: Some(format!("sha256/{}", photo.sha256)),
+                sha256: Some(photo.sha256),
                 ..Attachment::new(AttachmentKind::Image)
-            });
-            blobs.push(Blob {
-                key,
-                bytes: photo.bytes,
             });
         }
         // This door does not go through `Adapter::parse`, where every other
         // complaint is sanitized: a person types into these fields too.
         complaint.sanitize();
-        Ok(Submission { complaint, blobs })
+        Ok(Submission { complaint })
     }
 }
 
