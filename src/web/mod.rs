@@ -29,8 +29,8 @@ mod upload;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use aduan_open311::Open311;
 use axum::Router;
@@ -43,6 +43,7 @@ use tokio::sync::Semaphore;
 
 use crate::ingest::Ingest;
 use crate::instances::{Instance, Intake, TranscriptTokens};
+use crate::limits::per_client::PerClient;
 use crate::settings::WebConfig;
 
 /// Posts a transcript document (its headers and body) to the transcript
@@ -78,6 +79,7 @@ pub struct Web {
     post_transcript: PostTranscript,
     /// The `open311` instances whose citizen form is served, by name.
     forms: HashMap<String, (Arc<Instance>, Arc<Open311>)>,
+    /// Posts per client address per minute, on this replica.
     posts: PerClient,
     /// Places for citizen-form posts being read (`max_uploads`).
     uploads: Arc<Semaphore>,
@@ -292,61 +294,9 @@ fn is_token(t: &str) -> bool {
     t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Posts per client address in fixed one-minute windows, on this replica.
-struct PerClient {
-    per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
-}
-
-/// Most addresses remembered before the expired ones are dropped.
-const MAX_CLIENTS: usize = 100_000;
-
-impl PerClient {
-    fn new(per_minute: u32) -> PerClient {
-        PerClient {
-            per_minute,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn allow(&self, ip: IpAddr) -> bool {
-        let now = Instant::now();
-        let minute = Duration::from_secs(60);
-        let Ok(mut windows) = self.windows.lock() else {
-            return false;
-        };
-        if windows.len() >= MAX_CLIENTS {
-            windows.retain(|_, (start, _)| now.duration_since(*start) < minute);
-        }
-        if windows.len() >= MAX_CLIENTS {
-            return false;
-        }
-        let entry = windows.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= minute {
-            *entry = (now, 0);
-        }
-        if entry.1 >= self.per_minute {
-            return false;
-        }
-        entry.1 += 1;
-        true
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_client_gets_its_posts_per_minute_and_no_more() {
-        let limit = PerClient::new(2);
-        let a = IpAddr::from([192, 0, 2, 1]);
-        let b = IpAddr::from([192, 0, 2, 2]);
-        assert!(limit.allow(a));
-        assert!(limit.allow(a));
-        assert!(!limit.allow(a));
-        assert!(limit.allow(b));
-    }
 
     #[test]
     fn cookies_are_read_from_every_cookie_header() {
