@@ -407,3 +407,43 @@ fn scan(places: &[(&str, &str)], forbidden: &[(String, &str)]) -> Vec<String> {
     }
     leaks
 }
+
+/// The lines of the default-level (JSON) log whose message is `message`, as
+/// their `fields`.
+fn logged(sink: &Captured, message: &str) -> Vec<Value> {
+    sink.text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == message)
+        .map(|l| l["fields"].clone())
+        .collect()
+}
+
+/// A flood of SMTP connections past `max_sessions` closes one idle session
+/// per new connection; the log says so once a second.
+#[tokio::test]
+async fn sessions_closed_to_make_room_are_one_summary_line() {
+    let (_, default) = capture();
+    let config = "[[instances]]\nname = \"surat-banjir\"\nkind = \"smtp\"\naddresses = [\"banjir@lapor.example.go.id\"]\n\n\
+                  [smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.uji.example.go.id\"\nmax_sessions = 2\n";
+    let mut app = common::spawn_app(config).await;
+    let smtp_lines = || -> Vec<Value> {
+        logged(default, "idle connections closed to make room")
+            .into_iter()
+            .filter(|l| l["listener"] == "smtp")
+            .collect()
+    };
+    assert!(smtp_lines().is_empty());
+    let mut open = Vec::new();
+    for _ in 0..12 {
+        // Each reads its greeting: it was admitted, the oldest idle one closed.
+        open.push(Client::connect(&app).await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let lines = smtp_lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["count"], 10);
+    assert!(lines[0]["oldest_idle_seconds"].as_f64().is_some());
+    drop(open);
+    app.stop().await;
+}
