@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::telemetry;
+use crate::telemetry::{self, QuietLog};
 
 /// How one listener treats its connections.
 #[derive(Clone, Copy, Debug)]
@@ -93,6 +93,9 @@ struct Inner {
     policy: Policy,
     slots: Mutex<HashMap<u64, Slot>>,
     next: AtomicU64,
+    /// Connections closed to make room, logged once a second: a flood of
+    /// new connections closes one idle connection per connection.
+    evicted: Arc<QuietLog>,
 }
 
 /// The table of one listener's connections.
@@ -131,13 +134,34 @@ impl Drop for Ticket {
 impl Connections {
     /// An empty table.
     pub fn new(policy: Policy) -> Self {
+        let listener = policy.label;
+        let evicted = QuietLog::summarizing(move |s| {
+            tracing::info!(
+                listener,
+                count = s.count,
+                oldest_idle_seconds = s.oldest_seconds(),
+                "idle connections closed to make room"
+            );
+        });
         Connections {
             inner: Arc::new(Inner {
                 policy,
                 slots: Mutex::new(HashMap::new()),
                 next: AtomicU64::new(0),
+                evicted,
             }),
         }
+    }
+
+    /// Closes `slot`'s connection to make room (`limit` says for what) and
+    /// counts it; the log line is the summary of the second.
+    fn evict(&self, slot: Slot, now: Instant, limit: &'static str) {
+        let idle = slot.activity.idle_for(now);
+        if let Some(abort) = slot.abort {
+            abort.abort();
+        }
+        telemetry::limit_counted(self.inner.policy.label, limit);
+        self.inner.evicted.tally(1, Some(idle));
     }
 
     /// Lets the table close connection `id` by aborting the task serving it
@@ -171,12 +195,9 @@ impl Connections {
                 .filter(|(_, s)| !s.activity.is_busy())
                 .max_by_key(|(_, s)| s.activity.idle_for(now))
                 .map(|(id, _)| *id)?;
-            if let Some(slot) = slots.remove(&oldest)
-                && let Some(abort) = slot.abort
-            {
-                abort.abort();
+            if let Some(slot) = slots.remove(&oldest) {
+                self.evict(slot, now, "connections");
             }
-            telemetry::limit_exceeded(self.inner.policy.label, "connections");
         }
         let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity {
@@ -215,10 +236,7 @@ impl Connections {
         let Some(slot) = oldest.and_then(|id| slots.remove(&id)) else {
             return false;
         };
-        if let Some(abort) = slot.abort {
-            abort.abort();
-        }
-        telemetry::limit_exceeded(self.inner.policy.label, "descriptors");
+        self.evict(slot, now, "descriptors");
         true
     }
 
@@ -356,38 +374,6 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
-/// At most one log line per second for a repeating failure (an accept loop
-/// out of descriptors would otherwise write thousands), with the count of
-/// those not written.
-pub struct QuietLog {
-    last: Mutex<Option<Instant>>,
-    suppressed: AtomicU64,
-}
-
-impl Default for QuietLog {
-    fn default() -> Self {
-        QuietLog {
-            last: Mutex::new(None),
-            suppressed: AtomicU64::new(0),
-        }
-    }
-}
-
-impl QuietLog {
-    /// `Some(n)` when a line may be written now, `n` being how many were
-    /// held back since the last one.
-    pub fn allow(&self) -> Option<u64> {
-        let now = Instant::now();
-        let mut last = self.last.lock().ok()?;
-        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
-            self.suppressed.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        *last = Some(now);
-        Some(self.suppressed.swap(0, Ordering::Relaxed))
-    }
-}
-
 /// True for an accept that failed because the process or the system is out
 /// of file descriptors.
 pub fn out_of_descriptors(e: &std::io::Error) -> bool {
@@ -481,13 +467,5 @@ mod tests {
         );
         assert_eq!(table.len(), 1, "the busy one stays");
         drop((silent, talking));
-    }
-
-    #[test]
-    fn a_repeating_failure_is_logged_once_a_second() {
-        let log = QuietLog::default();
-        assert_eq!(log.allow(), Some(0));
-        assert_eq!(log.allow(), None);
-        assert_eq!(log.allow(), None);
     }
 }

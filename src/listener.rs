@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::connections::{Connections, Policy, QuietLog, Tracked};
+use crate::connections::{Connections, Policy, Tracked};
 use crate::settings::LimitsConfig;
 use crate::telemetry;
 
@@ -51,7 +51,7 @@ pub async fn serve(
         idle: Some(Duration::from_millis(cfg.idle_timeout_ms)),
     });
     tokio::spawn(connections.clone().reaper(shutdown.clone()));
-    let accept_failures = QuietLog::default();
+    let accept_failures = telemetry::QuietLog::default();
 
     loop {
         let (stream, remote) = tokio::select! {

@@ -153,12 +153,19 @@ async fn spool(path: PathBuf, command: SpoolCommand) -> anyhow::Result<ExitCode>
         SpoolCommand::Drain => {
             aduan::telemetry::init_logging(&config.log);
             let spool = aduan::spool::Spool::open(&config.spool)?;
-            let redis = aduan::redis::Redis::new(&config.redis)?;
+            let redis = std::sync::Arc::new(aduan::redis::Redis::new(&config.redis)?);
             let language = aduan::language::LanguageDetector::new(&config.language)
                 .map_err(|e| anyhow::anyhow!("language: {e}"))?;
+            // Spooled opt-outs and delivery reports go where the gateway records them.
+            let reports = aduan::outbound::reports::Reports::new(
+                redis.clone(),
+                &config.outbound.delivery_stream,
+                &config.outbound.events_stream,
+            );
             let target = aduan::spool::Target {
                 redis: &redis,
                 language: &language,
+                reports: Some(&reports),
             };
             let before = spool.status().depth;
             let started = std::time::Instant::now();

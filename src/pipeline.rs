@@ -8,7 +8,7 @@ use aduan_adapter::{Complaint, Fragment, Receipt};
 
 use crate::language::LanguageDetector;
 use crate::redis::{Redis, RedisError};
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Event, Spool, SpoolError};
 use crate::telemetry;
 
 /// Why complaints could not be durably accepted. Nothing was acknowledged;
@@ -87,7 +87,7 @@ impl Pipeline {
         let Some(spool) = &self.spool else {
             return Ok(Vec::new());
         };
-        spooled(spool.put(complaints).await, complaints.len())?;
+        spooled(spool.put(complaints).await)?;
         Ok(complaints
             .iter()
             .map(|c| Receipt {
@@ -107,10 +107,18 @@ impl Pipeline {
         window: Duration,
     ) -> Result<(), PublishError> {
         match &self.spool {
-            Some(spool) => spooled(
-                spool.put_fragments(fragments, window).await,
-                fragments.len(),
-            ),
+            Some(spool) => spooled(spool.put_fragments(fragments, window).await),
+            None => Err(PublishError::Unavailable(RedisError::Unavailable(
+                "no spool configured".into(),
+            ))),
+        }
+    }
+
+    /// Keeps opt-outs, opt-ins or delivery reports in the spool, for the
+    /// forwarder to record in their place once Redis answers again.
+    pub async fn spool_event(&self, event: &Event) -> Result<(), PublishError> {
+        match &self.spool {
+            Some(spool) => spooled(spool.put_event(event).await),
             None => Err(PublishError::Unavailable(RedisError::Unavailable(
                 "no spool configured".into(),
             ))),
@@ -129,12 +137,10 @@ impl Pipeline {
 }
 
 /// The outcome of a spool write as the pipeline reports it.
-fn spooled(result: Result<(), SpoolError>, count: usize) -> Result<(), PublishError> {
+fn spooled(result: Result<(), SpoolError>) -> Result<(), PublishError> {
     match result {
-        Ok(()) => {
-            tracing::info!(count, "complaints spooled");
-            Ok(())
-        }
+        // Logged by the spool, once a second: during an outage every request is spooled.
+        Ok(()) => Ok(()),
         Err(SpoolError::Full(limit)) => {
             tracing::warn!(limit, "spool full; refusing");
             Err(PublishError::SpoolFull(limit))

@@ -254,9 +254,15 @@ pub async fn start(config: Config, listener: tokio::net::TcpListener) -> anyhow:
     // Split messages whose window passed are written by whichever replica sweeps first.
     pollers.spawn(ingest.clone().sweep_fragments(shutdown.child_token()));
     let pipeline = ingest.pipeline();
+    let spooled_events = Reports::new(
+        pipeline.redis().clone(),
+        &config.outbound.delivery_stream,
+        &config.outbound.events_stream,
+    );
     pollers.spawn(spool.forward(
         pipeline.redis().clone(),
         pipeline.language().clone(),
+        spooled_events,
         shutdown.child_token(),
     ));
 

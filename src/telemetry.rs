@@ -6,7 +6,7 @@
 //! labels. Labels carry only configured names (channel, instance, route or
 //! door) and fixed reason labels, never anything a caller sent.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aduan_adapter::{Channel, Complaint, Receipt};
@@ -107,9 +107,14 @@ pub fn ignored(door: &'static str, instance: &str, reason: &'static str) {
         .increment(1);
 }
 
-/// Counts one refusal by a limit.
+/// Counts and logs one refusal by a limit.
 pub fn limit_exceeded(route: &'static str, limit: &'static str) {
     tracing::info!(route, limit, "refused by a limit");
+    limit_counted(route, limit);
+}
+
+/// Counts one refusal by a limit that is logged in a summary instead (see [`QuietLog`]).
+pub fn limit_counted(route: &'static str, limit: &'static str) {
     metrics::counter!(LIMIT_EXCEEDED, "limit" => limit, "route" => route).increment(1);
 }
 
@@ -156,6 +161,136 @@ pub fn redis_error(op: &'static str) {
 /// Records how long one request took.
 pub fn request_took(route: &'static str, elapsed: Duration) {
     metrics::histogram!(LATENCY, "route" => route).record(elapsed);
+}
+
+/// How long a [`QuietLog`] holds a repeating event back.
+const QUIET_WINDOW: Duration = Duration::from_secs(1);
+
+/// At most one log line per second for an event that can repeat thousands
+/// of times a second: an accept loop out of descriptors, complaints spooled
+/// during a Redis outage, connections closed to make room under a flood.
+/// One line per event would bury everything else (a 80 s Redis pause once
+/// wrote 90 MB of "complaints spooled").
+///
+/// Two ways to use one: [`QuietLog::allow`] lets the caller write the first
+/// line of a second itself and tells it how many were held back since the
+/// last one; [`QuietLog::tally`] (for a log made with
+/// [`QuietLog::summarizing`]) counts events and writes one summary per
+/// second, the count and the oldest age among them, a second after the
+/// first event of the window, so nothing counted goes unsaid.
+pub struct QuietLog {
+    window: std::sync::Mutex<QuietWindow>,
+    /// Writes one summary line.
+    summary: Option<Box<dyn Fn(QuietSummary) + Send + Sync>>,
+}
+
+/// What one [`QuietLog`] has seen since its last line.
+#[derive(Default)]
+struct QuietWindow {
+    /// When the last line was written ([`QuietLog::allow`]).
+    last: Option<std::time::Instant>,
+    /// Events counted and not yet written.
+    held: u64,
+    /// The oldest age among them.
+    oldest: Option<Duration>,
+    /// A summary is due (its flush is scheduled).
+    open: bool,
+}
+
+/// What a summary line says: how many events in its window, and the
+/// oldest age among them (of a spooled record, of an idle connection).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuietSummary {
+    pub count: u64,
+    pub oldest: Option<Duration>,
+}
+
+impl QuietSummary {
+    /// The oldest age in seconds, to the millisecond, for a log field.
+    pub fn oldest_seconds(&self) -> f64 {
+        self.oldest.map_or(0.0, |d| d.as_millis() as f64 / 1000.0)
+    }
+}
+
+impl Default for QuietLog {
+    fn default() -> Self {
+        QuietLog {
+            window: std::sync::Mutex::new(QuietWindow::default()),
+            summary: None,
+        }
+    }
+}
+
+impl QuietLog {
+    /// A log whose [`QuietLog::tally`] writes its summaries with `write`.
+    pub fn summarizing(write: impl Fn(QuietSummary) + Send + Sync + 'static) -> Arc<Self> {
+        Arc::new(QuietLog {
+            window: std::sync::Mutex::new(QuietWindow::default()),
+            summary: Some(Box::new(write)),
+        })
+    }
+
+    /// `Some(n)` when a line may be written now, `n` being how many were
+    /// held back since the last one.
+    pub fn allow(&self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut window = self.window.lock().ok()?;
+        if window
+            .last
+            .is_some_and(|t| now.duration_since(t) < QUIET_WINDOW)
+        {
+            window.held += 1;
+            return None;
+        }
+        window.last = Some(now);
+        Some(std::mem::take(&mut window.held))
+    }
+
+    /// Counts `count` events, the oldest of them `age` old. The first event
+    /// of a window schedules its summary a second later, on the running
+    /// tokio runtime; outside one the summary is written at once.
+    pub fn tally(self: &Arc<Self>, count: u64, age: Option<Duration>) {
+        let schedule = {
+            let Ok(mut window) = self.window.lock() else {
+                return;
+            };
+            window.held += count;
+            window.oldest = window.oldest.max(age);
+            !std::mem::replace(&mut window.open, true)
+        };
+        if !schedule {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let log = self.clone();
+                runtime.spawn(async move {
+                    tokio::time::sleep(QUIET_WINDOW).await;
+                    log.flush();
+                });
+            }
+            Err(_) => self.flush(),
+        }
+    }
+
+    /// Writes the summary of what was counted and not yet written, if anything.
+    pub fn flush(&self) {
+        let summary = {
+            let Ok(mut window) = self.window.lock() else {
+                return;
+            };
+            window.open = false;
+            QuietSummary {
+                count: std::mem::take(&mut window.held),
+                oldest: window.oldest.take(),
+            }
+        };
+        if summary.count > 0
+            && let Some(write) = &self.summary
+        {
+            write(summary);
+        }
+    }
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -286,6 +421,60 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
         panic!("no upkeep thread among {:?}", names());
+    }
+
+    #[test]
+    fn a_repeating_failure_is_logged_once_a_second() {
+        let log = QuietLog::default();
+        assert_eq!(log.allow(), Some(0));
+        assert_eq!(log.allow(), None);
+        assert_eq!(log.allow(), None);
+    }
+
+    /// The lines a summarizing log wrote.
+    fn recording() -> (Arc<QuietLog>, Arc<std::sync::Mutex<Vec<QuietSummary>>>) {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let written = lines.clone();
+        let log = QuietLog::summarizing(move |s| written.lock().expect("lines").push(s));
+        (log, lines)
+    }
+
+    #[tokio::test]
+    async fn events_within_a_second_are_one_summary_with_their_count_and_oldest_age() {
+        let (log, lines) = recording();
+        for age in [3, 9, 4] {
+            log.tally(1, Some(Duration::from_millis(age)));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        log.tally(2, None);
+        assert!(
+            lines.lock().expect("lines").is_empty(),
+            "held for the second"
+        );
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let written = lines.lock().expect("lines").clone();
+        assert_eq!(
+            written,
+            [QuietSummary {
+                count: 5,
+                oldest: Some(Duration::from_millis(9))
+            }]
+        );
+        // A later event opens a new window; without events, nothing is written.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(lines.lock().expect("lines").len(), 1);
+        log.tally(1, Some(Duration::from_millis(1)));
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let written = lines.lock().expect("lines").clone();
+        assert_eq!(written.len(), 2);
+        assert_eq!(written[1].count, 1);
+    }
+
+    #[test]
+    fn outside_a_runtime_a_summary_is_written_at_once() {
+        let (log, lines) = recording();
+        log.tally(1, None);
+        assert_eq!(lines.lock().expect("lines").len(), 1);
     }
 
     #[test]

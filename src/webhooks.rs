@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use aduan_adapter::{Adapter, Context, Outcome, Rejection, Reply, Request, Timestamp};
+use aduan_adapter::{Adapter, Context, Deferral, Outcome, Rejection, Reply, Request, Timestamp};
 use aduan_transcript::Transcripts;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -188,9 +188,11 @@ async fn handle(
     }
 }
 
-/// The answer to everything the ingest service (or the door) refused: the
-/// adapter's own form for a rejection (TwiML for Twilio), `429`/`503` with
-/// `Retry-After` for limits, `503` with `Retry-After` while storage is
+/// The answer to everything the ingest service (or the door) refused, in
+/// the adapter's own form (TwiML for Twilio, Open311's error list): a
+/// rejection through [`Adapter::rejected_to`]; what the gateway could not
+/// take now through [`Adapter::deferred_to`], with `429`/`503` and
+/// `Retry-After` for limits, `503` and `Retry-After` while storage is
 /// unavailable, `408` past the deadline.
 pub fn error_response(
     state: &AppState,
@@ -199,26 +201,58 @@ pub fn error_response(
     head: &Request<'_>,
     error: &IngestError,
 ) -> Response {
-    let configured = state.ingest.retry_after_seconds();
-    let (status, reason, retry_after) = match error {
-        IngestError::Rejected(rejection) => {
-            return to_response(adapter.rejected_to(head, rejection));
-        }
+    let deferred = match deferral_of(error, inst, state.ingest.retry_after_seconds()) {
+        Ok(deferred) => deferred,
+        Err(rejection) => return to_response(adapter.rejected_to(head, rejection)),
+    };
+    let mut response = to_response(adapter.deferred_to(head, deferred.status, deferred.deferral));
+    if let Some(seconds) = deferred.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    response
+}
+
+/// How a request the gateway could not take now is answered.
+#[derive(Debug, PartialEq, Eq)]
+struct Deferred {
+    status: u16,
+    deferral: Deferral,
+    retry_after: Option<u64>,
+}
+
+/// The status, reason and `Retry-After` of a refusal that is the gateway's
+/// (`Ok`), or the rejection that is the adapter's to answer (`Err`).
+/// `configured` is `[limits] retry_after_seconds`.
+fn deferral_of<'e>(
+    error: &'e IngestError,
+    inst: &Instance,
+    configured: u64,
+) -> Result<Deferred, &'e Rejection> {
+    let (status, deferral, retry_after) = match error {
+        IngestError::Rejected(rejection) => return Err(rejection),
         IngestError::Limited(Refusal::InFlight | Refusal::InstanceInFlight) => {
-            (503, "overloaded", configured)
+            (503, Deferral::Overloaded, Some(configured))
         }
         IngestError::Limited(Refusal::InstanceRate(d) | Refusal::SenderRate(d)) => {
             let status = inst.route.map_or(503, |r| r.throttle_status);
-            (status, "rate_limited", limits::whole_seconds(*d))
+            (
+                status,
+                Deferral::RateLimited,
+                Some(limits::whole_seconds(*d)),
+            )
         }
-        IngestError::Unavailable(_) | IngestError::SpoolFull(_) => (503, "unavailable", configured),
-        IngestError::Timeout => return error_reply(408, "timeout"),
+        IngestError::Unavailable(_) | IngestError::SpoolFull(_) => {
+            (503, Deferral::Unavailable, Some(configured))
+        }
+        IngestError::Timeout => (408, Deferral::Timeout, None),
     };
-    let mut response = error_reply(status, reason);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-    response
+    Ok(Deferred {
+        status,
+        deferral,
+        retry_after,
+    })
 }
 
 /// Reads the whole body, refusing more than `limit` bytes (by `Content-Length`

@@ -407,3 +407,91 @@ fn scan(places: &[(&str, &str)], forbidden: &[(String, &str)]) -> Vec<String> {
     }
     leaks
 }
+
+/// The lines of the default-level (JSON) log whose message is `message`, as
+/// their `fields`.
+fn logged(sink: &Captured, message: &str) -> Vec<Value> {
+    sink.text()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == message)
+        .map(|l| l["fields"].clone())
+        .collect()
+}
+
+/// During a Redis outage every request is spooled; the log says so once a
+/// second, with how many and how old the oldest waiting is, not once per
+/// complaint (a pause of 80 s once wrote 182,340 such lines).
+#[tokio::test]
+async fn complaints_spooled_within_a_second_are_one_summary_line() {
+    let (_, default) = capture();
+    let redis = common::private_redis::PrivateRedis::stopped();
+    let ns = common::unique("logs-spool");
+    let config = format!(
+        "[[instances]]\nname = \"cc-spool\"\nkind = \"transcript\"\ntokens = [\"{TRANSCRIPT_TOKEN}-spool\"]\n"
+    );
+    let mut app = common::spawn_app_with(&config, &redis.url(), &ns).await;
+    let transcript = common::fixtures("transcript").bytes("plain.json");
+    let post = |call_id: String| {
+        let mut body: Value = serde_json::from_slice(&transcript).expect("JSON");
+        body["call_id"] = call_id.into();
+        app.client
+            .post(app.url("/v1/transcripts"))
+            .header(
+                "authorization",
+                bearer(&format!("{TRANSCRIPT_TOKEN}-spool")),
+            )
+            .json(&body)
+            .send()
+    };
+    // The first finds Redis away and is spooled; its line comes a second later.
+    let first = post("SPOOL-0".into()).await.expect("answered");
+    assert_eq!(first.status().as_u16(), 201);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let before = logged(default, "complaints spooled");
+    assert_eq!(before.len(), 1, "{before:#?}");
+    assert_eq!(before[0]["count"], 1);
+
+    let n = 20;
+    let answers = futures::future::join_all((1..=n).map(|i| post(format!("SPOOL-{i}")))).await;
+    for answer in answers {
+        assert_eq!(answer.expect("answered").status().as_u16(), 201);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let lines = logged(default, "complaints spooled");
+    assert_eq!(lines.len(), 2, "one line for the {n}: {lines:#?}");
+    assert_eq!(lines[1]["count"], n);
+    // The oldest waiting is the first, spooled more than a second before.
+    let oldest = lines[1]["oldest_age_seconds"].as_f64().expect("age");
+    assert!(oldest >= 1.0, "{lines:#?}");
+    app.stop().await;
+}
+
+/// A flood of SMTP connections past `max_sessions` closes one idle session
+/// per new connection; the log says so once a second.
+#[tokio::test]
+async fn sessions_closed_to_make_room_are_one_summary_line() {
+    let (_, default) = capture();
+    let config = "[[instances]]\nname = \"surat-banjir\"\nkind = \"smtp\"\naddresses = [\"banjir@lapor.example.go.id\"]\n\n\
+                  [smtp]\nlisten = \"127.0.0.1:0\"\nhostname = \"mx.uji.example.go.id\"\nmax_sessions = 2\n";
+    let mut app = common::spawn_app(config).await;
+    let smtp_lines = || -> Vec<Value> {
+        logged(default, "idle connections closed to make room")
+            .into_iter()
+            .filter(|l| l["listener"] == "smtp")
+            .collect()
+    };
+    assert!(smtp_lines().is_empty());
+    let mut open = Vec::new();
+    for _ in 0..12 {
+        // Each reads its greeting: it was admitted, the oldest idle one closed.
+        open.push(Client::connect(&app).await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let lines = smtp_lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["count"], 10);
+    assert!(lines[0]["oldest_idle_seconds"].as_f64().is_some());
+    drop(open);
+    app.stop().await;
+}

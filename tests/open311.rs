@@ -399,7 +399,8 @@ async fn a_citizen_over_the_sender_limit_is_told_to_wait() {
                 .form(good_with("description", Some("Sampah di belakang pasar.")))
                 .status(429)
                 .retry_after()
-                .answer(Answer::json(r#"{"error": "rate_limited"}"#)),
+                .answer_type("application/json")
+                .answer(errors(429, &["too many requests, try again later"])),
         ],
     )
     .await;

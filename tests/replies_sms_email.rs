@@ -17,6 +17,7 @@ use std::time::Duration;
 use aduan_adapter::testkit::{TWILIO_SIGNATURE_HEADER, basic_auth, twilio_signature};
 use aduan_adapter::verify::hmac_sha256;
 use common::TestApp;
+use common::private_redis::PrivateRedis;
 use common::standin::{Scripted, Seen, StandIn};
 use redis::AsyncCommands;
 use serde_json::{Value, json};
@@ -662,6 +663,125 @@ async fn stop_and_berhenti_are_opt_outs_and_daftar_opts_back_in() {
     // None of the words was a complaint.
     assert_eq!(app.stream_len().await, 0);
     assert_eq!(events(&app, &ns).await.len(), 3);
+    app.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Opt-outs and receipts during a Redis outage
+
+/// A gateway on a Redis of the test's own, which it can stop and start.
+async fn spawn_on(redis: &PrivateRedis, ns: &str, instances: &str) -> TestApp {
+    common::spawn_app_with(&format!("{}{instances}", outbound(ns)), &redis.url(), ns).await
+}
+
+/// Waits until Redis answers and the spool is empty.
+async fn wait_drained(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app.readiness().await["state"] != "ready" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the spool did not drain: {}",
+            app.readiness().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Twilio does not retry a refused webhook by default: words sent while
+/// Redis is away are answered `200` and kept, and hold once it is back.
+#[tokio::test]
+async fn opt_out_words_in_an_outage_are_kept_and_applied_in_order() {
+    let ns = common::unique("sms-outage-words");
+    let standin = StandIn::start().await;
+    let mut redis = PrivateRedis::start().await;
+    let mut app = spawn_on(&redis, &ns, &twilio(&standin)).await;
+    let (siti, agus) = ("+6281377788899", "+6281377788800");
+
+    redis.kill();
+    // `twilio_sms` asserts the 200 and the TwiML.
+    twilio_sms(&app, "SM5a7c9e1b3d5f7a9c1e3b5d7f9a1c3e5a", siti, "BERHENTI").await;
+    twilio_sms(&app, "SM6b8d0f2a4c6e8a0c2e4b6d8f0a2c4e6b", agus, "STOP").await;
+    twilio_sms(&app, "SM7c9e1b3d5f7a9c1e3b5d7f9a1c3e5a7c", agus, "DAFTAR").await;
+    redis.restart().await;
+    wait_drained(&app).await;
+
+    let all = wait_events(&app, &ns, 3).await;
+    let seen: Vec<(&str, &str, &str)> = all
+        .iter()
+        .map(|(kind, e)| {
+            (
+                kind.as_str(),
+                e["to"].as_str().unwrap_or(""),
+                e["keyword"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("opt_out", siti, "BERHENTI"),
+            ("opt_out", agus, "STOP"),
+            ("opt_in", agus, "DAFTAR"),
+        ]
+    );
+    // Siti opted out: a reply after the outage is not sent. Agus opted back in.
+    for (id, to) in [("kata-luar-1", siti), ("kata-luar-2", agus)] {
+        reply(
+            &app,
+            &ns,
+            json!({"reply_id": id, "channel": "sms", "instance": "twilio-jabar",
+                   "to": to, "text": "Laporan Anda sedang kami proses."}),
+        )
+        .await;
+    }
+    let mine = wait_status(&app, &ns, "kata-luar-1", "failed").await;
+    assert_eq!(mine[0]["error"]["code"], "opted_out");
+    wait_status(&app, &ns, "kata-luar-2", "sent").await;
+    let sent = standin.seen();
+    assert_eq!(sent.len(), 1, "{sent:#?}");
+    assert_eq!(sent[0].form_value("To"), Some(agus));
+    assert_eq!(app.stream_len().await, 0, "no word was a complaint");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_receipt_in_an_outage_is_applied_when_redis_is_back() {
+    let ns = common::unique("sms-outage-receipt");
+    let standin = StandIn::start().await;
+    let mut redis = PrivateRedis::start().await;
+    let mut app = spawn_on(&redis, &ns, &twilio(&standin)).await;
+    twilio_sms(
+        &app,
+        "SM8d0f2a4c6e8a0c2e4b6d8f0a2c4e6b8d",
+        CITIZEN,
+        "Sampah menumpuk di Pasar Anyar sudah seminggu",
+    )
+    .await;
+    let complaint = complaint_of(&app, "twilio-jabar", CITIZEN).await;
+    reply(
+        &app,
+        &ns,
+        json!({"reply_id": "tw-luar-1", "complaint_id": complaint,
+               "text": "Sampah di Pasar Anyar diangkut besok pagi."}),
+    )
+    .await;
+    wait_status(&app, &ns, "tw-luar-1", "sent").await;
+    let seen = standin.seen();
+    let sid = seen[0].answered.1["sid"].as_str().expect("sid").to_string();
+
+    redis.kill();
+    let delivered = twilio_callback(&sid, "delivered", None);
+    assert_eq!(
+        twilio_post(&app, &delivered, Some(&twilio_sign(&delivered))).await,
+        200
+    );
+    redis.restart().await;
+    wait_drained(&app).await;
+    let mine = wait_status(&app, &ns, "tw-luar-1", "delivered").await;
+    let report = one(&mine, "delivered");
+    assert_eq!(report["provider_message_id"], sid.as_str());
+    assert_eq!(report["complaint_id"], complaint.as_str());
+    assert_eq!(report["attempt"], 0);
     app.stop().await;
 }
 

@@ -143,6 +143,7 @@ async fn spool_throughput_and_drain_rate() {
     let target = Target {
         redis: &sink,
         language: &language,
+        reports: None,
     };
     let started = Instant::now();
     let drained = spool.drain(target).await.expect("drained");

@@ -27,6 +27,7 @@ use crate::outbound::reports::Reports;
 use crate::pipeline::Pipeline;
 use crate::redis::Redis;
 use crate::settings::LimitsConfig;
+use crate::spool::Event;
 use crate::telemetry;
 
 /// What a door hands over, taken apart.
@@ -177,37 +178,31 @@ impl Ingest {
             telemetry::ignored(label, &instance.name, event.reason);
         }
         if !intake.consents.is_empty() {
-            let Some(reports) = &self.reports else {
-                return Err(IngestError::Unavailable(
-                    "opt-outs cannot be recorded".into(),
-                ));
+            let counted: Vec<&'static str> = intake
+                .consents
+                .iter()
+                .map(|c| if c.opted_out { "opt_out" } else { "opt_in" })
+                .collect();
+            let event = Event::Consents {
+                instance: instance.name.clone(),
+                channel: aduan_adapter::Channel::Sms,
+                consents: intake.consents,
             };
-            reports
-                .consents(
-                    &instance.name,
-                    aduan_adapter::Channel::Sms,
-                    &intake.consents,
-                )
-                .await
-                .map_err(|e| IngestError::Unavailable(e.to_string()))?;
-            for c in &intake.consents {
-                telemetry::ignored(
-                    label,
-                    &instance.name,
-                    if c.opted_out { "opt_out" } else { "opt_in" },
-                );
+            self.record(instance, &event).await?;
+            for reason in counted {
+                telemetry::ignored(label, &instance.name, reason);
             }
         }
         if !intake.reports.is_empty() {
-            match &self.reports {
-                Some(reports) => reports
-                    .record(&instance.name, &intake.reports)
-                    .await
-                    .map_err(|e| IngestError::Unavailable(e.to_string()))?,
-                None => {
-                    for _ in &intake.reports {
-                        telemetry::report(&instance.name, "unmatched");
-                    }
+            if self.reports.is_some() {
+                let event = Event::Reports {
+                    instance: instance.name.clone(),
+                    reports: intake.reports,
+                };
+                self.record(instance, &event).await?;
+            } else {
+                for _ in &intake.reports {
+                    telemetry::report(&instance.name, "unmatched");
                 }
             }
         }
@@ -271,6 +266,38 @@ impl Ingest {
         }
     }
 
+    /// Records opt-outs, opt-ins or delivery reports: in Redis, or in the
+    /// spool, in their place among the complaints, while it holds records
+    /// or when Redis fails. Nothing a citizen said is lost to a provider
+    /// that does not retry (Twilio): it is answered as accepted either way.
+    async fn record(&self, instance: &Instance, event: &Event) -> Result<(), IngestError> {
+        let Some(reports) = &self.reports else {
+            return Err(IngestError::Unavailable(
+                "opt-outs and reports cannot be recorded".into(),
+            ));
+        };
+        if !self.pipeline.spooling() {
+            let Err(e) = event.apply(reports).await else {
+                return Ok(());
+            };
+            telemetry::redis_error("events");
+            if self.pipeline.spool().is_none() {
+                return Err(IngestError::Unavailable(e.to_string()));
+            }
+            tracing::warn!(instance = %instance.name, error = %e, "redis failed; opt-outs or reports spooled");
+        }
+        Ok(self.pipeline.spool_event(event).await?)
+    }
+
+    /// Where the spool's records go: Redis, and the reports for its events.
+    pub fn spool_target(&self) -> crate::spool::Target<'_> {
+        crate::spool::Target {
+            redis: self.pipeline.redis(),
+            language: self.pipeline.language(),
+            reports: self.reports.as_ref(),
+        }
+    }
+
     /// Counts and logs a refusal at `door`. Limits count their own refusals.
     pub fn refused(&self, door: Door, instance: &str, error: &IngestError) {
         if !matches!(error, IngestError::Limited(_)) {
@@ -288,11 +315,7 @@ impl Ingest {
         if spool.is_empty() {
             return 0;
         }
-        let target = crate::spool::Target {
-            redis: self.pipeline.redis(),
-            language: self.pipeline.language(),
-        };
-        if let Err(e) = spool.drain(target).await {
+        if let Err(e) = spool.drain(self.spool_target()).await {
             tracing::warn!(error = %e, "spooled complaints stay in the spool");
         }
         spool.status().depth as usize

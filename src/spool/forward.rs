@@ -8,8 +8,10 @@ use aduan_adapter::{Complaint, Fragment};
 use redb::{Database, Durability};
 use tokio_util::sync::CancellationToken;
 
-use super::{QUARANTINE, RECORDS, Record, Spool, SpoolError, read_oldest, spooled_at, with_db};
+use super::record::{Body, Record};
+use super::{QUARANTINE, RECORDS, Spool, SpoolError, read_oldest, spooled_at, with_db};
 use crate::language::LanguageDetector;
+use crate::outbound::reports::Reports;
 use crate::redis::{Redis, RedisError};
 use crate::telemetry;
 use crate::telemetry::SPOOL_DRAINED as DRAINED;
@@ -17,12 +19,15 @@ use crate::telemetry::SPOOL_DRAINED as DRAINED;
 /// Records forwarded after which an emptied spool file is compacted.
 const COMPACT_AFTER: u64 = 1000;
 
-/// Where the forwarder writes: Redis, and the detector that names the
-/// language of a split message made whole only now.
+/// Where the forwarder writes: Redis, the detector that names the language
+/// of a split message made whole only now, and where opt-outs and delivery
+/// reports are recorded (without it, a spooled one stops the forwarder, as
+/// a Redis failure would, and waits).
 #[derive(Clone, Copy)]
 pub struct Target<'a> {
     pub redis: &'a Redis,
     pub language: &'a LanguageDetector,
+    pub reports: Option<&'a Reports>,
 }
 
 impl Target<'_> {
@@ -40,18 +45,27 @@ impl Target<'_> {
 
     /// Writes one record: a complaint through the atomic append, a part of a
     /// split message into the fragment store (and the whole message, when it
-    /// was the last part).
+    /// was the last part), an event through [`Reports`].
     async fn write(&self, record: Record) -> Result<(), RedisError> {
-        let Some(part) = record.part else {
-            return self
-                .write_run(std::slice::from_ref(&record.complaint))
-                .await;
+        let (complaint, part) = match record.body {
+            Body::Event(event) => {
+                let Some(reports) = self.reports else {
+                    return Err(RedisError::Unavailable(
+                        "no place to record spooled opt-outs and reports".into(),
+                    ));
+                };
+                return event.apply(reports).await;
+            }
+            Body::Complaint { complaint, part } => (complaint, part),
+        };
+        let Some(part) = part else {
+            return self.write_run(std::slice::from_ref(&complaint)).await;
         };
         let fragment = Fragment {
             group: part.group,
             part: part.part,
             total: part.total,
-            complaint: record.complaint,
+            complaint,
         };
         let window = Duration::from_millis(part.window_ms);
         for held in self.redis.absorb(&[fragment], window).await? {
@@ -116,11 +130,15 @@ impl Spool {
                     continue;
                 }
             };
-            let written = if record.part.is_none() {
-                run.push(record.complaint);
+            let written = if let Body::Complaint {
+                complaint,
+                part: None,
+            } = record.body
+            {
+                run.push(complaint);
                 run_at.push((seq, size));
                 let whole_follows =
-                    matches!(records.peek(), Some(Ok((_, _, r))) if r.part.is_none());
+                    matches!(records.peek(), Some(Ok((_, _, r))) if r.is_whole_complaint());
                 if whole_follows {
                     continue;
                 }
@@ -218,11 +236,13 @@ impl Spool {
         self: Arc<Self>,
         redis: Arc<Redis>,
         language: LanguageDetector,
+        reports: Reports,
         shutdown: CancellationToken,
     ) {
         let target = Target {
             redis: &redis,
             language: &language,
+            reports: Some(&reports),
         };
         let retry = Duration::from_millis(self.cfg.retry_interval_ms.max(1));
         let mut failing = false;

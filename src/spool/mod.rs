@@ -22,13 +22,26 @@
 //! store as the direct path would, and appends the whole message once its
 //! last part is held.
 //!
+//! Opt-outs, opt-ins and delivery reports that arrive while Redis is away
+//! are spooled too, as [`Event`]s in their place among the complaints, and
+//! applied in that order: a citizen's `BERHENTI` is not lost to a provider
+//! that does not retry.
+//!
 //! - `writer`: the writer thread and its group commit.
 //! - `forward`: the forwarder task.
+//! - `events`: opt-outs and delivery reports kept and applied in order.
+//! - `record`: what a record holds, as written and as read.
 
+mod events;
 mod forward;
+mod record;
 mod writer;
 
+pub use events::Event;
 pub use forward::Target;
+#[cfg(test)]
+use record::{Body, Record};
+use record::{Part, RecordRef, spooled_at};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -40,13 +53,14 @@ use redb::{
     ConcurrencyMode, Database, ReadableDatabase, ReadableTable, ReadableTableMetadata,
     TableDefinition,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 #[cfg(doc)]
 use crate::redis::Redis;
 use crate::redis::RedisError;
 use crate::settings::SpoolConfig;
+use crate::telemetry::QuietLog;
 
 use crate::telemetry::{
     SPOOL_BYTES as BYTES, SPOOL_DEPTH as DEPTH, SPOOL_FULL as FULL, SPOOL_OLDEST_AGE as OLDEST_AGE,
@@ -79,34 +93,6 @@ impl SpoolError {
     fn storage(e: impl std::fmt::Display) -> Self {
         SpoolError::Storage(e.to_string())
     }
-}
-
-/// What a record holds: the complaint as accepted (id, language and all) and
-/// when it was spooled; for a part of a split message, which part it is.
-#[derive(Serialize, Deserialize)]
-struct Record {
-    spooled_at_ms: i64,
-    complaint: Complaint,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    part: Option<Part>,
-}
-
-/// Where a spooled part belongs (see [`Fragment`]) and its group's window.
-#[derive(Serialize, Deserialize)]
-struct Part {
-    group: String,
-    part: u32,
-    total: u32,
-    window_ms: u64,
-}
-
-/// The borrowed form of [`Record`] that writers encode.
-#[derive(Serialize)]
-struct RecordRef<'a> {
-    spooled_at_ms: i64,
-    complaint: &'a Complaint,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    part: Option<Part>,
 }
 
 /// One caller's records and where to send the outcome.
@@ -161,6 +147,11 @@ pub struct Spool {
     tx: mpsc::Sender<Write>,
     shared: Arc<Shared>,
     cfg: SpoolConfig,
+    /// Complaints (and parts) spooled, logged once a second: during an
+    /// outage every request is spooled.
+    complaints_spooled: Arc<QuietLog>,
+    /// Opt-outs, opt-ins and delivery reports spooled, likewise.
+    events_spooled: Arc<QuietLog>,
 }
 
 impl std::fmt::Debug for Spool {
@@ -251,6 +242,20 @@ impl Spool {
             tx,
             shared: shared.clone(),
             cfg: cfg.clone(),
+            complaints_spooled: QuietLog::summarizing(|s| {
+                tracing::info!(
+                    count = s.count,
+                    oldest_age_seconds = s.oldest_seconds(),
+                    "complaints spooled"
+                );
+            }),
+            events_spooled: QuietLog::summarizing(|s| {
+                tracing::info!(
+                    count = s.count,
+                    oldest_age_seconds = s.oldest_seconds(),
+                    "opt-outs and delivery reports spooled"
+                );
+            }),
         });
         spool.refresh_oldest();
         shared.writer_alive.store(true, Ordering::Relaxed);
@@ -389,11 +394,22 @@ impl Spool {
             .iter()
             .map(|complaint| RecordRef {
                 spooled_at_ms,
-                complaint,
+                complaint: Some(complaint),
                 part: None,
+                event: None,
             })
             .collect();
-        self.write(records).await
+        self.write(records).await?;
+        self.tally(&self.complaints_spooled, complaints.len());
+        Ok(())
+    }
+
+    /// Counts `count` records just spooled in `log`'s summary of the second,
+    /// with the age of the oldest record waiting.
+    fn tally(&self, log: &Arc<QuietLog>, count: usize) {
+        let oldest = self.shared.oldest_ms.load(Ordering::Relaxed);
+        let age = (oldest > 0).then(|| Duration::from_millis((now_ms() - oldest).max(0) as u64));
+        log.tally(count as u64, age);
     }
 
     /// Writes parts of split messages durably, in order; the forwarder holds
@@ -409,16 +425,19 @@ impl Spool {
             .iter()
             .map(|f| RecordRef {
                 spooled_at_ms,
-                complaint: &f.complaint,
+                complaint: Some(&f.complaint),
                 part: Some(Part {
                     group: f.group.clone(),
                     part: f.part,
                     total: f.total,
                     window_ms,
                 }),
+                event: None,
             })
             .collect();
-        self.write(records).await
+        self.write(records).await?;
+        self.tally(&self.complaints_spooled, fragments.len());
+        Ok(())
     }
 
     async fn write(&self, records: Vec<RecordRef<'_>>) -> Result<(), SpoolError> {
@@ -479,17 +498,6 @@ impl Spool {
 
 fn age_seconds(spooled_at_ms: i64) -> f64 {
     ((now_ms() - spooled_at_ms).max(0) as f64) / 1000.0
-}
-
-/// The spool time of an encoded record, without decoding the complaint.
-fn spooled_at(bytes: &[u8]) -> Option<i64> {
-    #[derive(Deserialize)]
-    struct Head {
-        spooled_at_ms: i64,
-    }
-    serde_json::from_slice::<Head>(bytes)
-        .ok()
-        .map(|h| h.spooled_at_ms)
 }
 
 fn read_oldest(db: &Database, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, SpoolError> {

@@ -32,11 +32,12 @@ fn read_all(spool: &Spool) -> Vec<Complaint> {
     with_db(&spool.db, |db| read_oldest(db, usize::MAX))
         .expect("read")
         .into_iter()
-        .map(|(_, b)| {
-            serde_json::from_slice::<Record>(&b)
-                .expect("record")
-                .complaint
-        })
+        .filter_map(
+            |(_, b)| match serde_json::from_slice::<Record>(&b).expect("record").body {
+                Body::Complaint { complaint, .. } => Some(complaint),
+                Body::Event(_) => None,
+            },
+        )
         .collect()
 }
 
@@ -161,6 +162,7 @@ async fn an_undecodable_record_is_quarantined_not_dropped() {
     let target = Target {
         redis: &redis,
         language: &language,
+        reports: None,
     };
     let moved = spool.forward_once(target).await.expect("quarantine counts");
     assert_eq!(moved, 1);
@@ -220,4 +222,57 @@ async fn the_file_gives_back_its_room_once_emptied_and_compacted() {
             .len(),
         1
     );
+}
+
+fn opt_out(to: &str) -> Event {
+    Event::Consents {
+        instance: "sms-jabar".into(),
+        channel: Channel::Sms,
+        consents: vec![aduan_adapter::Consent {
+            to: to.into(),
+            opted_out: true,
+            keyword: "BERHENTI".into(),
+        }],
+    }
+}
+
+#[tokio::test]
+async fn events_keep_their_place_among_the_complaints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = Spool::open(&config(dir.path())).expect("open");
+    spool.put(&[complaint("a")]).await.expect("put");
+    spool
+        .put_event(&opt_out("+6281377788899"))
+        .await
+        .expect("event");
+    spool.put(&[complaint("b")]).await.expect("put");
+    assert_eq!(spool.status().depth, 3);
+    let bodies: Vec<Body> = with_db(&spool.db, |db| read_oldest(db, usize::MAX))
+        .expect("read")
+        .into_iter()
+        .map(|(_, b)| serde_json::from_slice::<Record>(&b).expect("record").body)
+        .collect();
+    assert!(
+        matches!(&bodies[..], [
+            Body::Complaint { complaint: a, part: None },
+            Body::Event(event),
+            Body::Complaint { complaint: b, part: None },
+        ] if a.external_id == "a" && *event == opt_out("+6281377788899") && b.external_id == "b"),
+        "out of order"
+    );
+}
+
+#[test]
+fn records_of_earlier_versions_decode_and_a_record_of_neither_kind_does_not() {
+    let c = serde_json::to_value(complaint("lama")).expect("json");
+    let old = serde_json::json!({"spooled_at_ms": 1, "complaint": c});
+    let decoded: Record = serde_json::from_value(old).expect("an earlier record");
+    assert!(matches!(decoded.body, Body::Complaint { part: None, .. }));
+    let event = serde_json::to_value(opt_out("+62813")).expect("json");
+    for broken in [
+        serde_json::json!({"spooled_at_ms": 1}),
+        serde_json::json!({"spooled_at_ms": 1, "complaint": c, "event": event}),
+    ] {
+        assert!(serde_json::from_value::<Record>(broken).is_err());
+    }
 }

@@ -82,6 +82,27 @@ pub async fn spawn_app_with(config_toml: &str, redis_url: &str, namespace: &str)
     start(config_toml, redis_url, namespace, spool_dir, "").await
 }
 
+/// The `[server]` lines of every test gateway but a tuned one.
+const SERVER: &str = "request_timeout_seconds = 10\nshutdown_grace_seconds = 5\n";
+
+/// Like [`spawn_app_with`], with `server` lines in place of the usual
+/// `[server]` ones (`listen` aside) and `spool` lines added to `[spool]`.
+pub async fn spawn_app_tuned(
+    config_toml: &str,
+    redis_url: &str,
+    namespace: &str,
+    server: &str,
+    spool: &str,
+) -> TestApp {
+    let spool_dir = std::env::temp_dir().join(format!("aduan-test-spool-{namespace}"));
+    let sections = Sections {
+        server,
+        spool,
+        redis: "",
+    };
+    start_with(config_toml, redis_url, namespace, spool_dir, sections).await
+}
+
 /// A gateway on the Redis keys of `namespace` beside others on the same keys,
 /// as a replica runs: its own listener and its own spool file (`replica`
 /// names it). A spool is released a moment after its gateway stops, so a
@@ -127,6 +148,13 @@ pub async fn spawn_on_cluster(
     .await
 }
 
+/// Lines of a test gateway's own sections.
+struct Sections<'a> {
+    server: &'a str,
+    spool: &'a str,
+    redis: &'a str,
+}
+
 async fn start(
     config_toml: &str,
     redis_url: &str,
@@ -134,12 +162,32 @@ async fn start(
     spool_dir: std::path::PathBuf,
     redis_extra: &str,
 ) -> TestApp {
+    let sections = Sections {
+        server: SERVER,
+        spool: "",
+        redis: redis_extra,
+    };
+    start_with(config_toml, redis_url, namespace, spool_dir, sections).await
+}
+
+async fn start_with(
+    config_toml: &str,
+    redis_url: &str,
+    namespace: &str,
+    spool_dir: std::path::PathBuf,
+    sections: Sections<'_>,
+) -> TestApp {
     let stream = format!("test:{namespace}:complaints");
     let prefix = format!("test:{namespace}");
+    let Sections {
+        server,
+        spool,
+        redis: redis_extra,
+    } = sections;
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nrequest_timeout_seconds = 10\nshutdown_grace_seconds = 5\n\n\
+        "[server]\nlisten = \"127.0.0.1:0\"\n{server}\n\
          [redis]\nurl = \"{redis_url}\"\nstream = \"{stream}\"\nkey_prefix = \"{prefix}\"\ncommand_timeout_ms = 1000\n{redis_extra}\n\
-         [spool]\ndir = \"{}\"\n\n{config_toml}",
+         [spool]\ndir = \"{}\"\n{spool}\n\n{config_toml}",
         spool_dir.display()
     );
     let text = smtp_tls_beside_spool(text, &spool_dir.join("smtp-tls"));

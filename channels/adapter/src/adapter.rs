@@ -254,6 +254,35 @@ impl Rejection {
     }
 }
 
+/// Why the gateway could not take a request now, whatever the request
+/// says: the provider should send it again later. Unlike a [`Rejection`]
+/// it is about the gateway, not the request; the gateway picks the status
+/// (and adds `Retry-After`), the adapter the form of the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deferral {
+    /// Too many requests in flight, on the gateway or on the instance.
+    Overloaded,
+    /// Over an instance's or a sender's rate.
+    RateLimited,
+    /// Storage (Redis and the spool) cannot take it.
+    Unavailable,
+    /// Not done within the request deadline.
+    Timeout,
+}
+
+impl Deferral {
+    /// A short, stable label (`overloaded`, `rate_limited`, `unavailable`,
+    /// `timeout`): the `error` of the gateway's default answer.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Deferral::Overloaded => "overloaded",
+            Deferral::RateLimited => "rate_limited",
+            Deferral::Unavailable => "unavailable",
+            Deferral::Timeout => "timeout",
+        }
+    }
+}
+
 /// The outcome of one complaint's append, handed back to the adapter to build its answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
@@ -288,6 +317,11 @@ impl Reply {
             content_type: Cow::Borrowed("text/plain; charset=utf-8"),
             body: body.into().into_bytes(),
         }
+    }
+
+    /// The gateway's default answer to a request it defers: `{"error": reason}`.
+    pub fn deferral(status: u16, deferral: Deferral) -> Self {
+        Reply::json(status, &serde_json::json!({"error": deferral.reason()}))
     }
 
     /// A JSON answer.
@@ -365,6 +399,15 @@ pub trait Adapter: Send + Sync + 'static {
     /// gateway calls this one; the default is `rejected`.
     fn rejected_to(&self, _req: &Request<'_>, rejection: &Rejection) -> Reply {
         self.rejected(rejection)
+    }
+
+    /// The answer, with `status`, to a request the gateway could not take
+    /// now (over a limit, storage away, past the deadline), in the form the
+    /// provider reads (TwiML for Twilio, Open311's error list). `req`
+    /// carries the method, URI and headers; its body may be empty. The
+    /// gateway adds `Retry-After`. The default is [`Reply::deferral`].
+    fn deferred_to(&self, _req: &Request<'_>, status: u16, deferral: Deferral) -> Reply {
+        Reply::deferral(status, deferral)
     }
 
     /// The largest body this adapter accepts, when it differs from the gateway's default.

@@ -27,8 +27,8 @@ pub mod text;
 pub mod verify;
 
 pub use adapter::{
-    Adapter, Blob, Context, FieldError, Fragment, Ignored, Outcome, Receipt, Rejection, Reply,
-    Request,
+    Adapter, Blob, Context, Deferral, FieldError, Fragment, Ignored, Outcome, Receipt, Rejection,
+    Reply, Request,
 };
 pub use complaint::{
     Attachment, AttachmentKind, Call, Channel, Complaint, Location, Raw, SCHEMA, Segment, Sender,

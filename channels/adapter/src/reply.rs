@@ -316,7 +316,7 @@ pub trait ReplySender: Send + Sync {
 }
 
 /// Which sent messages a report is about.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReportRef {
     /// The one message the provider gave this id when we sent it.
     Message(String),
@@ -329,7 +329,7 @@ pub enum ReportRef {
 }
 
 /// A delivery or read report that arrived on an inbound webhook.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
     pub about: ReportRef,
     /// `sent`, `delivered`, `read` or `failed`.
@@ -341,7 +341,7 @@ pub struct StatusReport {
 
 /// A citizen's word on whether they may be messaged: an SMS of `STOP`,
 /// `BERHENTI` or `UNREG` (opt-out), or `START`/`DAFTAR` (opt back in).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Consent {
     /// The address replies go to (the route's `to`: E.164 for SMS).
     pub to: String,

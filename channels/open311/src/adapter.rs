@@ -6,8 +6,8 @@
 //! over the full URI; the resource is the path after the instance's name.
 
 use aduan_adapter::{
-    Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, FieldError, Location,
-    Outcome, Raw, Receipt, Rejection, Reply, Request, Secret,
+    Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, Deferral, FieldError,
+    Location, Outcome, Raw, Receipt, Rejection, Reply, Request, Secret,
 };
 use serde_json::{Value, json};
 
@@ -402,6 +402,20 @@ impl Adapter for Open311 {
     fn rejected_to(&self, req: &Request<'_>, rejection: &Rejection) -> Reply {
         let (status, descriptions) = refusal(rejection);
         catalog::errors(status, answer_format(req), &descriptions)
+    }
+
+    /// The standard's error list for what the gateway could not take now,
+    /// in the format the resource's extension names: one entry whose `code`
+    /// is the status, so a client tells a citizen who reports too often
+    /// (`429`) from an outage (`503`).
+    fn deferred_to(&self, req: &Request<'_>, status: u16, deferral: Deferral) -> Reply {
+        let description = match deferral {
+            Deferral::Overloaded => "the service is busy, try again later",
+            Deferral::RateLimited => "too many requests, try again later",
+            Deferral::Unavailable => "the service is unavailable, try again later",
+            Deferral::Timeout => "the request took too long, try again",
+        };
+        catalog::errors(status, answer_format(req), &[description.to_string()])
     }
 
     /// The standard's `[{"code", "description"}]` with its statuses: `403`

@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aduan_adapter::verify::{base64_encode, constant_time_eq, hmac_sha1, sha256_hex};
 use aduan_adapter::{
-    Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, DeliveryStatus, Location,
-    Outcome, Receipt, Rejection, Reply, ReportRef, Request, Secret, StatusReport, phone,
+    Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, Deferral, DeliveryStatus,
+    Location, Outcome, Receipt, Rejection, Reply, ReportRef, Request, Secret, StatusReport, phone,
 };
 use serde::Deserialize;
 
@@ -470,6 +470,12 @@ impl Adapter for Twilio {
     /// must never be something it would text to the citizen.
     fn rejected(&self, rejection: &Rejection) -> Reply {
         twiml(rejection.status(), Some(rejection.reason()))
+    }
+
+    /// What the gateway could not take now (over a limit, storage away, past
+    /// the deadline) is TwiML as well, for the same reason.
+    fn deferred_to(&self, _req: &Request<'_>, status: u16, deferral: Deferral) -> Reply {
+        twiml(status, Some(deferral.reason()))
     }
 }
 
