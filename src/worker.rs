@@ -70,6 +70,46 @@ pub fn spawn<J: StreamJob>(
     ]
 }
 
+/// Runs `job` on every partition of `redis` until `stop`: `on` makes one
+/// partition's job and gives the streams it reads.
+pub async fn run_partitions<J: StreamJob>(
+    reading: &Reading,
+    redis: &Arc<Redis>,
+    stop: &CancellationToken,
+    on: impl Fn(Arc<Redis>) -> (Arc<J>, Streams),
+) {
+    let mut loops = Vec::new();
+    for part in redis.partitions() {
+        let (job, streams) = on(part.clone());
+        loops.extend(spawn(reading, part, streams, job, stop));
+    }
+    for task in loops {
+        let _ = task.await;
+    }
+}
+
+/// Hands each entry to `process` on a task of its own, holding one permit
+/// of `room` until it is done.
+pub fn spawn_each<J, F, Fut>(
+    job: Arc<J>,
+    entries: Vec<Entry>,
+    mut room: OwnedSemaphorePermit,
+    process: F,
+) where
+    J: Send + Sync + 'static,
+    F: Fn(Arc<J>, Entry) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    for entry in entries {
+        let Some(slot) = room.split(1) else { return };
+        let work = process(job.clone(), entry);
+        tokio::spawn(async move {
+            work.await;
+            drop(slot);
+        });
+    }
+}
+
 struct Driver<J> {
     reading: Reading,
     redis: Arc<Redis>,

@@ -66,15 +66,10 @@ pub struct MediaWorker {
 
 impl StreamJob for MediaWorker {
     /// Fetches each job on a task of its own, holding its slot until done.
-    async fn take(self: Arc<Self>, entries: Vec<Entry>, mut room: OwnedSemaphorePermit) {
-        for entry in entries {
-            let Some(slot) = room.split(1) else { return };
-            let this = self.clone();
-            tokio::spawn(async move {
-                this.process(entry).await;
-                drop(slot);
-            });
-        }
+    async fn take(self: Arc<Self>, entries: Vec<Entry>, room: OwnedSemaphorePermit) {
+        worker::spawn_each(self, entries, room, |this, entry| async move {
+            this.process(entry).await
+        });
     }
 }
 
@@ -144,15 +139,12 @@ impl MediaWorker {
             per_read: 1,
             claim_idle: Duration::from_secs(self.config.claim_idle_seconds),
         };
-        let mut loops = Vec::new();
-        for redis in self.redis.partitions() {
-            let this = Arc::new(self.on(redis.clone()));
+        worker::run_partitions(&reading, &self.redis, &stop, |redis| {
+            let this = Arc::new(self.on(redis));
             let streams = this.streams.clone();
-            loops.extend(worker::spawn(&reading, redis, streams, this, &stop));
-        }
-        for task in loops {
-            let _ = task.await;
-        }
+            (this, streams)
+        })
+        .await;
     }
 
     /// This worker on one partition; the partitions share the fetch slots.
