@@ -10,6 +10,7 @@
 //! - [`settings`]: the configuration as data, loaded in layers; a leaf.
 //! - [`instances`]: the one `match` from a configured kind to what serves it.
 //! - [`server`]: builds everything at start, the router, readiness, shutdown.
+//! - [`state`]: what every request handler shares, built once at start.
 //!
 //! Doors (each hands its adapter's outcome to [`ingest`] and nothing else):
 //! - [`webhooks`]: the HTTP routes of push adapters and the transcript API.
@@ -65,6 +66,7 @@ pub mod server;
 pub mod settings;
 pub mod smtp;
 pub mod spool;
+pub mod state;
 pub mod status;
 pub mod telemetry;
 pub mod tracking;

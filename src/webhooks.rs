@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use crate::ingest::{Door, IngestError};
 use crate::instances::Instance;
 use crate::limits::{self, Refusal};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::telemetry;
 
 /// `/webhooks/{route}/{instance}`.
