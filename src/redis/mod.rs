@@ -4,6 +4,8 @@
 //! - [`append`]: the atomic dedup-and-append of complaints.
 //! - [`fragments`]: the store of held parts of split messages.
 //! - [`leases`]: poller leases and cursors.
+//! - [`replies`]: the outbound stream, claims and records of replies.
+//! - [`reports`]: provider reports matched to the replies they are about.
 //! - [`scripts`]: the Lua, each with the keys and arguments it takes.
 //!
 //! Every key is named by [`Keys`], so the layout can be read here and
@@ -18,6 +20,7 @@ pub mod fragments;
 pub mod leases;
 pub mod media;
 pub mod replies;
+pub mod reports;
 pub mod scripts;
 
 use std::sync::Arc;
@@ -262,6 +265,8 @@ struct Ttls {
     window_ms: u64,
     /// How long a tracking number stays taken.
     tracking_ms: u64,
+    /// How long what matches provider reports is kept (`report_days`).
+    report_ms: u64,
 }
 
 /// The connection to Redis, opened on first use so that the gateway starts
@@ -314,6 +319,7 @@ impl Redis {
                 route_ms: 90 * DAY_MS,
                 window_ms: 8 * DAY_MS,
                 tracking_ms: 400 * DAY_MS,
+                report_ms: 30 * DAY_MS,
             },
             tracking_prefix: "ADU".into(),
             outbound_stream: "aduan:outbound".into(),
@@ -440,8 +446,14 @@ impl Redis {
     /// queues acknowledgements on `outbound_stream`.
     pub fn with_outbound(mut self, cfg: &crate::settings::OutboundConfig) -> Self {
         self.ttls.route_ms = cfg.reply_route_days.saturating_mul(DAY_MS);
+        self.ttls.report_ms = cfg.report_days.max(1).saturating_mul(DAY_MS);
         self.outbound_stream = cfg.stream.clone();
         self
+    }
+
+    /// How long what matches provider reports to replies is kept.
+    pub fn report_ttl(&self) -> Duration {
+        Duration::from_millis(self.ttls.report_ms)
     }
 
     /// Gives tracking numbers this prefix, each taken for `remember_days`.
