@@ -2,7 +2,19 @@
 //! when it is appended (the same route whether it came straight from a
 //! provider or out of the spool).
 
-use aduan_adapter::{Channel, Complaint, ReplyRoute, RouteKind};
+use aduan_adapter::{Channel, Complaint, ReplyRoute, RouteKind, Timestamp};
+
+/// When the citizen's message counts as written, for the reply windows:
+/// the provider's own time of it when given and not after the gateway
+/// received it (a clock ahead, or a forged time, cannot stretch a window),
+/// else when the gateway received it. So a webhook the provider delivers
+/// hours late, or a spooled message forwarded later, opens no fresh window.
+pub fn window_at(c: &Complaint) -> Timestamp {
+    match c.sent_at {
+        Some(sent) if sent.0 <= c.received_at.0 => sent,
+        _ => c.received_at,
+    }
+}
 
 /// The route of `c`, or `None` for a channel the gateway cannot answer on
 /// (call-center transcripts, web and Open311 reports).
@@ -88,6 +100,6 @@ pub fn of(c: &Complaint) -> Option<ReplyRoute> {
         recipient: c.recipient.clone(),
         subject,
         references,
-        last_inbound_at: c.received_at,
+        last_inbound_at: window_at(c),
     })
 }

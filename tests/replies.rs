@@ -65,8 +65,22 @@ async fn spawn(ns: &str, consumer: &str, instances: &str) -> TestApp {
     .await
 }
 
-/// Posts a signed WhatsApp text message from `wa_id` and returns the complaint id.
+/// Posts a signed WhatsApp text message from `wa_id`, written just now,
+/// and returns the complaint id.
 async fn inbound(app: &TestApp, instance: &str, wamid: &str, wa_id: &str, text: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    inbound_at(app, instance, wamid, wa_id, text, now).await
+}
+
+/// [`inbound`] of a message WhatsApp says was written at `timestamp` (Unix seconds).
+async fn inbound_at(
+    app: &TestApp,
+    instance: &str,
+    wamid: &str,
+    wa_id: &str,
+    text: &str,
+    timestamp: i64,
+) -> String {
     let body =
         json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{
         "field": "messages",
@@ -74,7 +88,7 @@ async fn inbound(app: &TestApp, instance: &str, wamid: &str, wa_id: &str, text: 
             "messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "6281100001111", "phone_number_id": PHONE_ID},
             "contacts": [{"profile": {"name": "Siti Rahayu"}, "wa_id": wa_id}],
-            "messages": [{"from": wa_id, "id": wamid, "timestamp": "1790000000",
+            "messages": [{"from": wa_id, "id": wamid, "timestamp": timestamp.to_string(),
                           "type": "text", "text": {"body": text}}]
         }}]}]})
         .to_string();
@@ -662,8 +676,18 @@ async fn a_dead_replicas_pending_entry_is_taken_over_and_an_uncertain_one_follow
     }
     let mut app = spawn(&ns, "hidup", &config).await;
     wait_status(&app, &ns, "mati-1", "sent").await;
-    let uncertain = wait_status(&app, &ns, "ragu-1", "failed").await;
+    // Not `failed`: it may have reached the citizen, and a report may say so.
+    let uncertain = wait_status(&app, &ns, "ragu-1", "uncertain").await;
+    assert_eq!(uncertain.len(), 1, "{uncertain:#?}");
     assert_eq!(uncertain[0]["error"]["code"], "uncertain");
+    assert_eq!(uncertain[0]["error"]["permanent"], true);
+    assert_eq!(uncertain[0]["attempt"], 1);
+    let mut conn = app.conn().await;
+    let state: Option<String> = conn
+        .hget(keys(&ns).reply("ragu-1"), "state")
+        .await
+        .expect("hget");
+    assert_eq!(state.as_deref(), Some("uncertain"));
     let resent = wait_status(&app, &ns, "ragu-2", "sent").await;
     assert_eq!(resent.last().expect("sent")["attempt"], 2);
     let chats: Vec<Value> = standin
@@ -828,5 +852,151 @@ async fn messenger_delivery_and_read_reports_find_their_replies() {
     let read = mine.iter().find(|d| d["status"] == "read").expect("read");
     assert_eq!(read["provider_message_id"], mid.as_str());
     assert_eq!(app.stream_len().await, 0, "reports are not complaints");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_parts_of_a_long_telegram_reply_keep_to_one_message_a_second_per_chat() {
+    let ns = common::unique("tg-parts");
+    let standin = StandIn::start().await;
+    // Telegram's own pace: one message a second per chat.
+    let mut app = spawn(&ns, "r1", &telegram_paced("tg-bogor", &standin, 8)).await;
+    let text = "Jadwal perbaikan jalan di Kecamatan Cibinong minggu ini. ".repeat(90);
+    reply(
+        &app,
+        &ns,
+        json!({"reply_id": "tg-panjang-1", "channel": "telegram", "instance": "tg-bogor",
+               "to": "5020", "text": text}),
+    )
+    .await;
+    let mine = wait_status(&app, &ns, "tg-panjang-1", "sent").await;
+    let seen = standin.seen();
+    assert_eq!(seen.len(), 2, "two parts of at most 4,096 characters");
+    assert!(seen.iter().all(|s| s.body["chat_id"] == 5020));
+    let gap = seen[1].at.duration_since(seen[0].at);
+    assert!(
+        gap >= Duration::from_millis(950),
+        "the second part came {gap:?} after the first"
+    );
+    // The sent delivery names both messages.
+    let sent = mine.iter().find(|d| d["status"] == "sent").expect("sent");
+    assert_eq!(sent["parts"], 2);
+    let ids = sent["provider_message_ids"].as_array().expect("ids");
+    assert_eq!(ids.len(), 2);
+    assert_eq!(sent["provider_message_id"], ids[1]);
+    assert_eq!(
+        mine.len(),
+        1,
+        "one attempt, never taken for abandoned while a part waited: {mine:#?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_whatsapp_message_delivered_a_day_late_opens_no_window() {
+    let ns = common::unique("late");
+    let standin = StandIn::start().await;
+    let mut app = spawn(&ns, "r1", &whatsapp("wa-jabar", &standin, "")).await;
+    // Meta redelivers a message the citizen wrote 25 hours ago.
+    let written = chrono::Utc::now().timestamp() - 25 * 3600;
+    let complaint = inbound_at(
+        &app,
+        "wa-jabar",
+        "wamid.LATE0001",
+        "6281355556666",
+        "Got mampet",
+        written,
+    )
+    .await;
+    let mut conn = app.conn().await;
+    let window: Option<i64> = conn
+        .get(keys(&ns).window("wa-jabar", "6281355556666"))
+        .await
+        .expect("get");
+    assert_eq!(
+        window,
+        Some(written * 1000),
+        "the window counts from WhatsApp's time"
+    );
+
+    reply(
+        &app,
+        &ns,
+        json!({"reply_id": "telat-1", "complaint_id": complaint, "text": "Petugas menuju lokasi."}),
+    )
+    .await;
+    let mine = wait_status(&app, &ns, "telat-1", "failed").await;
+    assert_eq!(mine[0]["error"]["code"], "window_closed");
+    assert!(standin.seen().is_empty(), "a closed window calls nobody");
+    reply(
+        &app,
+        &ns,
+        json!({"reply_id": "telat-2", "complaint_id": complaint, "text": "Petugas menuju lokasi.",
+               "template": {"name": "aduan_update", "language": "id", "params": []}}),
+    )
+    .await;
+    wait_status(&app, &ns, "telat-2", "sent").await;
+    assert_eq!(standin.seen()[0].body["type"], "template");
+
+    // A time ahead of the gateway's clock counts as the time received.
+    let before = chrono::Utc::now().timestamp_millis();
+    inbound_at(
+        &app,
+        "wa-jabar",
+        "wamid.AHEAD0001",
+        "6281355557777",
+        "Lampu mati",
+        chrono::Utc::now().timestamp() + 3600,
+    )
+    .await;
+    let window: Option<i64> = conn
+        .get(keys(&ns).window("wa-jabar", "6281355557777"))
+        .await
+        .expect("get");
+    let window = window.expect("a window");
+    assert!(
+        window >= before && window <= chrono::Utc::now().timestamp_millis(),
+        "{window}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_x_dm_the_citizen_does_not_take_is_blocked_with_an_opt_out_event() {
+    let ns = common::unique("x-blocked");
+    let standin = StandIn::start().await;
+    standin.script([Scripted::status(
+        403,
+        json!({"detail": "You are not permitted to send this Direct Message", "title": "Forbidden",
+               "type": "https://api.twitter.com/2/problems/not-authorized-for-resource", "status": 403}),
+    )]);
+    let config = format!(
+        "[[instances]]\nname = \"x-pupr\"\nkind = \"x\"\nkeep_raw = false\n\
+         consumer_secret = \"rahasia-x\"\naccount_id = \"1460000000000000001\"\n\
+         [instances.reply]\nbase_url = \"{}\"\nbearer_token = \"token-x-rahasia\"\n\n",
+        standin.url()
+    );
+    let mut app = spawn(&ns, "r1", &config).await;
+    reply(
+        &app,
+        &ns,
+        json!({"reply_id": "x-dm-1", "channel": "x", "instance": "x-pupr",
+               "to": "1460000000000000777", "text": "Laporan Anda kami teruskan ke Dinas PUPR."}),
+    )
+    .await;
+    let mine = wait_status(&app, &ns, "x-dm-1", "failed").await;
+    assert_eq!(mine[0]["error"]["code"], "blocked");
+    assert_eq!(mine[0]["error"]["permanent"], true);
+    assert_eq!(
+        standin.seen()[0].path,
+        "/2/dm_conversations/with/1460000000000000777/messages"
+    );
+    let events = read_stream(&app, &format!("test:{ns}:events"), "event").await;
+    assert_eq!(events.len(), 1, "{events:#?}");
+    assert_eq!(events[0]["type"], "opt_out");
+    assert_eq!(events[0]["code"], "blocked");
+    assert_eq!(events[0]["channel"], "x");
+    assert_eq!(events[0]["to"], "1460000000000000777");
+    assert_eq!(events[0]["reply_id"], "x-dm-1");
     app.stop().await;
 }

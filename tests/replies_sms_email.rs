@@ -416,9 +416,10 @@ async fn twilio_replies_and_their_signed_status_callbacks() {
     assert_eq!(req.form_value("To"), Some(CITIZEN));
     assert_eq!(req.form_value("From"), Some(HOTLINE));
     assert_eq!(req.form_value("Body"), Some(text));
+    // The callback URL names the reply and part: our reference.
     assert_eq!(
         req.form_value("StatusCallback"),
-        Some(format!("{PUBLIC}{TWILIO_PATH}").as_str())
+        Some(format!("{PUBLIC}{TWILIO_PATH}?reply_id=tw-balas-1&part=0").as_str())
     );
 
     let sent = one(&mine, "sent");
@@ -479,11 +480,28 @@ async fn twilio_replies_and_their_signed_status_callbacks() {
     assert_eq!(seen.len(), 2);
     let sid2 = seen[1].answered.1["sid"].as_str().expect("sid").to_string();
     assert_ne!(sid2, sid);
-    let failed = twilio_callback(&sid2, "failed", Some("30003"));
+    // Twilio calls the per-message StatusCallback, query and all, and signs that URL.
+    let callback = seen[1]
+        .form_value("StatusCallback")
+        .expect("a StatusCallback")
+        .to_string();
     assert_eq!(
-        twilio_post(&app, &failed, Some(&twilio_sign(&failed))).await,
-        200
+        callback,
+        format!("{PUBLIC}{TWILIO_PATH}?reply_id=tw-balas-2&part=0")
     );
+    let path = callback.strip_prefix(PUBLIC).expect("under the public URL");
+    let failed = twilio_callback(&sid2, "failed", Some("30003"));
+    let signature = twilio_signature(TWILIO_TOKEN, &callback, &failed);
+    let res = app
+        .client
+        .post(app.url(path))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(TWILIO_SIGNATURE_HEADER, signature)
+        .body(encode(&failed))
+        .send()
+        .await
+        .expect("the Twilio route answers");
+    assert_eq!(res.status(), 200);
     let mine = wait_status(&app, &ns, "tw-balas-2", "failed").await;
     let report = one(&mine, "failed");
     assert_eq!(report["provider_message_id"], sid2.as_str());
@@ -874,6 +892,7 @@ async fn vonage_unicode_replies_receipts_and_throttling() {
             "api_key",
             "api_secret",
             "callback",
+            "client-ref",
             "from",
             "status-report-req",
             "text",
@@ -888,6 +907,7 @@ async fn vonage_unicode_replies_receipts_and_throttling() {
     assert_eq!(req.form_value("text"), Some(text));
     assert_eq!(req.form_value("type"), Some("unicode"));
     assert_eq!(req.form_value("status-report-req"), Some("1"));
+    assert_eq!(req.form_value("client-ref"), Some("vn-balas-1.0"));
     assert_eq!(
         req.form_value("callback"),
         Some(format!("{PUBLIC}/webhooks/vonage/vonage-jabar").as_str())
@@ -1008,7 +1028,8 @@ async fn infobip_replies_and_delivery_reports() {
             "destinations": [{"to": "6281234567890"}],
             "from": "PDAMBOGOR",
             "text": text,
-            "notifyUrl": format!("{PUBLIC}/webhooks/infobip/infobip-jabar")
+            "notifyUrl": format!("{PUBLIC}/webhooks/infobip/infobip-jabar"),
+            "callbackData": "ib-balas-1.0",
         }]})
     );
     let message_id = req.answered.1["messages"][0]["messageId"]
@@ -1581,6 +1602,55 @@ max_attempts = 2
     assert_eq!(
         m.header("References").as_deref(),
         Some("<balasan-lama.0@pdam.example.id> <dewi.2@mail.example.id>")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_part_of_a_long_vonage_sms_is_named_and_finds_its_reply() {
+    let ns = common::unique("sms-vonage-parts");
+    let standin = StandIn::start().await;
+    let mut app = spawn(&ns, &vonage(&standin)).await;
+    let ids = ["1B00000000D0A701", "1B00000000D0A702", "1B00000000D0A703"];
+    // Vonage splits the text in three and names each part.
+    standin.script([Scripted::status(
+        200,
+        json!({"message-count": "3", "messages": ids.iter().map(|id| json!({
+            "to": "6281234567890", "message-id": id, "status": "0",
+            "remaining-balance": "3.14159265", "message-price": "0.03330000", "network": "51010"
+        })).collect::<Vec<_>>()}),
+    )]);
+    let text =
+        "Pemberitahuan: perbaikan pipa PDAM di Perumahan Griya Asri dijadwalkan Kamis. ".repeat(5);
+    reply(
+        &app,
+        &ns,
+        json!({"reply_id": "vn-panjang-1", "channel": "sms", "instance": "vonage-jabar",
+               "to": CITIZEN, "text": text.trim()}),
+    )
+    .await;
+    let mine = wait_status(&app, &ns, "vn-panjang-1", "sent").await;
+    let sent = one(&mine, "sent");
+    assert_eq!(sent["parts"], 3);
+    assert_eq!(sent["provider_message_ids"], json!(ids));
+    assert_eq!(sent["provider_message_id"], ids[2]);
+
+    // The receipt of the first part (no client-ref) finds the reply by its id.
+    let receipt = vonage_signed(&vonage_receipt(ids[0]), VONAGE_SIGNATURE_SECRET);
+    assert_eq!(vonage_get(&app, &receipt).await, 200);
+    let mine = wait_status(&app, &ns, "vn-panjang-1", "delivered").await;
+    let report = one(&mine, "delivered");
+    assert_eq!(report["provider_message_id"], ids[0]);
+    assert_eq!(report["to"], CITIZEN);
+    assert_eq!(report["attempt"], 0);
+    let metrics = app.metrics().await;
+    assert_eq!(
+        common::counter(
+            &metrics,
+            "aduan_delivery_reports_total",
+            &[("instance", "vonage-jabar"), ("status", "unmatched")]
+        ),
+        0.0
     );
     app.stop().await;
 }

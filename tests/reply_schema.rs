@@ -277,11 +277,23 @@ fn sent() -> Delivery {
         provider_message_id: Some(
             "wamid.HBgNNjI4MTIzNDU2Nzg5MBUCABEYEjQ1RTk0QTg2QjJFRkQ3MDA5QQA=".into(),
         ),
-        provider_message_ids: Vec::new(),
+        parts: Some(1),
+        provider_message_ids: vec![
+            "wamid.HBgNNjI4MTIzNDU2Nzg5MBUCABEYEjQ1RTk0QTg2QjJFRkQ3MDA5QQA=".into(),
+        ],
         attempt: 1,
         error: None,
         next_attempt_at: None,
         at: ts("2026-11-23T06:30:00.874Z"),
+    }
+}
+
+/// `sent()` without what only an attempt's `sent` names.
+fn unsent() -> Delivery {
+    Delivery {
+        parts: None,
+        provider_message_ids: Vec::new(),
+        ..sent()
     }
 }
 
@@ -291,19 +303,47 @@ fn deliveries() -> Vec<(&'static str, Delivery)> {
         status,
         attempt: 0,
         at: ts("2026-11-23T06:31:12.045Z"),
-        ..sent()
+        ..unsent()
     };
     vec![
         ("sent", sent()),
         (
             "sent in parts",
             Delivery {
+                parts: Some(2),
                 provider_message_ids: vec!["m_part1".into(), "m_part2".into()],
                 provider_message_id: Some("m_part2".into()),
                 channel: Some(Channel::Facebook),
                 instance: Some("fb-bogor".into()),
                 to: Some("6723918450123456".into()),
                 ..sent()
+            },
+        ),
+        (
+            "uncertain",
+            Delivery {
+                status: DeliveryStatus::Uncertain,
+                provider_message_id: None,
+                error: Some(DeliveryError {
+                    code: "uncertain".into(),
+                    message: "the provider's answer was lost (timeout: the provider did not answer in time); it may have been sent, so it is not sent again".into(),
+                    permanent: true,
+                }),
+                ..unsent()
+            },
+        ),
+        (
+            "uncertain after a part was sent",
+            Delivery {
+                status: DeliveryStatus::Uncertain,
+                provider_message_ids: vec!["m_part1".into(), "m_part2".into()],
+                provider_message_id: Some("m_part2".into()),
+                error: Some(DeliveryError {
+                    code: "uncertain".into(),
+                    message: "an earlier attempt was interrupted after it may have been sent; it may have been sent, so it is not sent again".into(),
+                    permanent: true,
+                }),
+                ..unsent()
             },
         ),
         (
@@ -317,7 +357,7 @@ fn deliveries() -> Vec<(&'static str, Delivery)> {
                     permanent: false,
                 }),
                 next_attempt_at: Some(ts("2026-11-23T06:30:03.120+00:00")),
-                ..sent()
+                ..unsent()
             },
         ),
         (
@@ -331,7 +371,7 @@ fn deliveries() -> Vec<(&'static str, Delivery)> {
                     message: "the citizen's last message is older than 24 hours".into(),
                     permanent: true,
                 }),
-                ..sent()
+                ..unsent()
             },
         ),
         (
@@ -350,7 +390,7 @@ fn deliveries() -> Vec<(&'static str, Delivery)> {
                     message: "the reply has no reply_id".into(),
                     permanent: true,
                 }),
-                ..sent()
+                ..unsent()
             },
         ),
         (
@@ -538,6 +578,56 @@ fn bad_deliveries_are_refused() {
             }),
             false,
         ),
+        (
+            "an attempt's sent without its parts",
+            sent_but(|m| {
+                m.remove("parts");
+            }),
+            false,
+        ),
+        (
+            "an attempt's sent without its provider_message_ids",
+            sent_but(|m| {
+                m.remove("provider_message_ids");
+            }),
+            false,
+        ),
+        (
+            "zero parts",
+            sent_but(|m| {
+                m.insert("parts".into(), json!(0));
+            }),
+            false,
+        ),
+        (
+            "uncertain without an error",
+            sent_but(|m| {
+                m.insert("status".into(), json!("uncertain"));
+            }),
+            false,
+        ),
+        (
+            "uncertain as if it would be tried again",
+            sent_but(|m| {
+                m.insert("status".into(), json!("uncertain"));
+                m.insert(
+                    "error".into(),
+                    json!({"code": "uncertain", "message": "lost", "permanent": false}),
+                );
+            }),
+            false,
+        ),
+        (
+            "uncertain under another code",
+            sent_but(|m| {
+                m.insert("status".into(), json!("uncertain"));
+                m.insert(
+                    "error".into(),
+                    json!({"code": "network", "message": "lost", "permanent": true}),
+                );
+            }),
+            false,
+        ),
     ];
     for (what, doc, serde_refuses) in cases {
         assert_invalid(delivery_schema(), &doc, what);
@@ -628,7 +718,14 @@ fn every_example_in_the_docs_is_valid() {
             .unwrap_or_else(|e| panic!("a reply in docs/replies.md does not read: {e}\n{doc:#}"));
     }
 
-    for status in ["sent", "retrying", "failed", "delivered", "read"] {
+    for status in [
+        "sent",
+        "retrying",
+        "uncertain",
+        "failed",
+        "delivered",
+        "read",
+    ] {
         assert!(
             deliveries.iter().any(|d| d["status"] == status),
             "the docs show no {status} delivery"
@@ -639,6 +736,14 @@ fn every_example_in_the_docs_is_valid() {
             .iter()
             .any(|d| d.get("provider_message_ids").is_some()),
         "the docs show a text sent in parts"
+    );
+    assert!(
+        deliveries
+            .iter()
+            .filter(|d| d["status"] == "sent" && d["attempt"] != 0)
+            .all(|d| d["parts"].as_u64()
+                == d["provider_message_ids"].as_array().map(|a| a.len() as u64)),
+        "every attempt's sent in the docs names its parts"
     );
     for doc in &deliveries {
         assert_valid(delivery_schema(), doc, "a delivery in docs/replies.md");

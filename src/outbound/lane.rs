@@ -13,10 +13,11 @@ use aduan_adapter::{
 use chrono::Utc;
 use tokio::sync::Semaphore;
 
-use super::Shared;
 use super::job::Job;
+use super::record::Shared;
 use crate::limits::buckets::Buckets;
-use crate::redis::replies::{Claim, Record, RecordArgs};
+use crate::redis::RedisError;
+use crate::redis::replies::{Claim, Record};
 use crate::settings::{InstanceKind, ReplyPolicy};
 use crate::telemetry;
 
@@ -95,20 +96,40 @@ impl Lane {
             .is_ok()
     }
 
+    /// Takes a send's tokens from the instance's and the recipient's
+    /// buckets, or says how long until they are there.
+    fn turn(&self, to: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let wait = match &self.per_recipient {
+            Some(b) => b.take(to, now).err(),
+            None => None,
+        };
+        wait.or_else(|| self.rate.take("", now).err())
+    }
+
     /// Waits until the instance's and the recipient's buckets allow a send.
     async fn pace(&self, to: &str) {
-        loop {
-            let now = Instant::now();
-            let wait = match &self.per_recipient {
-                Some(b) => b.take(to, now).err(),
-                None => None,
-            };
-            let wait = wait.or_else(|| self.rate.take("", now).err());
-            match wait {
-                None => return,
-                Some(d) => tokio::time::sleep(d).await,
-            }
+        while let Some(d) = self.turn(to) {
+            tokio::time::sleep(d).await;
         }
+    }
+
+    /// Paces a later part of a reply like any other message (Telegram
+    /// allows about one a second per chat, parts included), holding the
+    /// claim for the wait so that a part waiting its turn never looks like
+    /// an attempt abandoned mid-send.
+    async fn pace_part(
+        &self,
+        shared: &Shared,
+        job: &Job,
+        done: usize,
+        ids: &[String],
+    ) -> Result<(), RedisError> {
+        while let Some(d) = self.turn(&job.route.to) {
+            shared.part_sent(job, done, ids, &[], d).await?;
+            tokio::time::sleep(d).await;
+        }
+        Ok(())
     }
 
     /// Runs one job to its recorded outcome (or leaves it pending when
@@ -125,7 +146,18 @@ impl Lane {
         }
     }
 
-    async fn attempt(&self, shared: &Shared, job: &Job) -> Result<(), crate::redis::RedisError> {
+    /// Whether a reply whose earlier send may have gone is sent again: the
+    /// instance's policy for replies, or for its acknowledgements.
+    fn resends_uncertain(&self, job: &Job) -> bool {
+        if crate::ack::is_ack(&job.reply.reply_id) {
+            self.ack_resend_on_uncertain
+        } else {
+            self.resend_on_uncertain
+        }
+    }
+
+    /// Claims the reply, sends the parts not sent yet, and records the outcome.
+    async fn attempt(&self, shared: &Shared, job: &Job) -> Result<(), RedisError> {
         let reply = &job.reply;
         let channel = job.route.channel.as_str();
         let parts = match reply.text.as_deref() {
@@ -134,7 +166,7 @@ impl Lane {
             }
             _ => Vec::new(),
         };
-        let lease = shared.lease;
+        let total = parts.len().max(1);
         let now = Timestamp(Utc::now());
         let claim = shared
             .redis
@@ -147,18 +179,14 @@ impl Lane {
                     .opt_out(&job.route.instance, &job.route.to),
                 &shared.streams.consumer,
                 now.0.timestamp_millis(),
-                lease,
+                shared.lease,
                 &job.entry_id,
-                if crate::ack::is_ack(&reply.reply_id) {
-                    self.ack_resend_on_uncertain
-                } else {
-                    self.resend_on_uncertain
-                },
+                self.resends_uncertain(job),
                 &job.json,
                 shared.streams.state_ttl,
             )
             .await?;
-        let (attempt, done, mut ids, window_ms) = match claim {
+        let (attempt, done, ids, window_ms) = match claim {
             Claim::Go {
                 attempt,
                 done,
@@ -182,59 +210,51 @@ impl Lane {
                     "opted_out",
                     "the citizen asked not to be messaged on this instance",
                 );
-                let delivery = self.delivery(
-                    job,
-                    DeliveryStatus::Failed,
-                    attempt,
-                    &[],
-                    Some(&error),
-                    None,
-                );
-                telemetry::reply(&self.instance, channel, "failed");
-                return shared
-                    .record(Record::Failed, job, Some(&delivery), &[])
-                    .await;
+                return self.fail(shared, job, attempt, &[], &error).await;
             }
             Claim::Uncertain { attempt, ids, .. } => {
-                let error = SendError::permanent(
-                    "uncertain",
-                    "an earlier attempt was interrupted after it may have been sent; not sent again",
-                );
-                let delivery = self.delivery(
-                    job,
-                    DeliveryStatus::Failed,
-                    attempt,
-                    &ids,
-                    Some(&error),
-                    None,
-                );
-                telemetry::reply(&self.instance, channel, "failed");
-                return shared
-                    .record(Record::Failed, job, Some(&delivery), &ids)
-                    .await;
+                let why = "an earlier attempt was interrupted after it may have been sent";
+                return self.uncertain(shared, job, attempt, &ids, total, why).await;
             }
         };
         let age = Duration::from_millis((now.0.timestamp_millis() - job.enqueued_ms).max(0) as u64);
         if age > self.max_age {
             let error =
                 SendError::permanent("expired", format!("older than {}s", self.max_age.as_secs()));
-            let delivery = self.delivery(
-                job,
-                DeliveryStatus::Failed,
-                attempt,
-                &ids,
-                Some(&error),
-                None,
-            );
-            telemetry::reply(&self.instance, channel, "failed");
-            return shared
-                .record(Record::Failed, job, Some(&delivery), &ids)
-                .await;
+            return self.fail(shared, job, attempt, &ids, &error).await;
         }
+        let (ids, failure) = self
+            .send_parts(shared, job, &parts, done, ids, window_ms)
+            .await?;
+        match failure {
+            None => self.sent(shared, job, attempt, &ids).await,
+            Some(error) => {
+                self.not_sent(shared, job, attempt, &ids, total, error)
+                    .await
+            }
+        }
+    }
+
+    /// Sends `parts` from `done` on, recording each but the last as it
+    /// goes; returns every provider id so far and the failure that stopped
+    /// it, if one did.
+    async fn send_parts(
+        &self,
+        shared: &Shared,
+        job: &Job,
+        parts: &[String],
+        done: usize,
+        mut ids: Vec<String>,
+        window_ms: Option<i64>,
+    ) -> Result<(Vec<String>, Option<SendError>), RedisError> {
+        let reply = &job.reply;
         let last_inbound_at = window_ms.and_then(Timestamp::from_unix_millis);
         let total = parts.len().max(1);
-        let mut failure: Option<SendError> = None;
         for part in done..total {
+            // The first part was paced before the attempt.
+            if part > done {
+                self.pace_part(shared, job, part, &ids).await?;
+            }
             let out = Outgoing {
                 reply_id: &reply.reply_id,
                 route: &job.route,
@@ -249,47 +269,109 @@ impl Lane {
             let sent = tokio::time::timeout(shared.send_timeout, self.sender.send(&out))
                 .await
                 .unwrap_or_else(|_| {
-                    Err(SendError::temporary(
+                    // The request most likely went out: its answer is lost.
+                    Err(SendError::answer_lost(
                         "timeout",
                         "the provider did not answer in time",
-                        None,
                     ))
                 });
             match sent {
                 Ok(s) => {
+                    let first_new = ids.len();
+                    ids.extend(s.earlier_ids);
                     ids.push(s.provider_message_id);
                     if part + 1 < total {
-                        let until = Utc::now().timestamp_millis() + lease.as_millis() as i64;
                         shared
-                            .redis
-                            .part_sent(
-                                &reply.reply_id,
-                                &shared.streams.consumer,
-                                part + 1,
-                                &ids,
-                                until,
-                            )
+                            .part_sent(job, part + 1, &ids, &ids[first_new..], Duration::ZERO)
                             .await?;
                     }
                 }
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
+                Err(e) => return Ok((ids, Some(e))),
             }
         }
-        let Some(error) = failure else {
-            telemetry::reply(&self.instance, channel, "sent");
-            let waited = Utc::now().timestamp_millis() - job.enqueued_ms;
-            telemetry::reply_sent_after(
-                &self.instance,
-                Duration::from_millis(waited.max(0) as u64),
-            );
-            let delivery = self.delivery(job, DeliveryStatus::Sent, attempt, &ids, None, None);
-            return shared
-                .record(Record::Sent, job, Some(&delivery), &ids)
-                .await;
-        };
+        Ok((ids, None))
+    }
+
+    async fn sent(
+        &self,
+        shared: &Shared,
+        job: &Job,
+        attempt: u32,
+        ids: &[String],
+    ) -> Result<(), RedisError> {
+        telemetry::reply(&self.instance, job.route.channel.as_str(), "sent");
+        let waited = Utc::now().timestamp_millis() - job.enqueued_ms;
+        telemetry::reply_sent_after(&self.instance, Duration::from_millis(waited.max(0) as u64));
+        let delivery = self.delivery(job, DeliveryStatus::Sent, attempt, ids, None, None);
+        shared
+            .record_parts(Record::Sent, job, Some(&delivery), ids, ids.len())
+            .await
+    }
+
+    /// Records a reply whose send may have gone: `uncertain`, never sent
+    /// again; a provider report that names it settles it later.
+    async fn uncertain(
+        &self,
+        shared: &Shared,
+        job: &Job,
+        attempt: u32,
+        ids: &[String],
+        parts: usize,
+        why: &str,
+    ) -> Result<(), RedisError> {
+        let error = SendError::permanent(
+            "uncertain",
+            format!("{why}; it may have been sent, so it is not sent again"),
+        );
+        let delivery = self.delivery(
+            job,
+            DeliveryStatus::Uncertain,
+            attempt,
+            ids,
+            Some(&error),
+            None,
+        );
+        telemetry::reply(&self.instance, job.route.channel.as_str(), "uncertain");
+        shared
+            .record_parts(Record::Uncertain, job, Some(&delivery), ids, parts)
+            .await
+    }
+
+    /// Records a permanent failure (with its opt-out event when the error
+    /// says the citizen cannot be reached).
+    async fn fail(
+        &self,
+        shared: &Shared,
+        job: &Job,
+        attempt: u32,
+        ids: &[String],
+        error: &SendError,
+    ) -> Result<(), RedisError> {
+        let delivery = self.delivery(job, DeliveryStatus::Failed, attempt, ids, Some(error), None);
+        telemetry::reply(&self.instance, job.route.channel.as_str(), "failed");
+        if error.opt_out {
+            shared
+                .record_opt_out(job, &delivery, ids, &error.code)
+                .await
+        } else {
+            shared
+                .record(Record::Failed, job, Some(&delivery), ids)
+                .await
+        }
+    }
+
+    /// What follows a failed send: another attempt later, `uncertain` when
+    /// the message may have gone and is not to be sent again, else `failed`.
+    async fn not_sent(
+        &self,
+        shared: &Shared,
+        job: &Job,
+        attempt: u32,
+        ids: &[String],
+        parts: usize,
+        error: SendError,
+    ) -> Result<(), RedisError> {
+        let channel = job.route.channel.as_str();
         tracing::info!(
             instance = %self.instance,
             to = %telemetry::mask_sender(&format!("{channel}:{}", job.route.to)),
@@ -297,6 +379,17 @@ impl Lane {
             attempt,
             "reply not sent"
         );
+        let lost = || {
+            format!(
+                "the provider's answer was lost ({}: {})",
+                error.code, error.message
+            )
+        };
+        if error.maybe_sent && !self.resends_uncertain(job) {
+            return self
+                .uncertain(shared, job, attempt, ids, parts, &lost())
+                .await;
+        }
         let retry_at = match error.retry {
             Retry::Never => None,
             Retry::Later(after) => {
@@ -306,62 +399,50 @@ impl Lane {
                 (attempt < self.max_attempts && due <= deadline).then_some(due)
             }
         };
-        match retry_at {
-            Some(due) => {
-                let next = Timestamp::from_unix_millis(due);
-                let delivery = self.delivery(
-                    job,
-                    DeliveryStatus::Retrying,
-                    attempt,
-                    &ids,
-                    Some(&error),
-                    next,
-                );
-                telemetry::reply(&self.instance, channel, "retrying");
-                shared.record_retry(job, &delivery, &ids, due).await
-            }
-            None => {
-                let error = match error.retry {
-                    Retry::Never => error,
-                    Retry::Later(_) if attempt >= self.max_attempts => SendError {
-                        code: "attempts_exhausted".into(),
-                        message: format!(
-                            "{} attempts; the last: {}: {}",
-                            attempt, error.code, error.message
-                        ),
-                        ..SendError::permanent("", "")
-                    },
-                    Retry::Later(_) => SendError {
-                        code: "expired".into(),
-                        message: format!(
-                            "the next attempt would be past max_age; the last: {}: {}",
-                            error.code, error.message
-                        ),
-                        ..SendError::permanent("", "")
-                    },
-                };
-                let delivery = self.delivery(
-                    job,
-                    DeliveryStatus::Failed,
-                    attempt,
-                    &ids,
-                    Some(&error),
-                    None,
-                );
-                telemetry::reply(&self.instance, channel, "failed");
-                if error.opt_out {
-                    shared
-                        .record_opt_out(job, &delivery, &ids, &error.code)
-                        .await
-                } else {
-                    shared
-                        .record(Record::Failed, job, Some(&delivery), &ids)
-                        .await
-                }
-            }
+        if let Some(due) = retry_at {
+            let next = Timestamp::from_unix_millis(due);
+            let delivery = self.delivery(
+                job,
+                DeliveryStatus::Retrying,
+                attempt,
+                ids,
+                Some(&error),
+                next,
+            );
+            telemetry::reply(&self.instance, channel, "retrying");
+            return shared.record_retry(job, &delivery, ids, due).await;
         }
+        if error.maybe_sent {
+            // Sent again as the policy allows, and out of attempts or time:
+            // the last of them may still have gone.
+            let why = format!("{} attempts; the last: {}", attempt, lost());
+            return self.uncertain(shared, job, attempt, ids, parts, &why).await;
+        }
+        let error = match error.retry {
+            Retry::Never => error,
+            Retry::Later(_) if attempt >= self.max_attempts => SendError {
+                code: "attempts_exhausted".into(),
+                message: format!(
+                    "{} attempts; the last: {}: {}",
+                    attempt, error.code, error.message
+                ),
+                ..SendError::permanent("", "")
+            },
+            Retry::Later(_) => SendError {
+                code: "expired".into(),
+                message: format!(
+                    "the next attempt would be past max_age; the last: {}: {}",
+                    error.code, error.message
+                ),
+                ..SendError::permanent("", "")
+            },
+        };
+        self.fail(shared, job, attempt, ids, &error).await
     }
 
+    /// The delivery entry of an attempt's outcome. A `sent` one names every
+    /// message the reply went out as (`parts`, `provider_message_ids`);
+    /// the others list the ids only when there are several.
     fn delivery(
         &self,
         job: &Job,
@@ -371,6 +452,7 @@ impl Lane {
         error: Option<&SendError>,
         next_attempt_at: Option<Timestamp>,
     ) -> Delivery {
+        let sent = status == DeliveryStatus::Sent;
         Delivery {
             schema: DELIVERY_SCHEMA.into(),
             reply_id: job.reply.reply_id.clone(),
@@ -381,7 +463,8 @@ impl Lane {
             to: Some(job.route.to.clone()),
             status,
             provider_message_id: ids.last().cloned(),
-            provider_message_ids: if ids.len() > 1 {
+            parts: sent.then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+            provider_message_ids: if sent || ids.len() > 1 {
                 ids.to_vec()
             } else {
                 Vec::new()
@@ -390,31 +473,11 @@ impl Lane {
             error: error.map(|e| DeliveryError {
                 code: e.code.clone(),
                 message: e.message.clone(),
-                permanent: status == DeliveryStatus::Failed,
+                // Neither is tried again.
+                permanent: matches!(status, DeliveryStatus::Failed | DeliveryStatus::Uncertain),
             }),
             next_attempt_at,
             at: Timestamp(Utc::now()),
         }
-    }
-}
-
-/// Fills in what every record of a job shares.
-pub(super) fn record_args<'a>(
-    job: &'a Job,
-    delivery: &'a str,
-    status: &'a str,
-    ids: &'a [String],
-) -> RecordArgs<'a> {
-    RecordArgs {
-        reply_id: &job.reply.reply_id,
-        entry_id: &job.entry_id,
-        delivery,
-        status,
-        reply: &job.json,
-        ids,
-        instance: &job.route.instance,
-        to: &job.route.to,
-        now_ms: Utc::now().timestamp_millis(),
-        ..RecordArgs::default()
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! - `job`: an entry read, checked and given its route.
 //! - `lane`: one instance's pacing and slots, and the attempt (claim, send, record).
+//! - `record`: what the lanes and loops share, and how an outcome is recorded.
 //! - `reports`: provider delivery and read reports matched to their replies.
 //!
 //! Three loops feed the lanes: the reader (`XREADGROUP`, the consumer group
@@ -13,6 +14,7 @@
 
 mod job;
 mod lane;
+mod record;
 pub mod reports;
 
 use std::collections::HashMap;
@@ -25,135 +27,13 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::instances::Instance;
+use crate::redis::Redis;
 use crate::redis::replies::{Entry, Record, Streams};
-use crate::redis::{Redis, RedisError};
 use crate::settings::{InstanceKind, OutboundConfig};
 use crate::telemetry;
 use job::{Job, Parsed, Refusal};
-use lane::{Lane, record_args};
-
-/// What every lane and loop shares.
-pub struct Shared {
-    redis: Arc<Redis>,
-    streams: Streams,
-    lease: Duration,
-    send_timeout: Duration,
-    backoff_base: Duration,
-    backoff_max: Duration,
-}
-
-impl Shared {
-    /// The delay before attempt `attempt + 1`: doubling from the base, capped,
-    /// with jitter over its upper half so that replicas do not retry in step.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .backoff_base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        let cap = exp.min(self.backoff_max);
-        cap.mul_f64(0.5 + 0.5 * jitter())
-    }
-
-    /// Records an outcome, retrying briefly so that a short Redis blip does
-    /// not turn a sent reply into an uncertain one.
-    async fn record(
-        &self,
-        what: Record,
-        job: &Job,
-        delivery: Option<&Delivery>,
-        ids: &[String],
-    ) -> Result<(), RedisError> {
-        let json = delivery_json(delivery)?;
-        let status = delivery.map_or("", |d| d.status.as_str());
-        let sent_index = if what == Record::Sent {
-            job::sent_index(job)?
-        } else {
-            String::new()
-        };
-        let mut args = record_args(job, &json, status, ids);
-        args.sent_index = &sent_index;
-        self.with_retries(|| self.redis.record_reply(&self.streams, what, &args))
-            .await
-    }
-
-    async fn record_retry(
-        &self,
-        job: &Job,
-        delivery: &Delivery,
-        ids: &[String],
-        due_ms: i64,
-    ) -> Result<(), RedisError> {
-        let json = delivery_json(Some(delivery))?;
-        let mut args = record_args(job, &json, "retrying", ids);
-        args.due_ms = due_ms;
-        self.with_retries(|| {
-            self.redis
-                .record_reply(&self.streams, Record::Retrying, &args)
-        })
-        .await
-    }
-
-    async fn record_opt_out(
-        &self,
-        job: &Job,
-        delivery: &Delivery,
-        ids: &[String],
-        code: &str,
-    ) -> Result<(), RedisError> {
-        let json = delivery_json(Some(delivery))?;
-        let event = serde_json::json!({
-            "type": "opt_out",
-            "instance": job.route.instance,
-            "channel": job.route.channel,
-            "to": job.route.to,
-            "reply_id": job.reply.reply_id,
-            "complaint_id": Some(&job.route.complaint_id).filter(|c| !c.is_empty()),
-            "code": code,
-            "at": Timestamp(Utc::now()),
-        })
-        .to_string();
-        let mut args = record_args(job, &json, "failed", ids);
-        args.event = &event;
-        // A carrier's own STOP (Twilio 21610) holds like an SMS `STOP`.
-        args.remember_opt_out = code == "opted_out";
-        self.with_retries(|| {
-            self.redis
-                .record_reply(&self.streams, Record::Failed, &args)
-        })
-        .await
-    }
-
-    async fn with_retries<'a, F, Fut>(&'a self, f: F) -> Result<(), RedisError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<(), RedisError>> + 'a,
-    {
-        let mut delay = Duration::from_millis(100);
-        let mut last = None;
-        for _ in 0..6 {
-            match f().await {
-                Ok(()) => return Ok(()),
-                Err(e) => last = Some(e),
-            }
-            tokio::time::sleep(delay).await;
-            delay *= 2;
-        }
-        Err(last.unwrap_or_else(|| RedisError::Unavailable("record failed".into())))
-    }
-}
-
-fn delivery_json(delivery: Option<&Delivery>) -> Result<String, RedisError> {
-    delivery.map_or(Ok(String::new()), |d| {
-        serde_json::to_string(d).map_err(|e| RedisError::Serialize(e.to_string()))
-    })
-}
-
-/// A number in [0, 1) that differs between calls and replicas.
-fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Utc::now().timestamp_nanos_opt().unwrap_or(0) as u128);
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
+use lane::Lane;
+use record::{Shared, record_args};
 
 /// The outbound worker of one replica.
 pub struct Outbound {
@@ -548,6 +428,7 @@ impl Outbound {
             to: None,
             status: DeliveryStatus::Failed,
             provider_message_id: None,
+            parts: None,
             provider_message_ids: Vec::new(),
             attempt: 0,
             error: Some(aduan_adapter::DeliveryError {

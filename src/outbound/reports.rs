@@ -1,18 +1,21 @@
 //! Delivery and read reports that arrive on the inbound webhooks (WhatsApp
-//! `statuses`, Messenger and Instagram `delivery`/`read`), matched to the
-//! reply they are about through the provider id recorded when it was sent,
-//! and written to `aduan:delivery`. Reports of messages this gateway did
+//! `statuses`, Messenger and Instagram `delivery`/`read`, the SMS
+//! providers' receipts), matched to the reply they are about and written to
+//! `aduan:delivery`: by our own reference where the provider echoes it
+//! (which also settles an `uncertain` reply), else through the provider id
+//! recorded when the message was sent. Reports of messages this gateway did
 //! not send are counted and dropped.
 
 use std::sync::Arc;
 
 use aduan_adapter::{
-    Channel, Consent, DELIVERY_SCHEMA, Delivery, DeliveryError, DeliveryStatus, ReportRef,
+    Channel, Consent, DELIVERY_SCHEMA, Delivery, DeliveryError, MessageRef, ReportRef,
     StatusReport, Timestamp,
 };
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use crate::redis::reports::{ByReference, Written};
 use crate::redis::{Redis, RedisError};
 use crate::telemetry;
 
@@ -78,13 +81,103 @@ impl Reports {
     /// Matches and writes `reports` of `instance`. An `Err` means Redis could
     /// not be reached: the provider should retry the webhook.
     ///
-    /// A report names a provider id only, so with partitions each one is
-    /// looked up in every partition (one `MGET` each), and its delivery
+    /// A report that echoes our reference finds its reply by it, and settles
+    /// an `uncertain` one; any other is matched by the provider id recorded
+    /// at send. A report names no partition, so with partitions each lookup
+    /// is made in every partition (one round trip each), and its delivery
     /// entry goes to the partition the reply was sent from.
     pub async fn record(&self, instance: &str, reports: &[StatusReport]) -> Result<(), RedisError> {
+        let written = self.by_reference(instance, reports).await?;
+        let rest: Vec<&StatusReport> = reports
+            .iter()
+            .zip(written)
+            .filter(|(_, w)| !w)
+            .map(|(r, _)| r)
+            .collect();
+        self.by_provider_id(instance, &rest).await
+    }
+
+    /// Writes the reports whose reference names a reply this instance sent
+    /// (or left `uncertain`); says of each report whether it was written.
+    async fn by_reference(
+        &self,
+        instance: &str,
+        reports: &[StatusReport],
+    ) -> Result<Vec<bool>, RedisError> {
+        let mut written = vec![false; reports.len()];
+        let referenced: Vec<(usize, &MessageRef)> = reports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((i, r.reference.as_ref()?)))
+            .collect();
+        if referenced.is_empty() {
+            return Ok(written);
+        }
+        let reply_ids: Vec<&str> = referenced
+            .iter()
+            .map(|(_, r)| r.reply_id.as_str())
+            .collect();
+        for part in self.redis.partitions() {
+            let found = part.replies_found(&reply_ids).await?;
+            let stream = part.keys().named(&self.stream);
+            for ((i, reference), found) in referenced.iter().zip(found) {
+                let Some(found) = found.filter(|f| {
+                    matches!(f.state.as_str(), "sent" | "uncertain")
+                        && f.instance.as_deref() == Some(instance)
+                }) else {
+                    continue;
+                };
+                let Some((index, sent)) = found.sent_index.and_then(|index| {
+                    let sent = serde_json::from_str::<SentRef>(&index).ok()?;
+                    Some((index, sent))
+                }) else {
+                    continue;
+                };
+                let report = &reports[*i];
+                let id = match &report.about {
+                    ReportRef::Message(id) => id.clone(),
+                    ReportRef::UpTo { .. } => String::new(),
+                };
+                let delivery = delivery(instance, sent, report, Some(id.clone()));
+                let json = serde_json::to_string(&delivery)
+                    .map_err(|e| RedisError::Serialize(e.to_string()))?;
+                let outcome = part
+                    .report_by_reference(
+                        &stream,
+                        &ByReference {
+                            reply_id: &reference.reply_id,
+                            instance,
+                            part: reference.part,
+                            status: report.status.as_str(),
+                            delivery: &json,
+                            provider_message_id: &id,
+                            sent_index: &index,
+                            report_ttl: self.redis.report_ttl(),
+                            state_ttl: self.redis.report_ttl(),
+                        },
+                    )
+                    .await?;
+                if outcome != Written::No {
+                    written[*i] = true;
+                    telemetry::report(instance, report.status.as_str());
+                }
+                if outcome == Written::Settled {
+                    tracing::info!(instance, "an uncertain reply settled by a provider report");
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Writes the reports matched by the provider id recorded at send.
+    async fn by_provider_id(
+        &self,
+        instance: &str,
+        reports: &[&StatusReport],
+    ) -> Result<(), RedisError> {
         let parts = self.redis.partitions();
         let mut lookups: Vec<(String, &StatusReport)> = Vec::new();
-        for report in reports {
+        for report in reports.iter().copied() {
             match &report.about {
                 ReportRef::Message(id) => lookups.push((id.clone(), report)),
                 ReportRef::UpTo {
@@ -126,29 +219,11 @@ impl Reports {
                 continue;
             };
             telemetry::report(instance, report.status.as_str());
-            let delivery = Delivery {
-                schema: DELIVERY_SCHEMA.into(),
-                reply_id: sent.reply_id.clone(),
-                entry_id: None,
-                complaint_id: sent.complaint_id,
-                instance: Some(instance.to_string()),
-                channel: Some(sent.channel),
-                to: Some(sent.to),
-                status: report.status,
-                provider_message_id: Some(id.clone()),
-                provider_message_ids: Vec::new(),
-                attempt: 0,
-                error: report.error.as_ref().map(|(code, message)| DeliveryError {
-                    code: code.clone(),
-                    message: message.clone(),
-                    permanent: true,
-                }),
-                next_attempt_at: None,
-                at: report.at.unwrap_or(Timestamp(Utc::now())),
-            };
+            let reply_id = sent.reply_id.clone();
+            let delivery = delivery(instance, sent, report, Some(id.clone()));
             let json = serde_json::to_string(&delivery)
                 .map_err(|e| RedisError::Serialize(e.to_string()))?;
-            entries[p].push((sent.reply_id, status_name(report.status), json));
+            entries[p].push((reply_id, report.status.as_str(), json));
         }
         for (part, entries) in parts.iter().zip(entries) {
             part.add_deliveries(&part.keys().named(&self.stream), &entries)
@@ -158,6 +233,32 @@ impl Reports {
     }
 }
 
-fn status_name(s: DeliveryStatus) -> &'static str {
-    s.as_str()
+/// The delivery entry of `report` about a message sent for `sent`.
+fn delivery(
+    instance: &str,
+    sent: SentRef,
+    report: &StatusReport,
+    provider_message_id: Option<String>,
+) -> Delivery {
+    Delivery {
+        schema: DELIVERY_SCHEMA.into(),
+        reply_id: sent.reply_id,
+        entry_id: None,
+        complaint_id: sent.complaint_id,
+        instance: Some(instance.to_string()),
+        channel: Some(sent.channel),
+        to: Some(sent.to),
+        status: report.status,
+        provider_message_id: provider_message_id.filter(|id| !id.is_empty()),
+        parts: None,
+        provider_message_ids: Vec::new(),
+        attempt: 0,
+        error: report.error.as_ref().map(|(code, message)| DeliveryError {
+            code: code.clone(),
+            message: message.clone(),
+            permanent: true,
+        }),
+        next_attempt_at: None,
+        at: report.at.unwrap_or(Timestamp(Utc::now())),
+    }
 }

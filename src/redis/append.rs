@@ -39,7 +39,8 @@ struct Item {
     ack: String,
     /// The media job (`""` when nothing is to be fetched).
     media: String,
-    received_ms: i64,
+    /// When the citizen's message counts as written, for the reply window.
+    window_ms: i64,
     id: String,
     channel: &'static str,
     instance: String,
@@ -136,7 +137,8 @@ impl Redis {
                 },
                 ack,
                 media,
-                received_ms: c.received_at.0.timestamp_millis(),
+                // The window counts from the provider's time of the message.
+                window_ms: crate::reply_route::window_at(c).0.timestamp_millis(),
                 id: c.id.clone(),
                 channel: c.channel.as_str(),
                 instance: c.instance.clone(),
@@ -261,7 +263,7 @@ async fn call(
             .arg(&item.schema)
             .arg(&item.json)
             .arg(&item.route)
-            .arg(item.received_ms)
+            .arg(item.window_ms)
             .arg(&item.tracking[0])
             .arg(&item.tracking[1])
             .arg(&item.tracking[2])

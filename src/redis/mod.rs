@@ -5,6 +5,8 @@
 //! - [`fragments`]: the store of held parts of split messages.
 //! - [`keys`]: every key name, the partitions' hash tags and the cluster slot of a key.
 //! - [`leases`]: poller leases and cursors.
+//! - [`replies`]: the outbound stream, claims and records of replies.
+//! - [`reports`]: provider reports matched to the replies they are about.
 //! - [`scripts`]: the Lua, each with the keys and arguments it takes.
 //!
 //! Every key is named by [`Keys`], so the layout can be read here and
@@ -20,6 +22,7 @@ pub mod keys;
 pub mod leases;
 pub mod media;
 pub mod replies;
+pub mod reports;
 pub mod scripts;
 pub mod status;
 
@@ -67,6 +70,8 @@ struct Ttls {
     window_ms: u64,
     /// How long a tracking number stays taken.
     tracking_ms: u64,
+    /// How long what matches provider reports is kept (`report_days`).
+    report_ms: u64,
 }
 
 /// The connection to Redis, opened on first use so that the gateway starts
@@ -119,6 +124,7 @@ impl Redis {
                 route_ms: 90 * DAY_MS,
                 window_ms: 8 * DAY_MS,
                 tracking_ms: 400 * DAY_MS,
+                report_ms: 30 * DAY_MS,
             },
             tracking_prefix: "ADU".into(),
             outbound_stream: "aduan:outbound".into(),
@@ -252,6 +258,7 @@ impl Redis {
     /// queues acknowledgements on `outbound_stream`.
     pub fn with_outbound(mut self, cfg: &crate::settings::OutboundConfig) -> Self {
         self.ttls.route_ms = cfg.reply_route_days.saturating_mul(DAY_MS);
+        self.ttls.report_ms = cfg.report_days.max(1).saturating_mul(DAY_MS);
         self.outbound_stream = cfg.stream.clone();
         self
     }
@@ -259,6 +266,11 @@ impl Redis {
     /// Before every tracking number (`[tracking] prefix`).
     pub fn tracking_prefix(&self) -> &str {
         &self.tracking_prefix
+    }
+
+    /// How long what matches provider reports to replies is kept.
+    pub fn report_ttl(&self) -> Duration {
+        Duration::from_millis(self.ttls.report_ms)
     }
 
     /// Gives tracking numbers this prefix, each taken for `remember_days`.

@@ -46,6 +46,9 @@ pub enum Claim {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Record {
     Sent,
+    /// The provider may have taken it: not final, never sent again; a
+    /// provider report that names it settles it.
+    Uncertain,
     Failed,
     Retrying,
     /// Wait in the retry set without an attempt (the instance was full).
@@ -60,6 +63,7 @@ impl Record {
     fn as_str(self) -> &'static str {
         match self {
             Record::Sent => "sent",
+            Record::Uncertain => "uncertain",
             Record::Failed => "failed",
             Record::Retrying => "retrying",
             Record::Defer => "defer",
@@ -85,9 +89,31 @@ pub struct RecordArgs<'a> {
     pub to: &'a str,
     /// What a provider id maps back to (JSON).
     pub sent_index: &'a str,
+    /// How many parts the reply has (kept with a `sent` or `uncertain`
+    /// reply: a report about the last one settles an uncertain reply).
+    pub parts: usize,
     pub now_ms: i64,
     /// The failure says the citizen opted out: remember it.
     pub remember_opt_out: bool,
+}
+
+/// One more part of a reply sent (see [`Redis::part_sent`]).
+#[derive(Clone, Debug)]
+pub struct PartSent<'a> {
+    pub reply_id: &'a str,
+    pub owner: &'a str,
+    /// Parts sent so far, and every provider id of them.
+    pub done: usize,
+    pub ids: &'a [String],
+    /// The ids of the part just sent (none: only renew the lease).
+    pub new_ids: &'a [String],
+    pub lease_until_ms: i64,
+    pub instance: &'a str,
+    pub to: &'a str,
+    /// What a provider id maps back to (JSON).
+    pub sent_index: &'a str,
+    pub report_ttl: Duration,
+    pub now_ms: i64,
 }
 
 /// The names and lifetimes the outbound side works with.
@@ -324,23 +350,29 @@ impl Redis {
         }
     }
 
-    /// Records that `done` parts went out; false when the claim was lost.
-    pub async fn part_sent(
-        &self,
-        reply_id: &str,
-        owner: &str,
-        done: usize,
-        ids: &[String],
-        lease_until_ms: i64,
-    ) -> Result<bool, RedisError> {
+    /// Records that `p.done` parts went out, indexes the provider ids of
+    /// the last of them (`p.new_ids`) and renews the lease; with no new
+    /// ids it only renews the lease. False when the claim was lost.
+    pub async fn part_sent(&self, p: &PartSent<'_>) -> Result<bool, RedisError> {
         let mut conn = self.connection().await?;
-        let ids = serde_json::to_string(ids).map_err(|e| RedisError::Serialize(e.to_string()))?;
-        let held: i64 = scripts::PART_SENT
-            .key(self.keys.reply(reply_id))
-            .arg(owner)
-            .arg(done)
+        let ids = serde_json::to_string(p.ids).map_err(|e| RedisError::Serialize(e.to_string()))?;
+        let mut inv = scripts::PART_SENT.prepare_invoke();
+        inv.key(self.keys.reply(p.reply_id))
+            .key(self.keys.sent_to(p.instance, p.to));
+        for id in p.new_ids {
+            inv.key(self.keys.sent(p.instance, id));
+        }
+        inv.arg(p.owner)
+            .arg(p.done)
             .arg(ids)
-            .arg(lease_until_ms)
+            .arg(p.lease_until_ms)
+            .arg(p.sent_index)
+            .arg(ms(p.report_ttl))
+            .arg(p.now_ms);
+        for id in p.new_ids {
+            inv.arg(id);
+        }
+        let held: i64 = inv
             .invoke_async(&mut conn)
             .await
             .map_err(|e| RedisError::command("outbound", e))?;
@@ -364,7 +396,8 @@ impl Redis {
             .key(&s.events)
             .key(self.keys.sent_to(a.instance, a.to))
             .key(self.keys.opt_out(a.instance, a.to));
-        if what == Record::Sent {
+        let indexed = matches!(what, Record::Sent | Record::Uncertain);
+        if indexed {
             for id in a.ids {
                 inv.key(self.keys.sent(a.instance, id));
             }
@@ -383,8 +416,10 @@ impl Redis {
             .arg(a.now_ms)
             .arg(ids)
             .arg(a.reply)
-            .arg(if a.remember_opt_out { "1" } else { "0" });
-        if what == Record::Sent {
+            .arg(if a.remember_opt_out { "1" } else { "0" })
+            .arg(a.instance)
+            .arg(a.parts.max(1));
+        if indexed {
             for id in a.ids {
                 inv.arg(id);
             }
@@ -433,120 +468,6 @@ impl Redis {
             .await
             .map_err(|e| RedisError::command("outbound", e))?;
         Ok(first.first().map(|(_, score)| *score as i64))
-    }
-
-    /// What these provider ids (of `instance`) were sent for; one round trip.
-    pub async fn sent_lookup(
-        &self,
-        instance: &str,
-        ids: &[&str],
-    ) -> Result<Vec<Option<String>>, RedisError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = self.connection().await?;
-        let mut cmd = ::redis::cmd("MGET");
-        for id in ids {
-            cmd.arg(self.keys.sent(instance, id));
-        }
-        cmd.query_async(&mut conn)
-            .await
-            .map_err(|e| RedisError::command("outbound", e))
-    }
-
-    /// The provider ids sent to (`instance`, `to`) up to `watermark_ms`,
-    /// taken out of the index so that each is reported read once.
-    pub async fn sent_up_to(
-        &self,
-        instance: &str,
-        to: &str,
-        watermark_ms: i64,
-    ) -> Result<Vec<String>, RedisError> {
-        let mut conn = self.connection().await?;
-        let key = self.keys.sent_to(instance, to);
-        let (ids, _): (Vec<String>, i64) = ::redis::pipe()
-            .atomic()
-            .cmd("ZRANGEBYSCORE")
-            .arg(&key)
-            .arg("-inf")
-            .arg(watermark_ms)
-            .cmd("ZREMRANGEBYSCORE")
-            .arg(&key)
-            .arg("-inf")
-            .arg(watermark_ms)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| RedisError::command("outbound", e))?;
-        Ok(ids)
-    }
-
-    /// Records opt-outs and opt-ins of `instance`: the key later replies are
-    /// refused by, and (given `events_stream`) an event for the core system,
-    /// at once.
-    pub async fn record_consents(
-        &self,
-        instance: &str,
-        events_stream: Option<&str>,
-        consents: &[(String, bool, String)],
-    ) -> Result<(), RedisError> {
-        if consents.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.connection().await?;
-        let mut pipe = ::redis::pipe();
-        pipe.atomic();
-        for (to, opted_out, event) in consents {
-            let key = self.keys.opt_out(instance, to);
-            if *opted_out {
-                pipe.cmd("SET")
-                    .arg(&key)
-                    .arg(chrono::Utc::now().timestamp_millis())
-                    .ignore();
-            } else {
-                pipe.cmd("DEL").arg(&key).ignore();
-            }
-            if let Some(events_stream) = events_stream {
-                pipe.cmd("XADD")
-                    .arg(events_stream)
-                    .arg("*")
-                    .arg("type")
-                    .arg(if *opted_out { "opt_out" } else { "opt_in" })
-                    .arg("event")
-                    .arg(event)
-                    .ignore();
-            }
-        }
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| RedisError::command("outbound", e))
-    }
-
-    /// Appends delivery entries (`(reply_id, status, JSON)`) to `stream`.
-    pub async fn add_deliveries(
-        &self,
-        stream: &str,
-        entries: &[(String, &'static str, String)],
-    ) -> Result<(), RedisError> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let mut conn = self.connection().await?;
-        let mut pipe = ::redis::pipe();
-        for (reply_id, status, json) in entries {
-            pipe.cmd("XADD")
-                .arg(stream)
-                .arg("*")
-                .arg("reply_id")
-                .arg(reply_id)
-                .arg("status")
-                .arg(*status)
-                .arg("delivery")
-                .arg(json)
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| RedisError::command("outbound", e))
     }
 }
 

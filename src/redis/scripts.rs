@@ -21,7 +21,8 @@ use ::redis::Script;
 /// ARGV[1..4] the ttls (ms) of dedup keys, routes, windows and tracking
 /// numbers; then twelve per complaint: id, channel, instance, schema,
 /// complaint JSON (holding the first candidate), route JSON (`""`: none),
-/// received at (ms), the three candidates, the acknowledgement's reply JSON
+/// the window time (ms: the provider's time of the message, not after its
+/// receipt), the three candidates, the acknowledgement's reply JSON
 /// (`""`: none; holding the first candidate), the media job JSON (`""`: none).
 /// Returns three items per complaint: 1, its id and tracking number when
 /// appended; 0, the first one's id and tracking number (`""` when unknown)
@@ -182,14 +183,15 @@ pub static RELEASE_LEASE: LazyLock<Script> = LazyLock::new(|| Script::new(RELEAS
 /// ARGV: owner, now (ms), lease (ms), entry id, resend on uncertain (0|1),
 /// reply JSON, state ttl (ms).
 /// Returns {'go', attempt, parts done, ids JSON, window ms or ''};
-/// {'done', state} when it was already sent or failed for good;
+/// {'done', state} when it was already sent, failed for good, or recorded
+/// `uncertain` (never sent again: only a provider report settles it);
 /// {'busy', entry} when another attempt holds it (live, or a retry of
 /// another entry is waiting); {'uncertain', attempt, parts done, ids JSON}
 /// when an attempt's holder vanished and the policy is not to send again;
 /// {'opted_out', attempt} when the citizen asked not to be messaged.
 const CLAIM_REPLY_LUA: &str = r#"
 local st = redis.call('HGET', KEYS[1], 'state')
-if st == 'sent' or st == 'failed' then
+if st == 'sent' or st == 'failed' or st == 'uncertain' then
   return {'done', st}
 end
 if redis.call('EXISTS', KEYS[3]) == 1 then
@@ -218,8 +220,14 @@ return {'go', attempt, redis.call('HGET', KEYS[1], 'done') or '0',
 /// [`CLAIM_REPLY_LUA`], prepared.
 pub static CLAIM_REPLY: LazyLock<Script> = LazyLock::new(|| Script::new(CLAIM_REPLY_LUA));
 
-/// Records that one more part of a reply was sent, and renews the lease.
-/// KEYS[1] the state hash. ARGV: owner, parts done, ids JSON, lease until (ms).
+/// Records that one more part of a reply was sent, and renews the lease;
+/// the part's provider ids are indexed at once, so that a report that comes
+/// before the whole reply is recorded finds it. Called again with no new
+/// ids, it only renews the lease (a part waiting for its turn).
+/// KEYS[1] the state hash, KEYS[2] the sent-to set, then one sent-index
+/// key per new provider id.
+/// ARGV: owner, parts done, ids JSON, lease until (ms), the sent-index
+/// value, report ttl (ms), now (ms); ARGV[8..] the new provider ids.
 /// Returns 0 (and records nothing) when the claim is no longer the owner's.
 const PART_SENT_LUA: &str = r#"
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1]
@@ -227,6 +235,15 @@ if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1]
   return 0
 end
 redis.call('HSET', KEYS[1], 'done', ARGV[2], 'ids', ARGV[3], 'until', ARGV[4])
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[5], 'PX', ARGV[6])
+end
+for i = 8, #ARGV do
+  redis.call('ZADD', KEYS[2], ARGV[7], ARGV[i])
+end
+if #ARGV >= 8 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
 return 1
 "#;
 
@@ -237,17 +254,21 @@ pub static PART_SENT: LazyLock<Script> = LazyLock::new(|| Script::new(PART_SENT_
 /// KEYS[1] state hash, KEYS[2] delivery stream, KEYS[3] outbound stream,
 /// KEYS[4] retry set, KEYS[5] events stream, KEYS[6] sent-to set, KEYS[7]
 /// the citizen's opt-out key; then one sent-index key per provider id.
-/// ARGV[1] outcome: `sent`, `failed`, `retrying`, `defer` (wait without an
-/// attempt), `report` (a delivery entry and the ack only) or `ack`;
+/// ARGV[1] outcome: `sent`, `uncertain` (not final, not tried again),
+/// `failed`, `retrying`, `defer` (wait without an attempt), `report` (a
+/// delivery entry and the ack only) or `ack`;
 /// ARGV[2] group, ARGV[3] entry id (`''`: nothing to ack), ARGV[4] delivery
 /// JSON (`''`: none), ARGV[5] reply id, ARGV[6] status, ARGV[7] due (ms),
 /// ARGV[8] state ttl (ms), ARGV[9] event JSON (`''`: none), ARGV[10] the
 /// sent-index value, ARGV[11] report ttl (ms), ARGV[12] now (ms), ARGV[13]
 /// ids JSON, ARGV[14] reply JSON, ARGV[15] `1` when the failure is the
 /// provider saying the citizen opted out (remembered, like an SMS `STOP`);
-/// ARGV[16..] the provider ids.
+/// ARGV[16] the instance, ARGV[17] the number of parts; ARGV[18..] the
+/// provider ids.
 /// A reply once `sent` is never marked otherwise; a `defer` of a reply that
-/// is already claimed, sent or failed is only acked.
+/// is already claimed, sent or failed is only acked. A `sent` or `uncertain`
+/// reply keeps what a provider report needs to find it by our reference
+/// (`ref` the sent-index value, `instance`, `parts`).
 const RECORD_REPLY_LUA: &str = r#"
 local outcome = ARGV[1]
 local st = redis.call('HGET', KEYS[1], 'state')
@@ -257,10 +278,14 @@ end
 if st == 'sent' and outcome ~= 'sent' and outcome ~= 'report' then
   outcome = 'ack'
 end
-if outcome == 'sent' or outcome == 'failed' then
+local indexed = outcome == 'sent' or outcome == 'uncertain'
+if indexed or outcome == 'failed' then
   redis.call('HSET', KEYS[1], 'state', outcome, 'ids', ARGV[13])
   redis.call('HDEL', KEYS[1], 'until', 'reply')
   redis.call('ZREM', KEYS[4], KEYS[1])
+  if indexed then
+    redis.call('HSET', KEYS[1], 'ref', ARGV[10], 'instance', ARGV[16], 'parts', ARGV[17])
+  end
 elseif outcome == 'retrying' or outcome == 'defer' then
   redis.call('HSET', KEYS[1], 'state', 'waiting', 'entry', ARGV[3], 'reply', ARGV[14])
   redis.call('HDEL', KEYS[1], 'until')
@@ -278,14 +303,14 @@ if ARGV[9] ~= '' and outcome == 'failed' then
     redis.call('SET', KEYS[7], ARGV[12])
   end
 end
-if outcome == 'sent' then
+if indexed then
   for i = 8, #KEYS do
     redis.call('SET', KEYS[i], ARGV[10], 'PX', ARGV[11])
   end
-  for i = 16, #ARGV do
+  for i = 18, #ARGV do
     redis.call('ZADD', KEYS[6], ARGV[12], ARGV[i])
   end
-  if #ARGV >= 16 then
+  if #ARGV >= 18 then
     redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[12]) - tonumber(ARGV[11]))
     redis.call('PEXPIRE', KEYS[6], ARGV[11])
   end
@@ -298,6 +323,45 @@ return outcome
 
 /// [`RECORD_REPLY_LUA`], prepared.
 pub static RECORD_REPLY: LazyLock<Script> = LazyLock::new(|| Script::new(RECORD_REPLY_LUA));
+
+/// Writes a provider report found by our reference (the reply id and part
+/// it echoed), and settles an `uncertain` reply: a report about its last
+/// part says the provider took the whole of it, so the reply becomes `sent`
+/// (`failed` for a report that it could not be delivered). The report's
+/// provider id is indexed, so later reports that name only it find the
+/// reply too.
+/// KEYS[1] the state hash, KEYS[2] the delivery stream, KEYS[3] the
+/// sent-index key of the report's provider id.
+/// ARGV: reply id, status, delivery JSON, part, sent-index value, report
+/// ttl (ms), provider id (`''`: none), state ttl (ms), instance.
+/// Returns 0 when the reply is not one a report can be about (unknown,
+/// another instance's, still being sent, failed), 1 when the report was
+/// written, 2 when it also settled the reply.
+const REPORT_BY_REFERENCE_LUA: &str = r#"
+local st = redis.call('HGET', KEYS[1], 'state')
+if (st ~= 'sent' and st ~= 'uncertain')
+  or redis.call('HGET', KEYS[1], 'instance') ~= ARGV[9] then
+  return 0
+end
+local settled = 0
+local parts = tonumber(redis.call('HGET', KEYS[1], 'parts') or '1') or 1
+if st == 'uncertain' and tonumber(ARGV[4]) + 1 >= parts then
+  local final = 'sent'
+  if ARGV[2] == 'failed' then final = 'failed' end
+  redis.call('HSET', KEYS[1], 'state', final)
+  redis.call('PEXPIRE', KEYS[1], ARGV[8])
+  settled = 1
+end
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[6])
+end
+redis.call('XADD', KEYS[2], '*', 'reply_id', ARGV[1], 'status', ARGV[2], 'delivery', ARGV[3])
+return 1 + settled
+"#;
+
+/// [`REPORT_BY_REFERENCE_LUA`], prepared.
+pub static REPORT_BY_REFERENCE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(REPORT_BY_REFERENCE_LUA));
 
 /// Takes up to ARGV[3] replies due by ARGV[1] (ms) from the retry set
 /// KEYS[1], moving each to ARGV[1] + ARGV[2] so that a replica that dies

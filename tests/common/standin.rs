@@ -291,3 +291,77 @@ pub fn graph_error(status: u16, code: i64, message: &str) -> Scripted {
         json!({"error": {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "Atrace"}}),
     )
 }
+
+/// A provider that takes each request whole and then drops the connection
+/// without a word: the answer to a send is lost after the request arrived,
+/// as when a gateway or a proxy dies mid-exchange.
+#[derive(Clone)]
+pub struct HangUp {
+    pub addr: SocketAddr,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl HangUp {
+    pub async fn start() -> HangUp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let seen = bodies.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let seen = seen.clone();
+                tokio::spawn(async move {
+                    if let Some(body) = read_request(stream).await {
+                        seen.lock().expect("lock").push(body);
+                    }
+                    // Dropped here: the connection closes, nothing answered.
+                });
+            }
+        });
+        HangUp { addr, bodies }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The JSON bodies of the requests taken so far.
+    pub fn bodies(&self) -> Vec<Value> {
+        self.bodies.lock().expect("lock").clone()
+    }
+}
+
+/// Reads one HTTP/1.1 request (its headers, then `Content-Length` bytes)
+/// and gives its body as JSON (`Null` when it is not JSON).
+async fn read_request(mut stream: tokio::net::TcpStream) -> Option<Value> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = stream.read(&mut chunk).await.ok()?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let end = buf.len().min(head_end + length);
+    Some(serde_json::from_slice(&buf[head_end..end]).unwrap_or(Value::Null))
+}

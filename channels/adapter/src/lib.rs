@@ -36,9 +36,9 @@ pub use complaint::{
 };
 pub use poll::{Host, HostError, Poller, Shutdown};
 pub use reply::{
-    Consent, DELIVERY_SCHEMA, Delivery, DeliveryError, DeliveryStatus, Outgoing, REPLY_SCHEMA,
-    ReplyAttachment, ReplyRequest, ReplyRoute, ReplySender, ReportRef, Retry, RouteKind, SendError,
-    Sent, StatusReport, Template,
+    Consent, DELIVERY_SCHEMA, Delivery, DeliveryError, DeliveryStatus, MessageRef, Outgoing,
+    REPLY_SCHEMA, ReplyAttachment, ReplyRequest, ReplyRoute, ReplySender, ReportRef, Retry,
+    RouteKind, SendError, Sent, StatusReport, Template,
 };
 pub use secret::{Secret, SecretError};
 pub use status::{PublicStatus, STATUS_SCHEMA, StatusKind, StatusRejection, StatusUpdate};

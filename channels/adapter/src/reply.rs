@@ -94,6 +94,11 @@ pub enum DeliveryStatus {
     Failed,
     /// A temporary failure; another attempt follows at `next_attempt_at`.
     Retrying,
+    /// The attempt's outcome is unknown: the provider may have taken the
+    /// message (the gateway stopped mid-send, or the answer was lost). Not
+    /// tried again, so as not to send it twice; a provider report that
+    /// names the message later makes it `sent`, `delivered` or `read`.
+    Uncertain,
 }
 
 impl DeliveryStatus {
@@ -104,6 +109,7 @@ impl DeliveryStatus {
             DeliveryStatus::Read => "read",
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Uncertain => "uncertain",
         }
     }
 }
@@ -137,6 +143,12 @@ pub struct Delivery {
     /// The provider's id of the message sent (of the last part, for a split
     /// text; every part's id is in `provider_message_ids`).
     pub provider_message_id: Option<String>,
+    /// For an attempt's `sent`: how many messages the reply went out as,
+    /// one id each in `provider_message_ids`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parts: Option<u32>,
+    /// The id of every message of the reply, in order: always with an
+    /// attempt's `sent`, else only when there is more than one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub provider_message_ids: Vec<String>,
     /// 1 for the first attempt; 0 for a provider report.
@@ -205,10 +217,87 @@ pub struct Outgoing<'a> {
     pub now: Timestamp,
 }
 
+impl Outgoing<'_> {
+    /// Our reference of this message, for the providers that echo one in
+    /// their delivery reports; `None` for a reply id that is not a
+    /// [`MessageRef`] (too long, or other characters).
+    pub fn reference(&self) -> Option<MessageRef> {
+        MessageRef::new(self.reply_id, self.part)
+    }
+}
+
+/// Our own reference of one message sent: the reply id and the part. It
+/// goes with the message where the provider echoes a value of ours in its
+/// delivery reports (WhatsApp `biz_opaque_callback_data`, Infobip
+/// `callbackData`, Vonage `client-ref`, Twilio's `StatusCallback` query), so
+/// that a report finds its reply even when the provider's id never reached
+/// us (the answer was lost).
+///
+/// Written `<reply_id>.<part>`, at most 40 characters (Vonage's limit), so
+/// only a reply id of 1 to [`MessageRef::MAX_REPLY_ID`] letters, digits,
+/// `-`, `_` and `:` has one: ULIDs, UUIDs, `ack:<ULID>`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MessageRef {
+    pub reply_id: String,
+    /// The 0-based part of a text sent in parts.
+    pub part: usize,
+}
+
+impl MessageRef {
+    /// The longest reply id a reference carries.
+    pub const MAX_REPLY_ID: usize = 36;
+
+    /// The reference of `part` of `reply_id`, if that id can be one.
+    pub fn new(reply_id: &str, part: usize) -> Option<Self> {
+        (is_reference_id(reply_id) && part < 1000).then(|| MessageRef {
+            reply_id: reply_id.to_string(),
+            part,
+        })
+    }
+
+    /// A reference as echoed back; `None` for anything else (a value the
+    /// provider's own tools or another system set).
+    pub fn parse(s: &str) -> Option<Self> {
+        let (reply_id, part) = s.trim().rsplit_once('.')?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        MessageRef::new(reply_id, part.parse().ok()?)
+    }
+}
+
+impl std::fmt::Display for MessageRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.reply_id, self.part)
+    }
+}
+
+fn is_reference_id(id: &str) -> bool {
+    (1..=MessageRef::MAX_REPLY_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':'))
+}
+
 /// The provider accepted a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sent {
+    /// Its id (of the last part, when the provider split it: Vonage).
     pub provider_message_id: String,
+    /// The ids of the parts before the last, in order, when the provider
+    /// split the message itself and named each part (Vonage's long SMS):
+    /// their delivery reports match the reply too.
+    pub earlier_ids: Vec<String>,
+}
+
+impl Sent {
+    /// A message the provider accepted as one, with its id.
+    pub fn new(provider_message_id: impl Into<String>) -> Self {
+        Sent {
+            provider_message_id: provider_message_id.into(),
+            earlier_ids: Vec::new(),
+        }
+    }
 }
 
 /// Whether a failed send may be tried again.
@@ -231,6 +320,11 @@ pub struct SendError {
     /// The citizen opted out (blocked the bot, texted STOP, number invalid):
     /// an `opt_out` event goes to `aduan:events`.
     pub opt_out: bool,
+    /// The request may have reached the provider before the failure (the
+    /// connection broke or timed out after it went out): the message may
+    /// have been sent. The gateway then records the reply `uncertain`
+    /// rather than send it again, unless the instance's policy is to resend.
+    pub maybe_sent: bool,
 }
 
 impl SendError {
@@ -241,6 +335,7 @@ impl SendError {
             message: message.into(),
             retry: Retry::Never,
             opt_out: false,
+            maybe_sent: false,
         }
     }
 
@@ -255,6 +350,7 @@ impl SendError {
             message: message.into(),
             retry: Retry::Later(after),
             opt_out: false,
+            maybe_sent: false,
         }
     }
 
@@ -271,9 +367,34 @@ impl SendError {
         SendError::permanent("window_closed", message)
     }
 
-    /// A network failure or timeout reaching the provider.
+    /// A network failure reaching the provider, before the request went out
+    /// (no connection): nothing was sent.
     pub fn network(message: impl Into<String>) -> Self {
         SendError::temporary("network", message, None)
+    }
+
+    /// The answer was lost after the request went out (the connection broke,
+    /// or the provider did not answer in time): the message may have been
+    /// sent. Temporary, for the instances whose policy is to send again.
+    pub fn answer_lost(code: impl Into<String>, message: impl Into<String>) -> Self {
+        SendError {
+            maybe_sent: true,
+            ..SendError::temporary(code, message, None)
+        }
+    }
+
+    /// The reading of a transport error of `reqwest`: a failure to connect
+    /// sent nothing ([`SendError::network`]); any other (a timeout, a
+    /// connection that broke, an answer cut off) may have come after the
+    /// provider took the request ([`SendError::answer_lost`]). `message`
+    /// describes it (the caller's words: reqwest's own name the URL, which
+    /// may hold a credential).
+    pub fn transport(e: &reqwest::Error, message: impl Into<String>) -> Self {
+        if e.is_connect() || e.is_builder() {
+            SendError::network(message)
+        } else {
+            SendError::answer_lost("network", message)
+        }
     }
 
     /// The generic reading of an HTTP status that the provider's own codes
@@ -332,6 +453,10 @@ pub enum ReportRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReport {
     pub about: ReportRef,
+    /// Our reference of the message, where the provider echoes it
+    /// ([`MessageRef`]): the report finds its reply by it even when the
+    /// provider's id is not known (an `uncertain` reply).
+    pub reference: Option<MessageRef>,
     /// `sent`, `delivered`, `read` or `failed`.
     pub status: DeliveryStatus,
     /// The provider's error code and title, for `failed`.
@@ -420,6 +545,33 @@ mod tests {
         assert!(!SendError::from_status(503, None, "x").is_permanent());
         assert!(SendError::from_status(400, None, "x").is_permanent());
         assert!(SendError::from_status(404, None, "x").is_permanent());
+    }
+
+    #[test]
+    fn references_read_back_and_refuse_what_is_not_ours() {
+        let r = MessageRef::new("ack:01KBX4T9M2Q8R7ZP3N6V5W1HJD", 2).expect("a reference");
+        assert_eq!(r.to_string(), "ack:01KBX4T9M2Q8R7ZP3N6V5W1HJD.2");
+        assert_eq!(MessageRef::parse(&r.to_string()), Some(r));
+        let uuid = "0b6e2a4c-7d1f-4e3a-9c5b-8f2d1e0a6b7c";
+        let long = MessageRef::new(uuid, 999).expect("a UUID fits");
+        assert!(long.to_string().len() <= 40, "Vonage's client-ref takes 40");
+        assert_eq!(
+            MessageRef::parse("rpl-2026.1.0").map(|r| r.part),
+            None,
+            "a dot is not an id character"
+        );
+        for bad in [
+            "",
+            "rpl-1",
+            "rpl-1.",
+            ".0",
+            "rpl 1.0",
+            "rpl-1.1000",
+            "callbackData",
+        ] {
+            assert_eq!(MessageRef::parse(bad), None, "{bad}");
+        }
+        assert_eq!(MessageRef::new(&"x".repeat(37), 0), None);
     }
 
     #[test]

@@ -434,9 +434,7 @@ impl ReplySender for EmailSender {
             .await
             .map_err(|_| SendError::network("the SMTP send was interrupted"))?;
         match result {
-            Ok(_) => Ok(Sent {
-                provider_message_id: id,
-            }),
+            Ok(_) => Ok(Sent::new(id)),
             Err(e) => Err(self.classify(&e)),
         }
     }

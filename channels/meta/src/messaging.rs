@@ -316,6 +316,7 @@ fn read_receipt(event: &Event, at: &str, batch: &mut Batch) -> Result<bool, Reje
                     recipient: citizen()?,
                     watermark: upto,
                 },
+                reference: None,
                 status: DeliveryStatus::Delivered,
                 error: None,
                 at: Some(upto),
@@ -324,6 +325,7 @@ fn read_receipt(event: &Event, at: &str, batch: &mut Batch) -> Result<bool, Reje
         for mid in &delivery.mids {
             batch.reports.push(StatusReport {
                 about: ReportRef::Message(mid.clone()),
+                reference: None,
                 status: DeliveryStatus::Delivered,
                 error: None,
                 at: Some(upto),
@@ -352,6 +354,8 @@ fn read_receipt(event: &Event, at: &str, batch: &mut Batch) -> Result<bool, Reje
     };
     batch.reports.push(StatusReport {
         about,
+        // Messenger echoes no value of ours in delivery and read events.
+        reference: None,
         status: DeliveryStatus::Read,
         error: None,
         // When it was read: the event's time, else the watermark's.

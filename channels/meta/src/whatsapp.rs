@@ -5,13 +5,14 @@
 //! `messages`, `statuses` or `errors`. Every message that a citizen wrote
 //! becomes its own Complaint, keyed by its `wamid`; every status of a message
 //! the gateway sent (`sent`, `delivered`, `read`, `failed`) becomes a
-//! [`StatusReport`] about that `wamid`. Media arrive as ids, not
+//! [`StatusReport`] about that `wamid`, with our reference when the status
+//! echoes the `biz_opaque_callback_data` we sent. Media arrive as ids, not
 //! URLs: fetching them needs the business's access token, so the id is kept
 //! as `provider_ref` and the bytes are left to whoever holds that token.
 
 use aduan_adapter::{
     Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, DeliveryStatus, Location,
-    Outcome, Rejection, ReportRef, Request, StatusReport, Timestamp, phone, text,
+    MessageRef, Outcome, Rejection, ReportRef, Request, StatusReport, Timestamp, phone, text,
 };
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -205,6 +206,10 @@ fn read_status(status: &Status, at: &str) -> Result<Option<StatusReport>, Reject
     };
     Ok(Some(StatusReport {
         about: ReportRef::Message(status.id.clone()),
+        reference: status
+            .biz_opaque_callback_data
+            .as_deref()
+            .and_then(MessageRef::parse),
         status: kind,
         error,
         at: at_time,
@@ -323,6 +328,9 @@ struct Status {
     timestamp: Option<String>,
     #[serde(default)]
     errors: Vec<StatusError>,
+    /// The value we sent as `biz_opaque_callback_data`, echoed back.
+    #[serde(default)]
+    biz_opaque_callback_data: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

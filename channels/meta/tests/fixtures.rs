@@ -5,7 +5,9 @@
 //! and read reports it carries, and the reason bad input is refused for.
 
 use aduan_adapter::testkit::{self, Answer, Case, Fixtures, OwnedRequest, Signing};
-use aduan_adapter::{Adapter, DeliveryStatus, Outcome, ReportRef, StatusReport, Timestamp};
+use aduan_adapter::{
+    Adapter, DeliveryStatus, MessageRef, Outcome, ReportRef, StatusReport, Timestamp,
+};
 use aduan_meta::{Instagram, Messenger, MetaConfig, WhatsApp};
 use serde_json::json;
 
@@ -254,6 +256,7 @@ fn millis(ms: i64) -> Timestamp {
 fn report(about: ReportRef, status: DeliveryStatus, at: Option<Timestamp>) -> StatusReport {
     StatusReport {
         about,
+        reference: None,
         status,
         error: None,
         at,
@@ -298,6 +301,29 @@ fn whatsapp_statuses_are_reports_about_the_wamid_sent() {
             DeliveryStatus::Sent,
             seconds(1_763_798_520),
         )]
+    );
+
+    // The `biz_opaque_callback_data` we sent comes back as our reference;
+    // one set by other tools is no reference of ours.
+    let (reports, ignored) = reports_of(&whatsapp, "whatsapp/status_reference.json");
+    assert!(ignored.is_empty());
+    assert_eq!(
+        reports,
+        [
+            StatusReport {
+                reference: MessageRef::new("rpl-20261123-0042", 1),
+                ..report(
+                    message("wamid.HBgNNjI4MTIzNDU2Nzg5MBUCABEYEjQ1RTk0QTg2QjJFRkQ3MDA5QQA="),
+                    DeliveryStatus::Delivered,
+                    seconds(1_763_798_530),
+                )
+            },
+            report(
+                message("wamid.HBgNNjI4MTIzNDU2Nzg5MBUCABEYEjQ1RTk0QTg2QjJFRkQ3MDA5QgA="),
+                DeliveryStatus::Read,
+                seconds(1_763_798_590),
+            ),
+        ]
     );
 
     // A status between messages: three complaints and one report.

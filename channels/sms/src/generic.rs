@@ -17,8 +17,8 @@
 use std::collections::BTreeMap;
 
 use aduan_adapter::{
-    Adapter, Context, DeliveryStatus, Outcome, Raw, Rejection, ReportRef, Request, Secret,
-    StatusReport, Timestamp, content_id,
+    Adapter, Context, DeliveryStatus, MessageRef, Outcome, Raw, Rejection, ReportRef, Request,
+    Secret, StatusReport, Timestamp, content_id,
 };
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDateTime};
@@ -526,6 +526,8 @@ impl GenericSms {
             vec![],
             vec![],
             vec![StatusReport {
+                // A report naming our own `{id}` names our reference too.
+                reference: MessageRef::parse(&id),
                 about: ReportRef::Message(id),
                 status: delivery,
                 error,

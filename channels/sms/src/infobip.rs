@@ -10,8 +10,8 @@
 //! of an opt-out or opt-in word is a consent.
 
 use aduan_adapter::{
-    Adapter, Attachment, AttachmentKind, Context, DeliveryStatus, Ignored, Outcome, Rejection,
-    ReportRef, Request, Secret, StatusReport, Timestamp,
+    Adapter, Attachment, AttachmentKind, Context, DeliveryStatus, Ignored, MessageRef, Outcome,
+    Rejection, ReportRef, Request, Secret, StatusReport, Timestamp,
 };
 use chrono::DateTime;
 use serde::Deserialize;
@@ -244,7 +244,8 @@ enum Report {
 
 /// A delivery report result: the group `DELIVERED`, or `UNDELIVERABLE`,
 /// `EXPIRED` and `REJECTED` with the error's (else the status's) name and
-/// description, about `messageId` at `doneAt`.
+/// description, about `messageId` at `doneAt`, with our reference when it
+/// echoes the `callbackData` we sent.
 fn delivery_report(r: &Value) -> Report {
     let Some(id) = text_of(r.get("messageId")).filter(|s| !s.trim().is_empty()) else {
         return Report::NoId;
@@ -278,6 +279,10 @@ fn delivery_report(r: &Value) -> Report {
     });
     Report::Of(StatusReport {
         about: ReportRef::Message(id.trim().to_string()),
+        reference: r
+            .get("callbackData")
+            .and_then(Value::as_str)
+            .and_then(MessageRef::parse),
         status: delivery,
         error,
         at: r

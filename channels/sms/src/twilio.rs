@@ -20,7 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use aduan_adapter::verify::{base64_encode, constant_time_eq, hmac_sha1, sha256_hex};
 use aduan_adapter::{
     Adapter, Attachment, AttachmentKind, Channel, Complaint, Context, Deferral, DeliveryStatus,
-    Location, Outcome, Receipt, Rejection, Reply, ReportRef, Request, Secret, StatusReport, phone,
+    Location, MessageRef, Outcome, Receipt, Rejection, Reply, ReportRef, Request, Secret,
+    StatusReport, phone,
 };
 use serde::Deserialize;
 
@@ -357,7 +358,7 @@ impl Adapter for Twilio {
         // callbacks are reports, never complaints.
         let status = p.get("MessageStatus").or_else(|| p.get("SmsStatus"));
         if let Some(status) = status.filter(|s| *s != "received" && *s != "receiving") {
-            return status_report(&p, status);
+            return status_report(req, &p, status);
         }
 
         let mut problems = Problems::default();
@@ -483,7 +484,8 @@ impl Adapter for Twilio {
 /// `failed` are reports about the message `MessageSid`; the steps before
 /// (`queued`, `accepted`, `sending`, `scheduled`) and any other status are
 /// acknowledged as `status`. Twilio's callbacks carry no time of their own.
-fn status_report(p: &Params, status: &str) -> Result<Outcome, Rejection> {
+/// The `reply_id` and `part` of the callback URL's query are our reference.
+fn status_report(req: &Request<'_>, p: &Params, status: &str) -> Result<Outcome, Rejection> {
     let delivery = match status {
         "sent" => DeliveryStatus::Sent,
         "delivered" => DeliveryStatus::Delivered,
@@ -495,6 +497,11 @@ fn status_report(p: &Params, status: &str) -> Result<Outcome, Rejection> {
         .non_blank("MessageSid")
         .or_else(|| p.non_blank("SmsSid"))
         .ok_or_else(|| common::missing("MessageSid"))?;
+    // Our reference, from the query of the per-message `StatusCallback`.
+    let reference = match (req.query("reply_id"), req.query("part")) {
+        (Some(reply_id), Some(part)) => MessageRef::parse(&format!("{reply_id}.{part}")),
+        _ => None,
+    };
     let error = (delivery == DeliveryStatus::Failed).then(|| {
         let code = p.non_blank("ErrorCode").map(str::trim);
         let message = match (p.non_blank("ErrorMessage"), code) {
@@ -509,6 +516,7 @@ fn status_report(p: &Params, status: &str) -> Result<Outcome, Rejection> {
         vec![],
         vec![StatusReport {
             about: ReportRef::Message(sid.trim().to_string()),
+            reference,
             status: delivery,
             error,
             at: None,
@@ -678,10 +686,27 @@ mod tests {
             reports,
             [aduan_adapter::StatusReport {
                 about: ReportRef::Message("SM3f1c9a7e2b4d6f8a0c2e4b6d8f0a1c3e".into()),
+                reference: None,
                 status: DeliveryStatus::Delivered,
                 error: None,
                 at: None,
             }]
+        );
+        // The per-message StatusCallback's query names our reply and part.
+        let r = Owned::new(
+            "POST",
+            "/x?reply_id=rpl-20261124-0150&part=0",
+            &[],
+            fixture("twilio/status.form").as_bytes(),
+        );
+        let Ok(Outcome::Accept { reports, .. }) = a.parse(&r.request(), &ctx("twilio-jabar"))
+        else {
+            panic!("accepted");
+        };
+        assert_eq!(
+            reports[0].reference,
+            MessageRef::new("rpl-20261124-0150", 0),
+            "{reports:?}"
         );
         assert!(matches!(
             parse("MessageStatus=queued&MessageSid=SM1"),

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 
 use aduan_adapter::verify::constant_time_eq;
 use aduan_adapter::{
-    Adapter, Context, DeliveryStatus, Fragment, Outcome, Rejection, ReportRef, Request, Secret,
-    StatusReport, Timestamp,
+    Adapter, Context, DeliveryStatus, Fragment, MessageRef, Outcome, Rejection, ReportRef, Request,
+    Secret, StatusReport, Timestamp,
 };
 use chrono::{NaiveDateTime, TimeDelta};
 use serde::Deserialize;
@@ -368,8 +368,9 @@ impl Adapter for Vonage {
 
 /// A delivery receipt: `delivered`, or `failed`, `rejected` and `expired`
 /// with the `err-code`, are reports about `messageId` (the id of the part
-/// it is about) at `message-timestamp`; `accepted`, `buffered`, `unknown`
-/// and any other status are acknowledged as `status`.
+/// it is about) at `message-timestamp`, with our reference when it echoes
+/// the `client-ref` we sent; `accepted`, `buffered`, `unknown` and any
+/// other status are acknowledged as `status`.
 fn receipt(p: &Params) -> Result<Outcome, Rejection> {
     let status = p.get("status").map(str::trim).unwrap_or("");
     let delivery = match status {
@@ -393,6 +394,7 @@ fn receipt(p: &Params) -> Result<Outcome, Rejection> {
         vec![],
         vec![StatusReport {
             about: ReportRef::Message(id.trim().to_string()),
+            reference: p.get("client-ref").and_then(MessageRef::parse),
             status: delivery,
             error,
             at: p
@@ -597,6 +599,7 @@ mod tests {
             reports,
             [StatusReport {
                 about: ReportRef::Message("0C0000001A2B3C4D".into()),
+                reference: None,
                 status: DeliveryStatus::Delivered,
                 error: None,
                 at: parse_message_timestamp("2026-11-22 08:15:40"),

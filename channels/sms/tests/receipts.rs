@@ -9,7 +9,7 @@
 
 use aduan_adapter::testkit::{self, OwnedRequest, TWILIO_SIGNATURE_HEADER, basic_auth};
 use aduan_adapter::{
-    Adapter, Consent, DeliveryStatus, Outcome, ReportRef, StatusReport, Timestamp,
+    Adapter, Consent, DeliveryStatus, MessageRef, Outcome, ReportRef, StatusReport, Timestamp,
 };
 use aduan_sms::{GenericSms, Infobip, Twilio, Vonage};
 use serde_json::{Value, json};
@@ -83,9 +83,23 @@ fn complaints(texts: &[&str]) -> Expect {
 fn report(id: &str, status: DeliveryStatus) -> StatusReport {
     StatusReport {
         about: ReportRef::Message(id.to_string()),
+        reference: None,
         status,
         error: None,
         at: None,
+    }
+}
+
+/// A report about a message the generic gateway names by our own `{id}`,
+/// which is our reference of it too.
+fn ours(report: StatusReport) -> StatusReport {
+    let reference = match &report.about {
+        ReportRef::Message(id) => MessageRef::parse(id),
+        ReportRef::UpTo { .. } => None,
+    };
+    StatusReport {
+        reference,
+        ..report
     }
 }
 
@@ -347,6 +361,15 @@ fn vonage_receipts_are_reports_and_berhenti_is_an_opt_out() {
                 }]),
             ),
             case(
+                "delivered, echoing our client-ref",
+                vonage_get("dlr_client_ref"),
+                reports(vec![StatusReport {
+                    at: at("2026-11-22T08:15:40Z"),
+                    reference: MessageRef::new("rpl-20261123-0042", 0),
+                    ..report("0C0000001A2B3C60", DeliveryStatus::Delivered)
+                }]),
+            ),
+            case(
                 "buffered: not a report",
                 vonage_get("dlr_buffered"),
                 ignored("status"),
@@ -475,6 +498,21 @@ fn infobip_delivery_reports_are_one_report_per_result() {
                 }),
             ),
             case(
+                "reports echoing our callbackData, and one that is not ours",
+                infobip_post("report_callback", "infobip-webhook-secret"),
+                reports(vec![
+                    StatusReport {
+                        at: done,
+                        reference: MessageRef::new("ack:01KBX4T9M2Q8R7ZP3N6V5W1HJD", 0),
+                        ..report("4153180894423336601", DeliveryStatus::Delivered)
+                    },
+                    StatusReport {
+                        at: done,
+                        ..report("4153180894423336602", DeliveryStatus::Delivered)
+                    },
+                ]),
+            ),
+            case(
                 "reports with a wrong password",
                 infobip_post("reports", "infobip-webhook-secreT"),
                 Expect::Refused(401),
@@ -530,16 +568,19 @@ fn kannel_dlrs_name_our_id_and_their_status() {
             case(
                 "1: delivered",
                 kannel_get(&fixture("generic/kannel_dlr.query")),
-                reports(vec![report("balasan-0001.0", DeliveryStatus::Delivered)]),
+                reports(vec![ours(report(
+                    "balasan-0001.0",
+                    DeliveryStatus::Delivered,
+                ))]),
             ),
             case(
                 "16: rejected by the SMSC",
                 kannel_get(&fixture("generic/kannel_dlr_failed.query")),
-                reports(vec![failed(
+                reports(vec![ours(failed(
                     "balasan-0002.0",
                     "16",
                     "the gateway reports status 16",
-                )]),
+                ))]),
             ),
             case(
                 "4: buffered",
@@ -549,7 +590,7 @@ fn kannel_dlrs_name_our_id_and_their_status() {
             case(
                 "8: submitted to the SMSC",
                 kannel_get("secret=kannel-shared-secret&status=8&id=balasan-0004.0"),
-                reports(vec![report("balasan-0004.0", DeliveryStatus::Sent)]),
+                reports(vec![ours(report("balasan-0004.0", DeliveryStatus::Sent))]),
             ),
             case(
                 "a DLR with the wrong secret",
@@ -617,7 +658,10 @@ fn jasmin_dlrs_by_their_smpp_state() {
                         "authorization",
                         &basic_auth("jasmin", "jasmin-webhook-secret"),
                     ),
-                reports(vec![report("balasan-0005.0", DeliveryStatus::Delivered)]),
+                reports(vec![ours(report(
+                    "balasan-0005.0",
+                    DeliveryStatus::Delivered,
+                ))]),
             ),
         ],
     );
@@ -636,12 +680,15 @@ fn dlr_statuses_are_configurable() {
             case(
                 "delivered",
                 kannel_get("secret=kannel-shared-secret&state=TERKIRIM&ref=balasan-0006.0"),
-                reports(vec![report("balasan-0006.0", DeliveryStatus::Delivered)]),
+                reports(vec![ours(report(
+                    "balasan-0006.0",
+                    DeliveryStatus::Delivered,
+                ))]),
             ),
             case(
                 "read",
                 kannel_get("secret=kannel-shared-secret&state=dibaca&ref=balasan-0006.0"),
-                reports(vec![report("balasan-0006.0", DeliveryStatus::Read)]),
+                reports(vec![ours(report("balasan-0006.0", DeliveryStatus::Read))]),
             ),
             case(
                 "Kannel's 1 is no longer known",

@@ -264,9 +264,7 @@ fn out<'a>(
 }
 
 fn sent(id: &str) -> Result<Sent, SendError> {
-    Ok(Sent {
-        provider_message_id: id.to_string(),
-    })
+    Ok(Sent::new(id.to_string()))
 }
 
 fn assert_error(result: Result<Sent, SendError>, code: &str, retry: Retry, opt_out: bool) {
@@ -375,7 +373,11 @@ async fn twilio_sms_posts_the_form_with_basic_auth_and_the_status_callback() {
             ("To", CITIZEN),
             ("From", OUR_NUMBER),
             ("Body", TEXT),
-            ("StatusCallback", CALLBACK),
+            // Our reference rides in the callback's query.
+            (
+                "StatusCallback",
+                &format!("{CALLBACK}?reply_id=balasan-0001&part=0"),
+            ),
         ])
     );
 }
@@ -836,6 +838,7 @@ async fn vonage_gsm7_text_is_posted_without_a_type() {
             ("text", TEXT),
             ("status-report-req", "1"),
             ("callback", dlr),
+            ("client-ref", "balasan-0001.0"),
         ])
     );
 }
@@ -877,7 +880,7 @@ async fn vonage_text_outside_gsm7_goes_as_unicode() {
 }
 
 #[tokio::test]
-async fn vonage_concatenated_text_answers_the_last_parts_id() {
+async fn vonage_concatenated_text_answers_every_parts_id_the_last_first() {
     let stand_in = StandIn::start([vonage_sent(&[
         "1B00000000C0A601",
         "1B00000000C0A602",
@@ -886,11 +889,15 @@ async fn vonage_concatenated_text_answers_the_last_parts_id() {
     .await;
     let route = sms_route();
     let text = gsm_text(400);
+    // The last part's id is the message's; the others' receipts match too.
     assert_eq!(
         vonage(&stand_in, json!({}))
             .send(&out(&route, Some(&text), None, None))
             .await,
-        sent("1B00000000C0A603")
+        Ok(Sent {
+            provider_message_id: "1B00000000C0A603".into(),
+            earlier_ids: vec!["1B00000000C0A601".into(), "1B00000000C0A602".into()],
+        })
     );
 }
 
@@ -1048,6 +1055,7 @@ async fn infobip_posts_json_with_the_app_key() {
             "from": "PEMKOT",
             "text": TEXT,
             "notifyUrl": notify,
+            "callbackData": "balasan-0001.0",
         }]})
     );
 }
@@ -1064,7 +1072,8 @@ async fn infobip_without_sender_or_notify_url_sends_neither() {
     );
     assert_eq!(
         stand_in.only().json(),
-        json!({"messages": [{"destinations": [{"to": "6281234567890"}], "text": TEXT}]})
+        json!({"messages": [{"destinations": [{"to": "6281234567890"}], "text": TEXT,
+                             "callbackData": "balasan-0001.0"}]})
     );
 }
 

@@ -94,7 +94,9 @@ impl TelegramSender {
         message.replace(self.bot.token(), "***")
     }
 
-    /// `e` as a temporary failure, without the URL that holds the token.
+    /// `e` as a temporary failure, without the URL that holds the token;
+    /// unless it failed to connect, the message may have gone
+    /// ([`SendError::transport`]).
     fn network(&self, e: reqwest::Error) -> SendError {
         let timed_out = e.is_timeout();
         let e = e.without_url();
@@ -109,7 +111,7 @@ impl TelegramSender {
             message.push_str(&s.to_string());
             source = s.source();
         }
-        SendError::network(self.masked(&message))
+        SendError::transport(&e, self.masked(&message))
     }
 }
 
@@ -221,9 +223,7 @@ fn read_answer(
             .pointer("/chat/id")
             .and_then(|v| v.as_i64())
             .unwrap_or(chat);
-        return Ok(Sent {
-            provider_message_id: format!("{chat}:{message_id}"),
-        });
+        return Ok(Sent::new(format!("{chat}:{message_id}")));
     }
 
     let code = answer.error_code.unwrap_or(status);

@@ -22,11 +22,12 @@
 //! | `429` | temporary `rate_limited`, after the latest of `Retry-After`, `x-rate-limit-reset`, and an exhausted 24-hour limit's `x-user-limit-24hour-reset` / `x-app-limit-24hour-reset` |
 //! | `5xx`, `408`, `425` | temporary `http_<status>` (after `Retry-After` when given) |
 //! | `401` | permanent `unauthorized` |
-//! | `403` to a DM that says the user cannot receive our messages (`cannot send messages`, `not following you`, `blocked`, or X codes 150 / 349) | permanent `blocked`, an opt-out |
+//! | `403` to a DM that says the user cannot receive our messages (the v2 problem `…/problems/not-authorized-for-resource`, "not permitted to send this Direct Message", `cannot send messages`, `not following you`, `blocked`, or X codes 150 / 349) | permanent `blocked`, an opt-out |
 //! | any other `403` (missing permission or scope, replies restricted, duplicate Tweet) | permanent `forbidden` |
 //! | `400` | permanent `invalid_request` |
 //! | `404` | permanent `not_found` |
-//! | a transport failure or timeout | temporary `network` |
+//! | a failure to connect | temporary `network` |
+//! | a timeout or a connection that broke after the request went out | temporary `network`, which may have been sent: the gateway records the reply `uncertain` unless the policy is to resend |
 //!
 //! A generic `403` is never an opt-out: an app without DM permission would
 //! otherwise opt every citizen out.
@@ -280,6 +281,8 @@ impl XSender {
             .fold(message.to_string(), |m, s| m.replace(s.expose(), "***"))
     }
 
+    /// `e` as a temporary failure, credentials masked; unless it failed to
+    /// connect, the message may have gone ([`SendError::transport`]).
     fn network(&self, e: reqwest::Error) -> SendError {
         let timed_out = e.is_timeout();
         let e = e.without_url();
@@ -294,7 +297,7 @@ impl XSender {
             message.push_str(&s.to_string());
             source = s.source();
         }
-        SendError::network(self.masked(&message))
+        SendError::transport(&e, self.masked(&message))
     }
 }
 
@@ -363,9 +366,7 @@ fn read_answer(
             .pointer(&format!("/data/{field}"))
             .and_then(Value::as_str)
         {
-            Some(id) if !id.is_empty() => Ok(Sent {
-                provider_message_id: id.to_string(),
-            }),
+            Some(id) if !id.is_empty() => Ok(Sent::new(id.to_string())),
             // Most likely sent: failing it without a retry cannot duplicate it.
             _ => Err(SendError::permanent(
                 "unexpected_answer",
@@ -424,9 +425,20 @@ fn describe<'a>(answer: &'a Value, status: u16) -> String {
     message
 }
 
+/// The v2 problem of a DM the recipient does not take from this account
+/// (`detail`: "You are not permitted to send this Direct Message"): their
+/// DM settings, a block, or no conversation they would accept. A missing
+/// permission of the app is another problem (`oauth1-permissions`,
+/// `client-forbidden`, `unsupported-authentication`).
+const NOT_AUTHORIZED_FOR_RESOURCE: &str = "/problems/not-authorized-for-resource";
+
 /// Whether a `403` to a DM says this user cannot receive our messages
 /// (rather than that the app lacks a permission).
 fn cannot_receive_dms(answer: &Value) -> bool {
+    let problem = answer.get("type").and_then(Value::as_str).is_some_and(|t| {
+        t.trim_end_matches('/')
+            .ends_with(NOT_AUTHORIZED_FOR_RESOURCE)
+    });
     let errors = answer.get("errors").and_then(Value::as_array);
     // X's codes: 150 "not following you", 349 "cannot send messages to this user".
     let coded = errors
@@ -434,11 +446,13 @@ fn cannot_receive_dms(answer: &Value) -> bool {
         .flatten()
         .any(|e| matches!(e.get("code").and_then(Value::as_u64), Some(150 | 349)));
     let text = describe(answer, 403).to_lowercase();
-    coded
+    problem
+        || coded
         || [
             "cannot send messages",
             "can't send messages",
             "not following you",
+            "not permitted to send this direct message",
             "blocked",
         ]
         .iter()
@@ -551,6 +565,22 @@ mod tests {
             (e.code.as_str(), e.opt_out, e.retry),
             ("forbidden", false, Retry::Never)
         );
+        // API v2's problem for a DM the recipient does not take.
+        let e = read(
+            true,
+            json!({"title": "Forbidden", "type": "https://api.twitter.com/2/problems/not-authorized-for-resource",
+                   "detail": "You are not permitted to send this Direct Message", "status": 403}),
+        )
+        .unwrap_err();
+        assert_eq!((e.code.as_str(), e.opt_out), ("blocked", true));
+        // An app without DM permission is not the citizen's doing.
+        let e = read(
+            true,
+            json!({"title": "Forbidden", "type": "https://api.twitter.com/2/problems/oauth1-permissions",
+                   "detail": "Your client app is not configured with the appropriate oauth1 app permissions for this endpoint.", "status": 403}),
+        )
+        .unwrap_err();
+        assert_eq!((e.code.as_str(), e.opt_out), ("forbidden", false));
         // The same words about a reply Tweet are not about DMs.
         let e = read(
             false,

@@ -240,9 +240,7 @@ impl MessengerSender {
                 .ok()
                 .and_then(|m| m.get(id_field).and_then(Value::as_str).map(str::to_string))
                 .filter(|id| !id.is_empty())
-                .map(|provider_message_id| Sent {
-                    provider_message_id,
-                })
+                .map(Sent::new)
                 .ok_or_else(|| {
                     SendError::temporary(
                         "bad_response",

@@ -229,7 +229,8 @@ impl GraphError {
 }
 
 /// A failure to get an answer, described by its kind alone: the URL holds
-/// no secret, but the kind is all the gateway needs.
+/// no secret, but the kind is all the gateway needs. Only a failure to
+/// connect is sure to have sent nothing ([`SendError::transport`]).
 fn network(e: reqwest::Error) -> SendError {
     let what = if e.is_timeout() {
         "timed out waiting for the Graph API"
@@ -240,7 +241,7 @@ fn network(e: reqwest::Error) -> SendError {
     } else {
         "the request to the Graph API failed"
     };
-    SendError::network(what)
+    SendError::transport(&e, what)
 }
 
 /// The age of the citizen's last message at `out.now`; `None` when it is

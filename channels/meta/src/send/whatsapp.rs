@@ -5,6 +5,10 @@
 //! outside that window, or for a reply without text, an approved template
 //! goes instead (the reply's own, else the instance's default), and without
 //! a template the reply fails with `window_closed` before anything is sent.
+//!
+//! Every message carries our reference (`<reply_id>.<part>`) as
+//! `biz_opaque_callback_data`, which WhatsApp echoes in its status webhooks:
+//! a report then finds its reply even when the send's answer was lost.
 
 use aduan_adapter::{Outgoing, ReplyRoute, ReplySender, SendError, Sent, Template};
 use serde::Deserialize;
@@ -78,8 +82,19 @@ impl WhatsAppSender {
         })
     }
 
-    /// The request body for `out`, or why nothing may be sent.
+    /// The request body for `out`, with our reference in
+    /// `biz_opaque_callback_data` (WhatsApp echoes it in the message's
+    /// status webhooks), or why nothing may be sent.
     fn body(&self, out: &Outgoing<'_>) -> Result<Value, SendError> {
+        let mut body = self.content(out)?;
+        if let Some(reference) = out.reference() {
+            body["biz_opaque_callback_data"] = json!(reference.to_string());
+        }
+        Ok(body)
+    }
+
+    /// The message itself: a text within the window, else a template.
+    fn content(&self, out: &Outgoing<'_>) -> Result<Value, SendError> {
         let to = out.route.to.as_str();
         if to.is_empty() {
             return Err(SendError::permanent(
@@ -151,9 +166,7 @@ impl WhatsAppSender {
                 .and_then(|a| a.messages.into_iter().next())
                 .map(|m| m.id)
                 .filter(|id| !id.is_empty())
-                .map(|provider_message_id| Sent {
-                    provider_message_id,
-                })
+                .map(Sent::new)
                 .ok_or_else(|| {
                     SendError::temporary(
                         "bad_response",

@@ -472,9 +472,7 @@ impl GenericSender {
                 .collect();
             (!id.is_empty()).then_some(id)
         });
-        Ok(Sent {
-            provider_message_id: theirs.unwrap_or(id),
-        })
+        Ok(Sent::new(theirs.unwrap_or(id)))
     }
 }
 

@@ -1,6 +1,8 @@
 //! Replies through Infobip's SMS API: `POST {base_url}/sms/2/text/advanced`
 //! with `Authorization: App <api key>` and the JSON
-//! `{"messages":[{"destinations":[{"to":"62812…"}],"from":…,"text":…,"notifyUrl":…}]}`.
+//! `{"messages":[{"destinations":[{"to":"62812…"}],"from":…,"text":…,"notifyUrl":…,"callbackData":…}]}`,
+//! `callbackData` being our reference (`<reply_id>.<part>`), which Infobip
+//! echoes in the message's delivery reports.
 //!
 //! The answer holds each message's `messageId` and `status`: the groups
 //! `PENDING` and `ACCEPTED` mean it was taken; `REJECTED` (or any other
@@ -93,6 +95,10 @@ impl InfobipSender {
         if let Some(url) = &self.notify_url {
             message["notifyUrl"] = json!(url);
         }
+        // Echoed in the message's delivery reports.
+        if let Some(reference) = out.reference() {
+            message["callbackData"] = json!(reference.to_string());
+        }
         Ok(json!({ "messages": [message] }))
     }
 
@@ -159,12 +165,8 @@ impl InfobipSender {
             return Err(SendError::permanent(name, message));
         }
         match first.get("messageId") {
-            Some(Value::String(id)) if !id.is_empty() => Ok(Sent {
-                provider_message_id: id.clone(),
-            }),
-            Some(Value::Number(n)) => Ok(Sent {
-                provider_message_id: n.to_string(),
-            }),
+            Some(Value::String(id)) if !id.is_empty() => Ok(Sent::new(id.clone())),
+            Some(Value::Number(n)) => Ok(Sent::new(n.to_string())),
             _ => Err(super::bad_response(
                 "Infobip",
                 answer.status,

@@ -281,7 +281,8 @@ pub(crate) async fn exchange(
 }
 
 /// A failure to get an answer, described by its kind alone: reqwest's own
-/// description names the URL, which may hold credentials.
+/// description names the URL, which may hold credentials. Only a failure
+/// to connect is sure to have sent nothing ([`SendError::transport`]).
 fn network(e: &reqwest::Error, provider: &str) -> SendError {
     let what = if e.is_timeout() {
         format!("timed out waiting for {provider}")
@@ -292,7 +293,7 @@ fn network(e: &reqwest::Error, provider: &str) -> SendError {
     } else {
         format!("the request to {provider} failed")
     };
-    SendError::network(what)
+    SendError::transport(e, what)
 }
 
 /// The error of a success answer the sender cannot read: the message may

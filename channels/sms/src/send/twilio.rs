@@ -1,7 +1,8 @@
 //! Replies through Twilio's Messages API:
 //! `POST {base_url}/2010-04-01/Accounts/{AccountSid}/Messages.json` with
 //! HTTP Basic (Account SID and Auth Token) and a form of `To`, `From` or
-//! `MessagingServiceSid`, `Body` and `StatusCallback`.
+//! `MessagingServiceSid`, `Body` and `StatusCallback` (the configured URL
+//! with our reference in its query: `?reply_id=…&part=…`).
 //!
 //! A route to `whatsapp:+62…` is WhatsApp through Twilio: free-form `Body`
 //! only within 24 hours of the citizen's last message; outside it (or for a
@@ -189,7 +190,7 @@ impl TwilioSender {
             form.push(("Body", text.to_string()));
         }
         if let Some(url) = &self.status_callback {
-            form.push(("StatusCallback", url.clone()));
+            form.push(("StatusCallback", status_callback(url, out)));
         }
         Ok(form)
     }
@@ -248,9 +249,7 @@ impl TwilioSender {
                 .ok()
                 .and_then(|v| v.get("sid").and_then(Value::as_str).map(str::to_string))
                 .filter(|sid| !sid.is_empty())
-                .map(|provider_message_id| Sent {
-                    provider_message_id,
-                })
+                .map(Sent::new)
                 .ok_or_else(|| {
                     super::bad_response("Twilio", answer.status, "without a message sid")
                 });
@@ -309,6 +308,21 @@ impl ReplySender for TwilioSender {
             .body(super::form(&borrowed));
         let answer = super::exchange(request, "Twilio").await?;
         self.read(&answer, out)
+    }
+}
+
+/// The per-message `StatusCallback`: the configured URL (which has no
+/// query) with our reference as `reply_id` and `part`, so that the
+/// message's status callbacks name their reply even when its sid never
+/// reached us. Twilio signs the URL it calls, query included, and the
+/// webhook checks the signature over the URL as called.
+fn status_callback(url: &str, out: &Outgoing<'_>) -> String {
+    match out.reference() {
+        Some(r) => format!(
+            "{url}?{}",
+            super::form(&[("reply_id", &r.reply_id), ("part", &r.part.to_string())])
+        ),
+        None => url.to_string(),
     }
 }
 

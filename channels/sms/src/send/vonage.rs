@@ -1,14 +1,16 @@
 //! Replies through the Vonage (Nexmo) SMS API: `POST {base_url}/sms/json`
 //! with the form `api_key`, `api_secret`, `from`, `to` (digits, no `+`),
-//! `text`, `type=unicode` when the text is not GSM-7, `status-report-req=1`
-//! and the `callback` for delivery receipts.
+//! `text`, `type=unicode` when the text is not GSM-7, `status-report-req=1`,
+//! the `callback` for delivery receipts and our `client-ref`.
 //!
 //! Vonage answers `200` whatever became of the message; it is sent when
 //! every `messages[].status` is `"0"`. A long text is split by Vonage into
-//! parts, each with its own `message-id` and its own delivery receipt; the
-//! id of the **last** part is the one returned (the receipt that tells the
-//! whole message reached the handset is the last part's), and receipts of
-//! the other parts find no reply and are dropped by the gateway.
+//! parts, each with its own `message-id` and its own delivery receipt: the
+//! id of the **last** part is the message's id (its receipt tells the whole
+//! message reached the handset) and the others are its `earlier_ids`, so
+//! that every part's receipt finds the reply. Every request carries our
+//! reference (`<reply_id>.<part>`) as `client-ref`, which Vonage echoes in
+//! each receipt.
 
 use aduan_adapter::{Outgoing, ReplyRoute, ReplySender, Secret, SendError, Sent};
 use reqwest::Url;
@@ -120,6 +122,11 @@ impl VonageSender {
         if let Some(url) = &self.callback {
             pairs.push(("callback", url));
         }
+        // Echoed in every part's delivery receipt.
+        let reference = out.reference().map(|r| r.to_string());
+        if let Some(reference) = &reference {
+            pairs.push(("client-ref", reference));
+        }
         Ok(super::form(&pairs))
     }
 
@@ -142,16 +149,18 @@ impl VonageSender {
         }
         let refused = messages.iter().find(|m| m.status != "0");
         let Some(refused) = refused else {
-            return messages
-                .iter()
-                .rev()
-                .find_map(|m| m.id.clone())
-                .map(|provider_message_id| Sent {
-                    provider_message_id,
-                })
-                .ok_or_else(|| {
-                    super::bad_response("Vonage", answer.status, "without a message-id")
-                });
+            let mut ids: Vec<String> = messages.iter().filter_map(|m| m.id.clone()).collect();
+            let Some(last) = ids.pop() else {
+                return Err(super::bad_response(
+                    "Vonage",
+                    answer.status,
+                    "without a message-id",
+                ));
+            };
+            return Ok(Sent {
+                provider_message_id: last,
+                earlier_ids: ids,
+            });
         };
         let described = match &refused.error_text {
             Some(t) => format!("Vonage status {}: {t}", refused.status),
