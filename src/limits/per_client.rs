@@ -3,12 +3,30 @@
 //! only by its address.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Most addresses remembered before the expired ones are dropped.
 const MAX_CLIENTS: usize = 100_000;
+
+/// The client's address: the last one in the configured proxy header
+/// (`None` when that header is missing or unreadable), else the
+/// connection's peer.
+pub fn client_address(
+    header: Option<&str>,
+    headers: &http::HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Option<IpAddr> {
+    match header {
+        Some(name) => headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse().ok()),
+        None => peer.map(|p| p.ip()),
+    }
+}
 
 /// Requests per address per minute; `0` allows every request.
 pub struct PerClient {

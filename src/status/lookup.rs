@@ -17,7 +17,7 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::limits::per_client::PerClient;
+use crate::limits::per_client::{PerClient, client_address};
 use crate::redis::Redis;
 use crate::redis::status::Stored;
 use crate::settings::StatusConfig;
@@ -41,18 +41,10 @@ impl Lookup {
         }
     }
 
-    /// The client's address: the last one in the proxy header, else the peer.
+    /// The client's address, as the citizen form reads it; with none to
+    /// count by (a proxy header missing), one shared count.
     fn client(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> IpAddr {
-        let from_header = self.client_header.as_ref().and_then(|name| {
-            headers
-                .get(name.as_str())
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        });
-        // No address to count by (a proxy header missing): one shared count.
-        from_header
-            .or(peer.map(|p| p.ip()))
+        client_address(self.client_header.as_deref(), headers, peer)
             .unwrap_or(IpAddr::from([0, 0, 0, 0]))
     }
 

@@ -151,14 +151,11 @@ impl Web {
     /// The client's address: the last one in the configured proxy header,
     /// else the connection's peer.
     fn client(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
-        if let Some(name) = &self.cfg.client_address_header {
-            return headers
-                .get(name.as_str())
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse().ok());
-        }
-        peer.map(|p| p.ip())
+        crate::limits::per_client::client_address(
+            self.cfg.client_address_header.as_deref(),
+            headers,
+            peer,
+        )
     }
 
     /// Whether one more post from this client fits in its minute.
